@@ -1,0 +1,27 @@
+"""The only way classifier events leave the service."""
+
+from __future__ import annotations
+
+from switchboard_shared.cloudevents import deterministic_id, encode
+from switchboard_shared.events import InteractionClassified
+from switchboard_shared.kafka import Bus
+from switchboard_shared.topics import INTERACTIONS_CLASSIFIED
+
+SOURCE = "switchboard/classifier"
+
+
+class VerdictPublisher:
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+
+    async def publish(self, event: InteractionClassified) -> None:
+        record = encode(
+            INTERACTIONS_CLASSIFIED,
+            event,
+            id=deterministic_id(INTERACTIONS_CLASSIFIED.name, event.interaction_id),
+            source=SOURCE,
+            key=event.counterpart or event.interaction_id,
+            time=event.occurred_at,
+            subject=event.interaction_id,
+        )
+        await self.bus.publish(record)

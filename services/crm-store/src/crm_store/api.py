@@ -1,0 +1,216 @@
+"""`/api/v1`: activities, presets, managers and tokens. Writes commit here, at the edge."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+
+from crm_store import domain, service
+from crm_store.auth import CurrentPrincipal, SessionDep, SettingsDep, require
+from crm_store.domain import Principal, Role
+from crm_store.models import Activity, Manager, Preset, utcnow
+from crm_store.repository import MAX_PAGE, ActivityFilter, InvalidCursorError, Repository
+from crm_store.schemas import (
+    ActivityOut,
+    ActivityPage,
+    ManagerIn,
+    ManagerOut,
+    PresetIn,
+    PresetOut,
+    PresetPatch,
+    StatusIn,
+    TokenIn,
+    TokenOut,
+)
+from switchboard_shared.email_address import parse_address
+from switchboard_shared.events import ActivityKind, ActivityState
+from switchboard_shared.phone import NumberKind, normalise_phone
+from switchboard_shared.problems import Problem
+
+router = APIRouter(prefix="/api/v1")
+
+ActivityReader = Annotated[Principal, Depends(require(*domain.ACTIVITY_READERS))]
+StatusSetter = Annotated[Principal, Depends(require(*domain.STATUS_SETTERS))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Supervisor = Annotated[Principal, Depends(require(Role.ADMIN, Role.SUPERVISOR))]
+
+
+def invalid(field: str, message: str) -> Problem:
+    """A 422 shaped like the ones request validation produces."""
+    return Problem(
+        422,
+        "Invalid request",
+        f"invalid: {field}",
+        errors=[{"field": field, "message": message}],
+    )
+
+
+# -- activities ------------------------------------------------------------------------------
+
+
+def _activity_filter(
+    who: Principal, state: ActivityState | None, kind: ActivityKind | None, assignee: str | None
+) -> ActivityFilter:
+    visible_to = None if who.role in domain.SEES_ALL_ACTIVITIES else (who.manager_id or "")
+    assignee_id: str | None = None
+    unassigned = assignee == "unassigned"
+    if assignee == "me":
+        if who.manager_id is None:
+            raise invalid("assignee", "this token belongs to no manager")
+        assignee_id = who.manager_id
+    elif assignee and not unassigned:
+        if visible_to is not None and assignee != visible_to:
+            raise Problem(403, "Forbidden", "managers see their own and unassigned activities")
+        assignee_id = assignee
+    return ActivityFilter(
+        state=state.value if state else None,
+        kind=kind.value if kind else None,
+        assignee_id=assignee_id,
+        unassigned=unassigned,
+        visible_to_manager=visible_to,
+    )
+
+
+@router.get("/activities", response_model=ActivityPage, tags=["activities"])
+async def list_activities(
+    session: SessionDep,
+    who: ActivityReader,
+    state: ActivityState | None = None,
+    kind: ActivityKind | None = None,
+    assignee: Annotated[
+        str | None, Query(description="`me`, `unassigned` or a manager id", max_length=64)
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> ActivityPage:
+    where = _activity_filter(who, state, kind, assignee)
+    try:
+        page = await Repository(session).list_activities(where, limit=limit, cursor=cursor)
+    except InvalidCursorError as exc:
+        raise invalid("cursor", str(exc)) from exc
+    items = [ActivityOut.model_validate(a) for a in page.items]
+    return ActivityPage(items=items, next_cursor=page.next_cursor)
+
+
+@router.get("/activities/{activity_id}", response_model=ActivityOut, tags=["activities"])
+async def get_activity(activity_id: str, session: SessionDep, who: ActivityReader) -> Activity:
+    activity = await Repository(session).get_activity(activity_id)
+    if activity is None or not domain.can_see_activity(who, activity.assignee_id):
+        raise Problem(404, "Not found", f"no activity {activity_id}")
+    return activity
+
+
+@router.post("/activities/{activity_id}/status", response_model=ActivityOut, tags=["activities"])
+async def set_activity_status(
+    activity_id: str, body: StatusIn, session: SessionDep, who: StatusSetter
+) -> Activity:
+    activity = await service.set_status(session, activity_id, body.preset, body.note, who)
+    await session.commit()
+    return activity
+
+
+# -- presets ---------------------------------------------------------------------------------
+
+
+@router.get("/presets", response_model=list[PresetOut], tags=["presets"])
+async def list_presets(
+    session: SessionDep, who: CurrentPrincipal, include_inactive: bool = False
+) -> list[Preset]:
+    return await Repository(session).list_presets(include_inactive=include_inactive)
+
+
+@router.post(
+    "/presets", response_model=PresetOut, status_code=status.HTTP_201_CREATED, tags=["presets"]
+)
+async def create_preset(body: PresetIn, session: SessionDep, who: Admin) -> Preset:
+    preset = Preset(**body.model_dump(mode="json"))
+    if not await Repository(session).add_preset(preset):
+        raise Problem(409, "Conflict", f"preset {body.code!r} exists")
+    await session.commit()
+    return preset
+
+
+@router.patch("/presets/{code}", response_model=PresetOut, tags=["presets"])
+async def update_preset(code: str, body: PresetPatch, session: SessionDep, who: Admin) -> Preset:
+    repo = Repository(session)
+    preset = await repo.get_preset(code)
+    if preset is None:
+        raise Problem(404, "Not found", f"no preset {code!r}")
+    changes: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
+    await repo.update_preset(preset, **changes)
+    await session.commit()
+    return preset
+
+
+# -- managers and tokens ---------------------------------------------------------------------
+
+
+def _normalised_phones(phones: list[str], region: str) -> list[str]:
+    out: list[str] = []
+    for n, raw in enumerate(phones):
+        number = normalise_phone(raw, region=region)
+        if number.kind is not NumberKind.EXTERNAL or number.e164 is None:
+            raise invalid(f"phones.{n}", "not a valid external phone number")
+        if number.e164 not in out:
+            out.append(number.e164)
+    return out
+
+
+@router.post(
+    "/managers", response_model=ManagerOut, status_code=status.HTTP_201_CREATED, tags=["managers"]
+)
+async def create_manager(
+    body: ManagerIn, session: SessionDep, settings: SettingsDep, who: Admin
+) -> Manager:
+    email = parse_address(body.email)
+    if email is None or email.address is None:
+        raise invalid("email", "not a valid e-mail address")
+    extensions = list(dict.fromkeys(body.extensions))
+    repo = Repository(session)
+    taken = await repo.find_managers_by_extensions(extensions)
+    if taken:
+        used = sorted(set(extensions) & {e for m in taken for e in m.extensions})
+        raise Problem(409, "Conflict", f"extensions in use: {', '.join(used)}")
+    manager = Manager(
+        id=str(uuid.uuid4()),
+        name=body.name,
+        email=email.address.lower(),
+        role=body.role.value,
+        extensions=extensions,
+        phones=_normalised_phones(body.phones, settings.common.default_region),
+        active=True,
+        created_at=utcnow(),
+    )
+    if not await repo.add_manager(manager):
+        raise Problem(409, "Conflict", "a manager with this e-mail address exists")
+    await session.commit()
+    return manager
+
+
+@router.get("/managers", response_model=list[ManagerOut], tags=["managers"])
+async def list_managers(session: SessionDep, who: Supervisor) -> list[Manager]:
+    return await Repository(session).list_managers()
+
+
+@router.post(
+    "/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED, tags=["tokens"]
+)
+async def create_token(body: TokenIn, session: SessionDep, who: Admin) -> TokenOut:
+    repo = Repository(session)
+    manager = None
+    if body.manager_id is not None:
+        manager = await repo.get_manager(body.manager_id)
+        if manager is None:
+            raise invalid("manager_id", "no such manager")
+    role = body.role or (Role(manager.role) if manager is not None else None)
+    if role is None:
+        raise invalid("role", "required when the token belongs to no manager")
+    if role is Role.MANAGER and manager is None:
+        raise invalid("manager_id", "a manager token needs its manager")
+    row, plaintext = await repo.create_token(role=role.value, manager_id=body.manager_id)
+    await session.commit()
+    return TokenOut(
+        id=row.id, token=plaintext, manager_id=row.manager_id, role=role, created_at=row.created_at
+    )

@@ -1,0 +1,77 @@
+"""Wiring: settings → database (migrated) → Kafka bus → consumers, outbox relay and the API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from crm_store import __version__
+from crm_store.api import router as api_router
+from crm_store.config import Settings
+from crm_store.db import make_engine, make_sessionmaker
+from crm_store.handlers import build_router
+from crm_store.metrics import DATABASE_UP, METRICS
+from crm_store.migrate import migrate
+from crm_store.publisher import OutboxRelay
+from switchboard_shared.kafka import Bus
+from switchboard_shared.ops import install_ops_routes
+from switchboard_shared.problems import install_problem_handlers
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    bus = Bus(settings.common, client_id="crm-store", metrics=METRICS)
+    relay = OutboxRelay(bus, sessionmaker, interval_s=settings.outbox_interval_s)
+    bus.include_router(
+        build_router(
+            bus,
+            sessionmaker,
+            relay,
+            group_id=settings.consumer_group,
+            max_attempts=settings.max_attempts,
+        )
+    )
+
+    async def database_ready() -> bool:
+        try:
+            async with engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception:
+            DATABASE_UP.set(0)
+            raise
+        DATABASE_UP.set(1)
+        return True
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if run_migrations:
+            await migrate(settings.database_url)
+        await relay.start()
+        try:
+            async with bus.running():
+                yield
+        finally:
+            await relay.stop()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Switchboard crm-store",
+        version=__version__,
+        description="Interactions linked to clients, activities that open and close by "
+        "themselves, and preset statuses. Authenticate with `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = sessionmaker
+    app.state.bus = bus
+    app.state.relay = relay
+    install_problem_handlers(app)
+    install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,40 @@
+"""Wiring: settings → Kafka bus → HTTP app."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import FastAPI
+
+from ingest_calls import __version__
+from ingest_calls.config import Settings
+from ingest_calls.http import router
+from ingest_calls.metrics import METRICS
+from ingest_calls.providers import enabled
+from ingest_calls.publisher import CallPublisher
+from switchboard_shared.kafka import Bus
+from switchboard_shared.ops import install_ops_routes
+from switchboard_shared.problems import install_problem_handlers
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    bus = Bus(settings.common, client_id="ingest-calls", metrics=METRICS)
+
+    def lifespan(_: FastAPI) -> AbstractAsyncContextManager[None]:
+        return bus.running()
+
+    app = FastAPI(
+        title="Switchboard ingest-calls",
+        version=__version__,
+        description="Call records from PBX and telephony providers. Enabled providers: "
+        + (", ".join(enabled(settings)) or "none (set a provider secret)"),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.bus = bus
+    app.state.publisher = CallPublisher(bus, settings.dedupe_window)
+    install_problem_handlers(app)
+    install_ops_routes(app, METRICS, {"kafka": bus.ready})
+    app.include_router(router)
+    return app

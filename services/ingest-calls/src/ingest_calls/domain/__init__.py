@@ -1,0 +1,1 @@
+"""Pure call-record handling: provider adapters and the call event they produce."""

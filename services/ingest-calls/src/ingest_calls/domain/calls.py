@@ -1,0 +1,77 @@
+"""Building call events the same way for every provider."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from switchboard_shared.cloudevents import deterministic_id
+from switchboard_shared.events import CallDirection, CallRecorded, CallStatus
+from switchboard_shared.phone import NumberKind, PhoneNumber, PhonePolicy, normalise_phone
+
+
+def counterpart_of(direction: CallDirection, caller: PhoneNumber, callee: PhoneNumber) -> str | None:
+    """The other party's E.164: the caller of an inbound call, the callee of an outbound one."""
+    if direction is CallDirection.INTERNAL:
+        return None
+    party = caller if direction is CallDirection.INBOUND else callee
+    return party.e164 if party.kind is NumberKind.EXTERNAL else None
+
+
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return max(0.0, round((end - start).total_seconds(), 3))
+
+
+def recorded_event_id(call_id: str) -> str:
+    """One final event per call: a provider's retry of it gets the same ce_id."""
+    return deterministic_id("calls.recorded.v1", call_id)
+
+
+def build_recorded(
+    *,
+    provider: str,
+    provider_call_id: str,
+    direction: CallDirection,
+    status: CallStatus,
+    started_at: datetime,
+    answered_at: datetime | None,
+    ended_at: datetime | None,
+    caller: str | None,
+    callee: str | None,
+    policy: PhonePolicy,
+    region: str | None = None,
+    ring_s: float | None = None,
+    talk_s: float | None = None,
+    agent: str | None = None,
+    linked_id: str | None = None,
+    recording_url: str | None = None,
+    hangup_cause: str | None = None,
+    raw: dict[str, Any] | None = None,
+) -> CallRecorded:
+    from_ = normalise_phone(caller, policy, region=region)
+    to = normalise_phone(callee, policy, region=region)
+    if ring_s is None:
+        ring_s = seconds_between(started_at, answered_at or ended_at)
+    if talk_s is None:
+        talk_s = seconds_between(answered_at, ended_at) if answered_at else 0.0
+    return CallRecorded(
+        call_id=f"{provider}:{provider_call_id}",
+        provider=provider,
+        direction=direction,
+        status=status,
+        started_at=started_at,
+        answered_at=answered_at,
+        ended_at=ended_at,
+        ring_s=ring_s,
+        talk_s=talk_s,
+        from_=from_,
+        to=to,
+        counterpart=counterpart_of(direction, from_, to),
+        agent=agent,
+        linked_id=linked_id,
+        recording_url=recording_url,
+        hangup_cause=hangup_cause,
+        raw=raw or {},
+    )

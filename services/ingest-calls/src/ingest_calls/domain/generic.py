@@ -1,0 +1,155 @@
+"""The documented generic call-record format, signed with HMAC-SHA256.
+
+A request carries `X-Switchboard-Timestamp: <unix seconds>` and
+`X-Switchboard-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>`.
+The timestamp must be within the replay window. The body is one call object or a list of them
+(see README, "The generic webhook").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ingest_calls.domain.calls import build_recorded
+from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
+from switchboard_shared.events import CallDirection, CallRecorded, CallStatus
+from switchboard_shared.phone import PhonePolicy
+
+PROVIDER = "generic"
+TIMESTAMP_HEADER = "x-switchboard-timestamp"
+SIGNATURE_HEADER = "x-switchboard-signature"
+MAX_CALLS_PER_REQUEST = 500
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature header value for a body (what a sender computes)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def verify(
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    *,
+    window_s: int,
+    now: float | None = None,
+) -> None:
+    timestamp = headers.get(TIMESTAMP_HEADER, "").strip()
+    signature = headers.get(SIGNATURE_HEADER, "").strip()
+    if not timestamp or not signature:
+        raise AuthenticationFailed(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
+    try:
+        sent = int(timestamp)
+    except ValueError as exc:
+        raise AuthenticationFailed(f"{TIMESTAMP_HEADER} is not unix seconds") from exc
+    current = time.time() if now is None else now
+    if abs(current - sent) > window_s:
+        raise AuthenticationFailed(f"timestamp outside the {window_s}s replay window")
+    expected = sign(secret, timestamp, body)
+    # Several signatures may be sent (comma separated) while a secret is being rotated.
+    offered = [s.strip() for s in signature.split(",")]
+    if not any(hmac.compare_digest(expected, s) for s in offered):
+        raise AuthenticationFailed("signature does not match")
+
+
+class GenericCall(BaseModel):
+    """One call in the generic format."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, max_length=200, description="Your id of the call, unique")
+    direction: CallDirection
+    status: CallStatus
+    from_: str | None = Field(default=None, alias="from", max_length=200)
+    to: str | None = Field(default=None, max_length=200)
+    started_at: AwareDatetime
+    answered_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+    ring_s: float | None = Field(default=None, ge=0)
+    talk_s: float | None = Field(default=None, ge=0)
+    agent: str | None = Field(default=None, max_length=200)
+    linked_id: str | None = Field(default=None, max_length=200)
+    recording_url: str | None = Field(default=None, max_length=2000)
+    hangup_cause: str | None = Field(default=None, max_length=200)
+    region: str | None = Field(default=None, min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> GenericCall:
+        if self.ended_at and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        if self.answered_at and self.answered_at < self.started_at:
+            raise ValueError("answered_at is before started_at")
+        return self
+
+
+def _field_of(error: Mapping[str, Any], index: int | None) -> str:
+    loc = [str(p) for p in error.get("loc", ())]
+    if index is not None:
+        loc.insert(0, f"[{index}]")
+    return ".".join(loc) or "body"
+
+
+def parse(body: bytes, policy: PhonePolicy) -> list[CallRecorded]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidPayload(f"body is not JSON: {exc}", field="body") from exc
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        raise InvalidPayload("empty list of calls", field="body")
+    if len(items) > MAX_CALLS_PER_REQUEST:
+        raise InvalidPayload(f"more than {MAX_CALLS_PER_REQUEST} calls in one request")
+    index_of = None if not isinstance(document, list) else 0
+    events = []
+    for i, item in enumerate(items):
+        position = None if index_of is None else i
+        if not isinstance(item, dict):
+            raise InvalidPayload("a call must be a JSON object", field=_field_of({}, position))
+        try:
+            call = GenericCall.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = _field_of(first, position)
+            raise InvalidPayload(f"{field}: {first['msg']}", field=field) from exc
+        events.append(to_event(call, item, policy))
+    return events
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return value.astimezone(UTC) if value else None
+
+
+def to_event(call: GenericCall, raw: dict[str, Any], policy: PhonePolicy) -> CallRecorded:
+    started = _utc(call.started_at)
+    assert started is not None
+    return build_recorded(
+        provider=PROVIDER,
+        provider_call_id=call.id,
+        direction=call.direction,
+        status=call.status,
+        started_at=started,
+        answered_at=_utc(call.answered_at),
+        ended_at=_utc(call.ended_at),
+        caller=call.from_,
+        callee=call.to,
+        policy=policy,
+        region=call.region.upper() if call.region else None,
+        ring_s=call.ring_s,
+        talk_s=call.talk_s,
+        agent=call.agent,
+        linked_id=call.linked_id,
+        recording_url=call.recording_url,
+        hangup_cause=call.hangup_cause,
+        raw=raw,
+    )

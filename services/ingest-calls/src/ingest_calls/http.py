@@ -1,0 +1,117 @@
+"""HTTP edge: `POST /webhooks/{provider}`.
+
+Decode → authenticate → parse → publish, and answer only after the broker acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ingest_calls.config import Settings
+from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
+from ingest_calls.metrics import CALL_EVENTS, METRICS, WEBHOOKS
+from ingest_calls.providers import PROVIDERS
+from ingest_calls.publisher import CallPublisher
+from switchboard_shared.kafka import BrokerUnavailable
+from switchboard_shared.problems import Problem
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+RETRY_AFTER_S = "5"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, "Payload too large", f"the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Problem(413, "Payload too large", f"the limit is {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def broker_down(exc: BrokerUnavailable) -> Problem:
+    return Problem(
+        503,
+        "Broker unavailable",
+        "the event could not be stored; retry later",
+        headers={"Retry-After": RETRY_AFTER_S},
+    )
+
+
+@router.post(
+    "/webhooks/{provider}",
+    summary="Receive a call record from a provider",
+    responses={
+        401: {"description": "Bad, missing or stale signature"},
+        404: {"description": "Unknown provider, or no secret configured for it"},
+        413: {"description": "Body too large"},
+        422: {"description": "Authenticated but malformed; kept on ingest.rejected.v1"},
+        503: {"description": "Broker unavailable; retry after Retry-After seconds"},
+    },
+)
+async def receive_webhook(provider: str, request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    publisher: CallPublisher = request.app.state.publisher
+    adapter = PROVIDERS.get(provider)
+    if adapter is None or not adapter.secret(settings):
+        WEBHOOKS.labels("unknown" if adapter is None else provider, "disabled").inc()
+        raise Problem(404, "Unknown provider", f"no enabled provider named {provider!r}")
+    body = await read_body(request, settings.max_body_bytes)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        adapter.verify(headers, body, settings)
+    except AuthenticationFailed as exc:
+        WEBHOOKS.labels(provider, "unauthorized").inc()
+        METRICS.rejected.labels("unauthorized").inc()
+        raise Problem(
+            401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Signature"}
+        ) from exc
+    try:
+        calls = adapter.parse(body, headers, settings)
+    except InvalidPayload as exc:
+        return await _reject(publisher, provider, exc, headers.get("content-type"), body)
+    accepted: list[dict[str, Any]] = []
+    try:
+        for call in calls:
+            event_id, duplicate = await publisher.publish_recorded(call)
+            accepted.append({"call_id": call.call_id, "event_id": event_id, "duplicate": duplicate})
+            if not duplicate:
+                CALL_EVENTS.labels(provider, "final", call.status.value).inc()
+    except BrokerUnavailable as exc:
+        WEBHOOKS.labels(provider, "unavailable").inc()
+        log.warning("broker unavailable, asked provider to retry", extra={"provider": provider})
+        raise broker_down(exc) from exc
+    WEBHOOKS.labels(provider, "accepted").inc()
+    return JSONResponse({"accepted": accepted})
+
+
+async def _reject(
+    publisher: CallPublisher,
+    provider: str,
+    exc: InvalidPayload,
+    content_type: str | None,
+    body: bytes,
+) -> JSONResponse:
+    try:
+        rejected_id = await publisher.reject(provider, "invalid_payload", exc.detail, content_type, body)
+    except BrokerUnavailable as down:
+        WEBHOOKS.labels(provider, "unavailable").inc()
+        raise broker_down(down) from down
+    WEBHOOKS.labels(provider, "invalid").inc()
+    METRICS.rejected.labels("invalid_payload").inc()
+    raise Problem(
+        422,
+        "Invalid call record",
+        exc.detail,
+        field=exc.field,
+        rejected_event_id=rejected_id,
+    )

@@ -1,0 +1,3 @@
+"""Contracts and small cross-cutting helpers shared by every Switchboard service."""
+
+__version__ = "0.1.0"

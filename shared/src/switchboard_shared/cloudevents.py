@@ -1,0 +1,128 @@
+"""CloudEvents 1.0, Kafka protocol binding, binary content mode.
+
+Attributes travel as `ce_*` headers, the data as the JSON value. `ce_id` is derived from what
+identifies the event at its source, so a provider's retry or a redelivery yields the same id and
+every consumer can dedupe on it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from switchboard_shared.events import Event
+from switchboard_shared.topics import BY_TYPE, Topic
+
+SPEC_VERSION = "1.0"
+CONTENT_TYPE = "application/json"
+# Namespace for uuid5 ids; fixed forever, changing it changes every id.
+ID_NAMESPACE = uuid.UUID("6f1c2a8e-3b0d-5c6e-9a51-7d2f4b8e0c13")
+
+
+class CloudEventError(ValueError):
+    """A record that is not a valid CloudEvent of a known type."""
+
+
+def deterministic_id(*parts: str) -> str:
+    """A stable id for the same source facts: uuid5 over the parts joined by `|`."""
+    return str(uuid.uuid5(ID_NAMESPACE, "|".join(parts)))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """The CloudEvents attributes of one record."""
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    subject: str | None = None
+    extensions: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KafkaRecord:
+    """What goes on the wire."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+
+def encode(
+    topic: Topic,
+    data: Event,
+    *,
+    id: str,
+    source: str,
+    key: str | None,
+    time: datetime | None = None,
+    subject: str | None = None,
+) -> KafkaRecord:
+    if not isinstance(data, topic.model):
+        raise TypeError(f"{topic.name} carries {topic.model.__name__}, not {type(data).__name__}")
+    when = (time or datetime.now(UTC)).astimezone(UTC)
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_id": id,
+        "ce_source": source,
+        "ce_type": topic.ce_type,
+        "ce_time": when.isoformat().replace("+00:00", "Z"),
+        "content-type": CONTENT_TYPE,
+    }
+    if subject:
+        headers["ce_subject"] = subject
+    value = data.model_dump_json(by_alias=True).encode()
+    return KafkaRecord(topic.name, key.encode() if key else None, value, headers)
+
+
+def _header_map(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, str]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: dict[str, str] = {}
+    for name, raw in items:
+        out[name.lower()] = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+    return out
+
+
+def decode_envelope(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> Envelope:
+    h = _header_map(headers)
+    missing = [n for n in ("ce_specversion", "ce_id", "ce_source", "ce_type") if not h.get(n)]
+    if missing:
+        raise CloudEventError(f"missing CloudEvents headers: {', '.join(missing)}")
+    if h["ce_specversion"] != SPEC_VERSION:
+        raise CloudEventError(f"unsupported ce_specversion {h['ce_specversion']!r}")
+    try:
+        time = datetime.fromisoformat(h["ce_time"]) if h.get("ce_time") else datetime.now(UTC)
+    except ValueError as exc:
+        raise CloudEventError(f"bad ce_time {h['ce_time']!r}") from exc
+    known = {"ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject"}
+    ext = {k[3:]: v for k, v in h.items() if k.startswith("ce_") and k not in known}
+    return Envelope(h["ce_id"], h["ce_source"], h["ce_type"], time, h.get("ce_subject"), ext)
+
+
+def decode(
+    headers: Mapping[str, Any] | Iterable[tuple[str, Any]], value: bytes | None
+) -> tuple[Envelope, Event]:
+    """Decode a record into its envelope and typed payload; raises CloudEventError."""
+    envelope = decode_envelope(headers)
+    topic = BY_TYPE.get(envelope.type)
+    if topic is None:
+        raise CloudEventError(f"unknown ce_type {envelope.type!r}")
+    if value is None:
+        raise CloudEventError("record has no value")
+    try:
+        payload = json.loads(value)
+    except ValueError as exc:
+        raise CloudEventError(f"value is not JSON: {exc}") from exc
+    try:
+        data = topic.model.model_validate(payload)
+    except ValidationError as exc:
+        raise CloudEventError(f"invalid {topic.model.__name__}: {exc}") from exc
+    return envelope, data

@@ -1,0 +1,54 @@
+"""Every event payload Switchboard publishes (v1)."""
+
+from switchboard_shared.events.base import Event, Part
+from switchboard_shared.events.calls import (
+    CallDirection,
+    CallProgress,
+    CallRecorded,
+    CallState,
+    CallStatus,
+)
+from switchboard_shared.events.crm import (
+    ActivityChanged,
+    ActivityKind,
+    ActivityState,
+    ClosedBy,
+    ContactPoint,
+    Feedback,
+    InteractionLinked,
+)
+from switchboard_shared.events.ingest import IngestRejected
+from switchboard_shared.events.interactions import (
+    Disposition,
+    InteractionClassified,
+    InteractionKind,
+    Reason,
+    Tag,
+)
+from switchboard_shared.events.mail import Attachment, MailDirection, MailReceived
+
+__all__ = [
+    "ActivityChanged",
+    "ActivityKind",
+    "ActivityState",
+    "Attachment",
+    "CallDirection",
+    "CallProgress",
+    "CallRecorded",
+    "CallState",
+    "CallStatus",
+    "ClosedBy",
+    "ContactPoint",
+    "Disposition",
+    "Event",
+    "Feedback",
+    "IngestRejected",
+    "InteractionClassified",
+    "InteractionKind",
+    "InteractionLinked",
+    "MailDirection",
+    "MailReceived",
+    "Part",
+    "Reason",
+    "Tag",
+]

@@ -1,0 +1,78 @@
+"""Events crm-store publishes for downstream services (`crm.*.v1`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import Field
+
+from switchboard_shared.events.base import Event
+from switchboard_shared.events.interactions import Disposition, InteractionKind, Tag
+
+
+class ActivityKind(StrEnum):
+    CALLBACK = "callback"
+    LOG_OUTCOME = "log_outcome"
+    REPLY = "reply"
+    IDENTIFY_CONTACT = "identify_contact"
+
+
+class ActivityState(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELED = "canceled"
+
+
+class ClosedBy(StrEnum):
+    MANAGER = "manager"
+    AUTO = "auto"
+
+
+class InteractionLinked(Event):
+    interaction_id: str
+    kind: InteractionKind
+    occurred_at: datetime
+    counterpart: str | None = None
+    direction: str
+    tags: list[Tag] = Field(default_factory=list)
+    disposition: Disposition
+    contact_id: str | None = None
+    company_id: str | None = None
+    manager_id: str | None = None
+
+
+class ActivityChanged(Event):
+    activity_id: str
+    kind: ActivityKind
+    state: ActivityState
+    change: str = Field(description="`opened`, `repeated`, `status_set`, `closed`, `reopened`")
+    interaction_id: str | None = Field(default=None, description="The interaction behind the change")
+    counterpart: str | None = None
+    contact_id: str | None = None
+    assignee_id: str | None = None
+    preset: str | None = None
+    closed_by: ClosedBy | None = None
+    reason: str | None = None
+    count: int = Field(default=1, ge=1, description="Interactions folded into this activity")
+    changed_at: datetime
+
+
+class ContactPoint(Event):
+    """Compacted: the latest owner of a phone number or address. A null value is the tombstone."""
+
+    point: str = Field(description="E.164 number or normalised e-mail address (also the key)")
+    type: str = Field(description="`phone` or `email`")
+    contact_id: str | None = None
+    company_id: str | None = None
+
+
+class Feedback(Event):
+    interaction_id: str
+    activity_id: str | None = None
+    manager_id: str | None = None
+    preset: str
+    classifier_disposition: Disposition | None = None
+    classifier_tags: list[Tag] = Field(default_factory=list)
+    overturns_classifier: bool
+    at: datetime

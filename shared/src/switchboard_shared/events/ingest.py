@@ -1,0 +1,19 @@
+"""`ingest.rejected.v1`: authenticated input that could not be parsed, kept for replay."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from switchboard_shared.events.base import Event
+
+
+class IngestRejected(Event):
+    source: str = Field(description="e.g. `ingest-calls/twilio`, `ingest-mail/lmtp`")
+    reason: str = Field(description="Short machine-readable reason, e.g. `invalid_field`")
+    detail: str = Field(default="", description="Human-readable explanation")
+    content_type: str | None = None
+    body: str = Field(description="The raw body: UTF-8 text, or base64 when not valid UTF-8")
+    body_encoding: str = Field(default="utf-8", description="`utf-8` or `base64`")
+    received_at: datetime

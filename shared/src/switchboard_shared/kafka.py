@@ -1,0 +1,131 @@
+"""The Kafka connection of a service: connect in the background, publish CloudEvents acks=all.
+
+A service starts even when the broker is away: `ready()` says so, publishes fail fast with
+`BrokerUnavailable` (webhooks answer 503 and the provider retries), and the connection is retried
+with backoff until it succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from faststream.kafka import KafkaBroker, KafkaRouter
+
+from switchboard_shared.cloudevents import KafkaRecord
+from switchboard_shared.metrics import ServiceMetrics
+from switchboard_shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not acknowledge in time; nothing may be reported as accepted."""
+
+
+class Bus:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        *,
+        client_id: str,
+        metrics: ServiceMetrics,
+        publish_timeout_s: float = 10.0,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.publish_timeout_s = publish_timeout_s
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=settings.kafka_enable_idempotence,
+            logger=logging.getLogger(f"{client_id}.kafka"),
+        )
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def include_router(self, router: KafkaRouter) -> None:
+        self.broker.include_router(router)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def start(self) -> None:
+        """Begin connecting; returns at once."""
+        self._task = asyncio.create_task(self._connect(), name="kafka-connect")
+
+    async def wait_connected(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), timeout)
+        return self.connected
+
+    async def _connect(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.broker.start()
+            except Exception as exc:  # the client raises several unrelated types here
+                log.warning(
+                    "kafka broker not reachable, retrying",
+                    extra={"bootstrap": self.settings.kafka_bootstrap, "error": str(exc)},
+                )
+                with contextlib.suppress(Exception):
+                    await self.broker.stop()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
+                continue
+            self._connected.set()
+            self.metrics.broker_up.set(1)
+            log.info("connected to kafka", extra={"bootstrap": self.settings.kafka_bootstrap})
+            return
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Connected (in the background) for the duration of the block; for app lifespans."""
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.broker.stop()
+        self._connected.clear()
+
+    async def ready(self) -> bool:
+        up = self.connected and await self.broker.ping(timeout=2.0)
+        self.metrics.broker_up.set(1 if up else 0)
+        return up
+
+    async def publish(self, record: KafkaRecord) -> None:
+        """Return only once the broker acknowledged the record (acks=all)."""
+        if not self.connected:
+            self.metrics.publish_failures.labels(record.topic).inc()
+            raise BrokerUnavailable("not connected to the Kafka broker")
+        try:
+            await asyncio.wait_for(
+                self.broker.publish(
+                    record.value, record.topic, key=record.key, headers=record.headers
+                ),
+                self.publish_timeout_s,
+            )
+        except Exception as exc:
+            self.metrics.publish_failures.labels(record.topic).inc()
+            raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from exc
+        self.metrics.published.labels(record.topic).inc()
+
+    async def publish_all(self, records: list[KafkaRecord]) -> None:
+        """Publish in order; all acknowledged or BrokerUnavailable."""
+        for record in records:
+            await self.publish(record)
+
+
+ReadyCheck = Callable[[], Awaitable[bool]]

@@ -1,0 +1,104 @@
+"""Prometheus metrics every service exposes, under the service's own prefix.
+
+Label values are bounded (topic, outcome, reason, route template): never a number or address.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    """The common instruments; a service's metrics.py creates one and adds its own."""
+
+    prefix: str
+    http_requests: Counter
+    http_latency: Histogram
+    messages: Counter
+    processing: Histogram
+    published: Counter
+    publish_failures: Counter
+    dead_lettered: Counter
+    rejected: Counter
+    consumer_lag: Gauge
+    broker_up: Gauge
+
+    @classmethod
+    def create(cls, prefix: str, version: str) -> ServiceMetrics:
+        Info(f"{prefix}_build", "Build information").info({"version": version})
+        return cls(
+            prefix=prefix,
+            http_requests=Counter(
+                f"{prefix}_http_requests_total",
+                "HTTP requests by route template, method and status class",
+                ["route", "method", "status"],
+            ),
+            http_latency=Histogram(
+                f"{prefix}_http_request_duration_seconds",
+                "HTTP request latency",
+                ["route"],
+                buckets=LATENCY_BUCKETS,
+            ),
+            messages=Counter(
+                f"{prefix}_messages_total",
+                "Consumed messages by outcome (processed, duplicate, retried, dead_lettered)",
+                ["topic", "outcome"],
+            ),
+            processing=Histogram(
+                f"{prefix}_processing_seconds",
+                "Time to process one consumed message",
+                ["topic"],
+                buckets=LATENCY_BUCKETS,
+            ),
+            published=Counter(
+                f"{prefix}_events_published_total", "Events acknowledged by the broker", ["topic"]
+            ),
+            publish_failures=Counter(
+                f"{prefix}_publish_failures_total", "Publishes the broker did not acknowledge", ["topic"]
+            ),
+            dead_lettered=Counter(
+                f"{prefix}_dlq_total", "Messages sent to a dead-letter topic", ["topic"]
+            ),
+            rejected=Counter(f"{prefix}_rejected_total", "Input rejected, by reason", ["reason"]),
+            consumer_lag=Gauge(
+                f"{prefix}_consumer_lag", "Messages behind the end of the partition", ["topic"]
+            ),
+            broker_up=Gauge(f"{prefix}_broker_up", "1 when the Kafka broker is reachable"),
+        )
+
+
+def metrics_response() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def http_metrics_middleware(
+    metrics: ServiceMetrics,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    """Count requests by route template (`/webhooks/{provider}`), never by raw path."""
+
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            if template != "/metrics":
+                metrics.http_requests.labels(template, request.method, f"{status // 100}xx").inc()
+                metrics.http_latency.labels(template).observe(time.perf_counter() - start)
+
+    return middleware

@@ -1,0 +1,73 @@
+"""Settings: one env prefix per service, plus `SWITCHBOARD_` for what every service shares."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo"})
+
+
+def split_csv(value: object) -> object:
+    """Accept `a,b , c` from the environment as well as a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class CommonSettings(BaseSettings):
+    """`SWITCHBOARD_*`: shared by all services."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHBOARD_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    default_region: str = Field(default="US", min_length=2, max_length=2)
+    own_domains: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    topic_partitions: int = Field(default=3, ge=1)
+    topic_replication: int = Field(default=1, ge=1)
+    kafka_enable_idempotence: bool = Field(
+        default=False, description="On with Apache Kafka; the development broker lacks it"
+    )
+    log_level: str = "INFO"
+    log_format: str = Field(default="json", pattern="^(json|text)$")
+
+    @field_validator("own_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        return split_csv(value)
+
+    @field_validator("default_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("own_domains")
+    @classmethod
+    def _lower_domains(cls, value: list[str]) -> list[str]:
+        return [d.lower().lstrip("@") for d in value]
+
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's settings; subclasses set their own `env_prefix`."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int
+    common: CommonSettings = Field(default_factory=CommonSettings)
+
+
+def empty_is_unset(value: object) -> object:
+    """An empty variable (as compose passes an unset `${VAR:-}`) means 'not configured'."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def refuse_placeholder(name: str, value: str | None) -> str | None:
+    """Reject secrets that are obviously placeholders."""
+    if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+        raise ValueError(f"{name} is a placeholder; set a real secret or leave it unset")
+    return value

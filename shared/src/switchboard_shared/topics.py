@@ -1,0 +1,111 @@
+"""The topic registry: every topic, its CloudEvents type and its payload model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from switchboard_shared import events as ev
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    ce_type: str
+    model: type[ev.Event]
+    producer: str
+    description: str
+    compacted: bool = False
+
+    @property
+    def dlq(self) -> str:
+        """The dead-letter topic of this topic's consumers."""
+        return f"{self.name}.dlq"
+
+
+CALLS_RECORDED = Topic(
+    "calls.recorded.v1",
+    "switchboard.call.recorded.v1",
+    ev.CallRecorded,
+    "ingest-calls",
+    "A finished call. Key: counterpart E.164, else call_id.",
+)
+CALLS_PROGRESS = Topic(
+    "calls.progress.v1",
+    "switchboard.call.progress.v1",
+    ev.CallProgress,
+    "ingest-calls",
+    "Non-final call states (ringing, answered) for live consumers. Key: as calls.recorded.v1.",
+)
+MAIL_RECEIVED = Topic(
+    "mail.received.v1",
+    "switchboard.mail.received.v1",
+    ev.MailReceived,
+    "ingest-mail",
+    "A message a mailbox received or sent. Key: counterpart address, else message_id.",
+)
+INGEST_REJECTED = Topic(
+    "ingest.rejected.v1",
+    "switchboard.ingest.rejected.v1",
+    ev.IngestRejected,
+    "ingest-calls, ingest-mail",
+    "Authenticated input that could not be parsed, kept for replay. Key: source.",
+)
+INTERACTIONS_CLASSIFIED = Topic(
+    "interactions.classified.v1",
+    "switchboard.interaction.classified.v1",
+    ev.InteractionClassified,
+    "classifier",
+    "A call or message with tags and a disposition. Key: counterpart, else interaction_id.",
+)
+CRM_INTERACTIONS = Topic(
+    "crm.interactions.v1",
+    "switchboard.crm.interaction.linked.v1",
+    ev.InteractionLinked,
+    "crm-store",
+    "An interaction linked to contact, company and manager. Key: counterpart.",
+)
+CRM_ACTIVITIES = Topic(
+    "crm.activities.v1",
+    "switchboard.crm.activity.changed.v1",
+    ev.ActivityChanged,
+    "crm-store",
+    "An activity opened, repeated, given a status or closed. Key: activity_id.",
+)
+CRM_CONTACT_POINTS = Topic(
+    "crm.contact-points.v1",
+    "switchboard.crm.contact-point.v1",
+    ev.ContactPoint,
+    "crm-store",
+    "Compacted: who owns a number or address now. Key: the E.164 number or address; "
+    "a null value is the tombstone.",
+    compacted=True,
+)
+CRM_FEEDBACK = Topic(
+    "crm.feedback.v1",
+    "switchboard.crm.feedback.v1",
+    ev.Feedback,
+    "crm-store",
+    "A manager's preset on an interaction and whether it overturns the classifier.",
+)
+
+ALL: tuple[Topic, ...] = (
+    CALLS_RECORDED,
+    CALLS_PROGRESS,
+    MAIL_RECEIVED,
+    INGEST_REJECTED,
+    INTERACTIONS_CLASSIFIED,
+    CRM_INTERACTIONS,
+    CRM_ACTIVITIES,
+    CRM_CONTACT_POINTS,
+    CRM_FEEDBACK,
+)
+BY_NAME = {t.name: t for t in ALL}
+BY_TYPE = {t.ce_type: t for t in ALL}
+
+# Topics whose consumers dead-letter: one DLQ per consumed topic.
+CONSUMED = (CALLS_RECORDED, MAIL_RECEIVED, INTERACTIONS_CLASSIFIED)
+
+
+def all_topic_names() -> list[str]:
+    """Every topic to create, DLQs included."""
+    return [t.name for t in ALL] + [t.dlq for t in CONSUMED]

@@ -1,0 +1,325 @@
+"""Storage, migrations and the record-interaction unit of work on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from crm_store.db import make_sessionmaker
+from crm_store.migrate import migrate
+from crm_store.models import (
+    Activity,
+    ActivityInteraction,
+    Base,
+    Interaction,
+    OutboxMessage,
+    Preset,
+)
+from crm_store.repository import Repository, outbox_record
+from crm_store.service import record_interaction
+from switchboard_shared.cloudevents import decode
+from switchboard_shared.events import ActivityChanged, InteractionClassified, InteractionLinked
+
+pytestmark = pytest.mark.integration
+
+Sessions = async_sessionmaker[AsyncSession]
+EventFactory = Callable[..., InteractionClassified]
+CLIENT = "+14155550123"
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)  # the factories' default time
+
+
+async def count(session: AsyncSession, model: Any, *where: Any) -> int:
+    return (
+        await session.execute(select(func.count()).select_from(model).where(*where))
+    ).scalar_one()
+
+
+async def record(sessions: Sessions, event: InteractionClassified) -> Any:
+    async with sessions() as session:
+        result = await record_interaction(session, event)
+        await session.commit()
+        return result
+
+
+async def outbox(sessions: Sessions) -> list[tuple[str, Any]]:
+    async with sessions() as session:
+        rows = await Repository(session).pending_outbox(limit=1000)
+        out = []
+        for row in rows:
+            record = outbox_record(row)
+            _envelope, data = decode(record.headers, record.value)
+            out.append((record.topic, data))
+        return out
+
+
+async def test_migrations_apply_again_without_change(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    await migrate(database_url)
+    await migrate(database_url)
+    async with engine.connect() as connection:
+        versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
+    assert [v[0] for v in versions] == ["0001_initial"]
+
+
+async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
+    def diff(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+
+
+async def test_presets_are_seeded(sessions: Sessions) -> None:
+    async with sessions() as session:
+        presets = {p.code: p for p in await Repository(session).list_presets()}
+    assert list(presets) == [
+        "in_progress",
+        "completed",
+        "wrong_number",
+        "callback_later",
+        "not_interested",
+        "meeting_scheduled",
+        "spam",
+    ]
+    assert presets["in_progress"].label == "Taken into work"
+    assert not presets["in_progress"].closes
+    assert presets["wrong_number"].closes
+    assert presets["wrong_number"].overturns == ["needs_status", "callback"]
+    assert presets["spam"].overturns == ["needs_status", "callback", "reply_needed"]
+    assert set(presets["completed"].kinds) == {
+        "callback",
+        "log_outcome",
+        "reply",
+        "identify_contact",
+    }
+
+
+async def test_recording_the_same_interaction_twice_changes_nothing(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    event = call_event("callback", call_id="twilio:CA-dup")
+    first = await record(sessions, event)
+    second = await record(sessions, event)
+
+    assert not first.duplicate
+    assert first.opened
+    assert first.published == 2
+    assert second.duplicate
+    assert second.published == 0
+    async with sessions() as session:
+        assert await count(session, Interaction) == 1
+        assert await count(session, Activity) == 1
+        assert await count(session, OutboxMessage) == 2
+        stored = await Repository(session).get_interaction(event.interaction_id)
+    assert stored is not None
+    assert stored.payload["call"]["call_id"] == "twilio:CA-dup"
+    assert stored.occurred_at == event.occurred_at
+    assert stored.occurred_at.tzinfo is UTC
+
+
+async def test_repeated_missed_calls_keep_one_callback_with_a_count(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    for n in range(3):
+        at = T0 + timedelta(minutes=n)
+        await record(sessions, call_event("callback", call_id=f"twilio:CA-miss{n}", at=at))
+    async with sessions() as session:
+        callbacks = (await session.execute(select(Activity))).scalars().all()
+        linked = await count(session, ActivityInteraction)
+    assert len(callbacks) == 1
+    callback = callbacks[0]
+    assert (callback.kind, callback.state, callback.count) == ("callback", "open", 3)
+    assert callback.interaction_id == "ce-twilio:CA-miss0"
+    assert callback.last_interaction_id == "ce-twilio:CA-miss2"
+    assert linked == 3
+
+    changes = [data for topic, data in await outbox(sessions) if topic == "crm.activities.v1"]
+    assert [(c.change, c.count) for c in changes] == [
+        ("opened", 1),
+        ("repeated", 2),
+        ("repeated", 3),
+    ]
+    assert all(isinstance(c, ActivityChanged) for c in changes)
+
+
+async def test_an_answered_call_closes_the_callback(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    missed = call_event("callback", call_id="twilio:CA-1")
+    answered = call_event(
+        "logged",
+        call_id="twilio:CA-2",
+        status="answered",
+        direction="outbound",
+        at=missed.occurred_at + timedelta(minutes=10),
+    )
+    opened = await record(sessions, missed)
+    closed = await record(sessions, answered)
+
+    assert closed.closed == opened.opened
+    async with sessions() as session:
+        activity = await Repository(session).get_activity(opened.opened[0])
+    assert activity is not None
+    assert (activity.state, activity.closed_by) == ("done", "auto")
+    assert activity.close_reason == "answered outbound call twilio:CA-2"
+    assert activity.closed_at == answered.occurred_at
+
+    records = await outbox(sessions)
+    closing = [d for t, d in records if t == "crm.activities.v1" and d.change == "closed"]
+    assert len(closing) == 1
+    assert closing[0].closed_by == "auto"
+    linked = [d for t, d in records if t == "crm.interactions.v1"]
+    assert [type(d) for d in linked] == [InteractionLinked, InteractionLinked]
+
+
+async def test_a_missed_call_after_the_callback_was_closed_opens_a_new_one(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    first = await record(sessions, call_event("callback", call_id="twilio:CA-a"))
+    await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="twilio:CA-b",
+            status="answered",
+            at=T0 + timedelta(minutes=1),
+        ),
+    )
+    again = await record(
+        sessions,
+        call_event(
+            "callback",
+            call_id="twilio:CA-c",
+            at=T0 + timedelta(minutes=2),
+        ),
+    )
+    assert again.opened
+    assert again.opened != first.opened
+    async with sessions() as session:
+        kinds = (await session.execute(select(Activity.kind, Activity.state))).all()
+    assert sorted(kinds) == [("callback", "done"), ("callback", "open"), ("log_outcome", "open")]
+
+
+async def test_replies_fold_by_thread_and_close_on_our_answer(
+    sessions: Sessions, mail_event: EventFactory
+) -> None:
+    first = await record(sessions, mail_event("reply_needed", message_id="<m1@client.example>"))
+    second = await record(sessions, mail_event("reply_needed", message_id="<m2@client.example>"))
+    assert second.folded == first.opened
+    answer = mail_event(
+        "logged",
+        message_id="<r1@our.example>",
+        direction="outbound",
+        at=T0 + timedelta(hours=1),
+    )
+    result = await record(sessions, answer)
+    assert result.closed == first.opened
+    async with sessions() as session:
+        reply = await Repository(session).get_activity(first.opened[0])
+    assert reply is not None
+    assert (reply.state, reply.count, reply.thread_id) == ("done", 2, "<t1@client.example>")
+
+
+async def test_withheld_missed_calls_open_separate_callbacks(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    for n in range(2):
+        await record(sessions, call_event("callback", call_id=f"twilio:W{n}", counterpart=None))
+    async with sessions() as session:
+        assert await count(session, Activity, Activity.state == "open") == 2
+
+
+async def test_outbox_rows_are_marked_published(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    await record(sessions, call_event("callback", call_id="twilio:CA-out"))
+    async with sessions() as session:
+        repo = Repository(session)
+        pending = await repo.pending_outbox(limit=10)
+        assert [r.topic for r in pending] == ["crm.activities.v1", "crm.interactions.v1"]
+        assert pending[1].key == CLIENT.encode()
+        assert pending[0].headers["ce_type"] == "switchboard.crm.activity.changed.v1"
+        await repo.mark_published([pending[0].id])
+        await session.commit()
+    async with sessions() as session:
+        assert [r.topic for r in await Repository(session).pending_outbox()] == [
+            "crm.interactions.v1"
+        ]
+
+
+async def test_concurrent_missed_calls_from_one_number_share_one_callback(
+    engine: AsyncEngine, call_event: EventFactory
+) -> None:
+    """Two units of work race for the same counterpart; the unique guard keeps one callback."""
+    number = "+14155550777"
+    sessions = make_sessionmaker(engine)
+    first = call_event("callback", call_id="twilio:RACE1", counterpart=number)
+    second = call_event("callback", call_id="twilio:RACE2", counterpart=number)
+    try:
+        async with sessions() as a, sessions() as b:
+            await record_interaction(a, first)  # holds the new callback, uncommitted
+            racing = asyncio.create_task(record_interaction(b, second))
+            await asyncio.sleep(0.3)  # b now waits on a's lock (the index or the database)
+            await a.commit()
+            result = await racing
+            await b.commit()
+        assert result.folded
+        assert not result.opened
+        async with sessions() as session:
+            callbacks = (
+                (await session.execute(select(Activity).where(Activity.counterpart == number)))
+                .scalars()
+                .all()
+            )
+        assert [(c.state, c.count) for c in callbacks] == [("open", 2)]
+    finally:
+        async with sessions() as session:
+            ids = [first.interaction_id, second.interaction_id]
+            await session.execute(
+                delete(ActivityInteraction).where(ActivityInteraction.interaction_id.in_(ids))
+            )
+            await session.execute(delete(Activity).where(Activity.counterpart == number))
+            await session.execute(delete(OutboxMessage))
+            await session.execute(delete(Interaction).where(Interaction.id.in_(ids)))
+            await session.commit()
+
+
+async def test_presets_can_be_added_and_changed(sessions: Sessions) -> None:
+    def quote(label: str) -> Preset:
+        return Preset(
+            code="quote_sent",
+            label=label,
+            kinds=["log_outcome"],
+            closes=True,
+            overturns=[],
+            position=80,
+            active=True,
+        )
+
+    async with sessions() as session:
+        assert await Repository(session).add_preset(quote("Quote sent"))
+        await session.commit()
+    async with sessions() as session:
+        repo = Repository(session)
+        assert not await repo.add_preset(quote("Again"))
+        stored = await repo.get_preset("quote_sent")
+        assert stored is not None
+        await repo.update_preset(stored, label="Quote sent to client", active=False)
+        await session.commit()
+    async with sessions() as session:
+        repo = Repository(session)
+        assert "quote_sent" not in [p.code for p in await repo.list_presets()]
+        stored = await repo.get_preset("quote_sent")
+        assert stored is not None
+        assert stored.label == "Quote sent to client"
