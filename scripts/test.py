@@ -26,8 +26,10 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     tiers = [
         ("unit", ["tests/unit", "-q", *argv]),
-        ("integration + e2e", ["tests/integration", "tests/e2e", "-q", "-n", workers,
-                               "--dist", "loadgroup", *argv]),
+        (
+            "integration + e2e",
+            ["tests/integration", "tests/e2e", "-q", "-n", workers, "--dist", "loadgroup", *argv],
+        ),
     ]
     failed = []
     for name, args in tiers:

@@ -2,13 +2,15 @@
 
     python -m switchboard_shared.admin create-topics [--timeout 30]
 
-Reads `SWITCHBOARD_KAFKA_BOOTSTRAP`, `SWITCHBOARD_TOPIC_PARTITIONS`, `SWITCHBOARD_TOPIC_REPLICATION`.
+Reads `SWITCHBOARD_KAFKA_BOOTSTRAP`, `SWITCHBOARD_TOPIC_PARTITIONS` and
+`SWITCHBOARD_TOPIC_REPLICATION`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -54,10 +56,9 @@ async def create_topics(settings: CommonSettings, timeout_s: float = 30.0) -> li
             if t.name not in existing
         ]
         if wanted:
-            try:
+            # Another process may win the race; the topics exist either way.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another process won the race; that is the goal anyway
         return [t.name for t in wanted]
     finally:
         await admin.close()

@@ -43,6 +43,7 @@ class Bus:
             acks="all",
             enable_idempotence=settings.kafka_enable_idempotence,
             logger=logging.getLogger(f"{client_id}.kafka"),
+            log_level=logging.DEBUG,  # one line per message is for debugging, not operations
         )
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

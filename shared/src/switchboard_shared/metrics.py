@@ -63,7 +63,9 @@ class ServiceMetrics:
                 f"{prefix}_events_published_total", "Events acknowledged by the broker", ["topic"]
             ),
             publish_failures=Counter(
-                f"{prefix}_publish_failures_total", "Publishes the broker did not acknowledge", ["topic"]
+                f"{prefix}_publish_failures_total",
+                "Publishes the broker did not acknowledge",
+                ["topic"],
             ),
             dead_lettered=Counter(
                 f"{prefix}_dlq_total", "Messages sent to a dead-letter topic", ["topic"]

@@ -13,4 +13,6 @@ class Settings(ServiceSettings):
 
     port: int = 8003
     consumer_group: str = "classifier"
-    max_attempts: int = Field(default=5, ge=1, description="Tries before a message is dead-lettered")
+    max_attempts: int = Field(
+        default=5, ge=1, description="Tries before a message is dead-lettered"
+    )

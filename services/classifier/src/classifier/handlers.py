@@ -11,13 +11,15 @@ from classifier.rules import RULES_VERSION, classify_call
 from switchboard_shared.cloudevents import Envelope
 from switchboard_shared.consumer import RetryableError, subscribe
 from switchboard_shared.events import CallRecorded, Event, InteractionClassified, InteractionKind
-from switchboard_shared.kafka import Bus, BrokerUnavailable
+from switchboard_shared.kafka import BrokerUnavailable, Bus
 from switchboard_shared.topics import CALLS_RECORDED
 
 CLASSIFIER_VERSION = f"{__version__}+{RULES_VERSION}"
 
 
-def build_router(bus: Bus, publisher: VerdictPublisher, *, group_id: str, max_attempts: int) -> KafkaRouter:
+def build_router(
+    bus: Bus, publisher: VerdictPublisher, *, group_id: str, max_attempts: int
+) -> KafkaRouter:
     router = KafkaRouter()
 
     async def on_call(envelope: Envelope, event: Event) -> None:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from switchboard_shared.events import CallDirection, CallRecorded, CallStatus, Disposition, Reason, Tag
+from switchboard_shared.events import (
+    CallDirection,
+    CallRecorded,
+    CallStatus,
+    Disposition,
+    Reason,
+    Tag,
+)
 
 RULES_VERSION = "calls-1"
 

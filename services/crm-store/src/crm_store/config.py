@@ -15,7 +15,9 @@ class Settings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/crm.db"
     bootstrap_admin_token: str | None = Field(default=None, min_length=16)
     consumer_group: str = "crm-store"
-    max_attempts: int = Field(default=5, ge=1, description="Tries before a message is dead-lettered")
+    max_attempts: int = Field(
+        default=5, ge=1, description="Tries before a message is dead-lettered"
+    )
     outbox_interval_s: float = Field(default=0.5, gt=0)
 
     _empty_is_unset = field_validator("bootstrap_admin_token", mode="before")(empty_is_unset)

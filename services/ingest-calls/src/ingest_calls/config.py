@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from switchboard_shared.phone import PhonePolicy
 from switchboard_shared.settings import ServiceSettings, empty_is_unset, refuse_placeholder
+
+
+SECRETS = (
+    "generic_hmac_secret",
+    "twilio_auth_token",
+    "vonage_signature_secret",
+    "telnyx_public_key",
+    "plivo_auth_token",
+    "zadarma_api_secret",
+    "aircall_token",
+    "asterisk_token",
+    "threecx_token",
+)
 
 
 class Settings(ServiceSettings):
@@ -19,19 +32,39 @@ class Settings(ServiceSettings):
         default=None, description="The URL providers sign, when behind a proxy"
     )
     generic_hmac_secret: str | None = Field(default=None, min_length=16)
+    twilio_auth_token: str | None = None
+    vonage_signature_secret: str | None = None
+    telnyx_public_key: str | None = Field(default=None, description="base64 Ed25519 public key")
+    plivo_auth_token: str | None = None
+    zadarma_api_secret: str | None = None
+    aircall_token: str | None = None
+    asterisk_token: str | None = Field(default=None, min_length=16)
+    threecx_token: str | None = Field(default=None, min_length=16)
     replay_window_s: int = Field(default=300, ge=1, description="Max age of a signed timestamp")
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     internal_ranges: str = Field(default="", description="Extension ranges, e.g. 100-199,2000-2999")
     internal_max_digits: int = Field(default=5, ge=1, le=8)
     own_numbers: str = Field(default="", description="Our DIDs, comma separated, any format")
+    regions: str = Field(
+        default="",
+        description="Default region per provider endpoint, e.g. asterisk=DE,twilio=US",
+    )
     dedupe_window: int = Field(default=10_000, ge=0, description="Recent event ids remembered")
 
-    _empty_is_unset = field_validator("generic_hmac_secret", mode="before")(empty_is_unset)
+    _empty_is_unset = field_validator(*SECRETS, mode="before")(empty_is_unset)
 
-    @field_validator("generic_hmac_secret")
+    @field_validator(*SECRETS)
     @classmethod
-    def _no_placeholder(cls, value: str | None) -> str | None:
-        return refuse_placeholder("INGEST_CALLS_GENERIC_HMAC_SECRET", value)
+    def _no_placeholder(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return refuse_placeholder(f"INGEST_CALLS_{str(info.field_name).upper()}", value)
+
+    def region_for(self, provider: str) -> str:
+        """The region national numbers from this provider are read in."""
+        for item in self.regions.split(","):
+            name, _, region = item.partition("=")
+            if name.strip().lower() == provider and region.strip():
+                return region.strip().upper()
+        return self.common.default_region
 
     @cached_property
     def phone_policy(self) -> PhonePolicy:

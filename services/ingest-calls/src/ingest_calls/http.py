@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from ingest_calls.config import Settings
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
+from ingest_calls.domain.request import Context, WebhookRequest
 from ingest_calls.metrics import CALL_EVENTS, METRICS, WEBHOOKS
 from ingest_calls.providers import PROVIDERS
 from ingest_calls.publisher import CallPublisher
@@ -36,6 +37,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise Problem(413, "Payload too large", f"the limit is {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def public_url(request: Request, settings: Settings) -> str:
+    """The URL the provider called, as it signed it (behind a proxy: the configured base)."""
+    if not settings.public_base_url:
+        return str(request.url)
+    base = settings.public_base_url.rstrip("/")
+    query = request.url.query
+    return f"{base}{request.url.path}" + (f"?{query}" if query else "")
 
 
 def broker_down(exc: BrokerUnavailable) -> Problem:
@@ -65,10 +75,32 @@ async def receive_webhook(provider: str, request: Request) -> JSONResponse:
     if adapter is None or not adapter.secret(settings):
         WEBHOOKS.labels("unknown" if adapter is None else provider, "disabled").inc()
         raise Problem(404, "Unknown provider", f"no enabled provider named {provider!r}")
+    secret = adapter.secret(settings)
+    assert secret is not None
     body = await read_body(request, settings.max_body_bytes)
-    headers = {k.lower(): v for k, v in request.headers.items()}
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in adapter.content_types:
+        WEBHOOKS.labels(provider, "unsupported_media_type").inc()
+        raise Problem(
+            415,
+            "Unsupported media type",
+            f"{provider} posts {' or '.join(sorted(adapter.content_types))}",
+        )
+    hook = WebhookRequest(
+        method=request.method,
+        url=public_url(request, settings),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=list(request.query_params.multi_items()),
+        body=body,
+        content_type=media_type,
+    )
+    ctx = Context(
+        secret=secret,
+        region=settings.region_for(provider),
+        replay_window_s=settings.replay_window_s,
+    )
     try:
-        adapter.verify(headers, body, settings)
+        adapter.verify(hook, ctx)
     except AuthenticationFailed as exc:
         WEBHOOKS.labels(provider, "unauthorized").inc()
         METRICS.rejected.labels("unauthorized").inc()
@@ -76,16 +108,17 @@ async def receive_webhook(provider: str, request: Request) -> JSONResponse:
             401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Signature"}
         ) from exc
     try:
-        calls = adapter.parse(body, headers, settings)
+        events = adapter.parse(hook, ctx, settings.phone_policy)
     except InvalidPayload as exc:
-        return await _reject(publisher, provider, exc, headers.get("content-type"), body)
+        return await _reject(publisher, provider, exc, media_type, body)
     accepted: list[dict[str, Any]] = []
     try:
-        for call in calls:
-            event_id, duplicate = await publisher.publish_recorded(call)
-            accepted.append({"call_id": call.call_id, "event_id": event_id, "duplicate": duplicate})
-            if not duplicate:
-                CALL_EVENTS.labels(provider, "final", call.status.value).inc()
+        for event in events:
+            outcome = await publisher.publish(event)
+            accepted.append(
+                {"call_id": event.call_id, "event_id": outcome.event_id, "outcome": outcome.kind}
+            )
+            CALL_EVENTS.labels(provider, outcome.topic_kind, outcome.kind).inc()
     except BrokerUnavailable as exc:
         WEBHOOKS.labels(provider, "unavailable").inc()
         log.warning("broker unavailable, asked provider to retry", extra={"provider": provider})
@@ -102,7 +135,9 @@ async def _reject(
     body: bytes,
 ) -> JSONResponse:
     try:
-        rejected_id = await publisher.reject(provider, "invalid_payload", exc.detail, content_type, body)
+        rejected_id = await publisher.reject(
+            provider, "invalid_payload", exc.detail, content_type, body
+        )
     except BrokerUnavailable as down:
         WEBHOOKS.labels(provider, "unavailable").inc()
         raise broker_down(down) from down

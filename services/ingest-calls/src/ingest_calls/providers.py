@@ -1,39 +1,43 @@
-"""The registry of provider adapters: name → how to authenticate and parse its requests."""
+"""The registry of provider adapters: name → how to authenticate and parse its requests.
+
+Each adapter is a module in `ingest_calls.domain` exposing `CONTENT_TYPES`, `verify(request,
+ctx)` and `parse(request, ctx, policy)`; adding a provider is one module and one line here.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 from ingest_calls.config import Settings
 from ingest_calls.domain import generic
-from switchboard_shared.events import CallRecorded
+from ingest_calls.domain.calls import CallEvent
+from ingest_calls.domain.request import Context, WebhookRequest
+from switchboard_shared.phone import PhonePolicy
 
 
 @dataclass(frozen=True)
 class Provider:
     name: str
+    adapter: ModuleType
     secret: Callable[[Settings], str | None]
-    verify: Callable[[Mapping[str, str], bytes, Settings], None]
-    parse: Callable[[bytes, Mapping[str, str], Settings], list[CallRecorded]]
 
+    @property
+    def content_types(self) -> frozenset[str]:
+        types: frozenset[str] = self.adapter.CONTENT_TYPES
+        return types
 
-def _generic_secret(settings: Settings) -> str | None:
-    return settings.generic_hmac_secret
+    def verify(self, request: WebhookRequest, ctx: Context) -> None:
+        self.adapter.verify(request, ctx)
 
-
-def _generic_verify(headers: Mapping[str, str], body: bytes, settings: Settings) -> None:
-    secret = settings.generic_hmac_secret
-    assert secret is not None  # the edge answers 404 for a provider with no secret
-    generic.verify(headers, body, secret, window_s=settings.replay_window_s)
-
-
-def _generic_parse(body: bytes, _: Mapping[str, str], settings: Settings) -> list[CallRecorded]:
-    return generic.parse(body, settings.phone_policy)
+    def parse(self, request: WebhookRequest, ctx: Context, policy: PhonePolicy) -> list[CallEvent]:
+        events: list[CallEvent] = self.adapter.parse(request, ctx, policy)
+        return events
 
 
 PROVIDERS: dict[str, Provider] = {
-    "generic": Provider("generic", _generic_secret, _generic_verify, _generic_parse),
+    "generic": Provider("generic", generic, lambda s: s.generic_hmac_secret),
 }
 
 

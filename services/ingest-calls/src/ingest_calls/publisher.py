@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ingest_calls.domain.calls import recorded_event_id
+from ingest_calls.domain.calls import CallEvent, event_id
 from switchboard_shared.cloudevents import deterministic_id, encode
 from switchboard_shared.events import CallRecorded, IngestRejected
 from switchboard_shared.kafka import Bus
-from switchboard_shared.topics import CALLS_RECORDED, INGEST_REJECTED
+from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED, INGEST_REJECTED
 
 SOURCE = "switchboard/ingest-calls"
 
@@ -37,28 +38,43 @@ class RecentIds:
             self._ids.popitem(last=False)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    event_id: str
+    kind: str  # published, duplicate, late (a progress state after the final one)
+    topic_kind: str  # final, progress
+
+
 class CallPublisher:
     def __init__(self, bus: Bus, dedupe_window: int) -> None:
         self.bus = bus
         self.recent = RecentIds(dedupe_window)
+        self.finished = RecentIds(dedupe_window)  # call ids whose final event was published
 
-    async def publish_recorded(self, call: CallRecorded) -> tuple[str, bool]:
-        """Publish one final call event; returns (ce_id, duplicate)."""
-        event_id = recorded_event_id(call.call_id)
-        if event_id in self.recent:
-            return event_id, True
+    async def publish(self, event: CallEvent) -> Outcome:
+        """Publish one call event, unless it is a retry or a state that arrived too late."""
+        final = isinstance(event, CallRecorded)
+        topic, topic_kind = (CALLS_RECORDED, "final") if final else (CALLS_PROGRESS, "progress")
+        ce_id = event_id(event)
+        if ce_id in self.recent:
+            return Outcome(ce_id, "duplicate", topic_kind)
+        if not final and event.call_id in self.finished:
+            return Outcome(ce_id, "late", topic_kind)
+        when = (event.ended_at or event.started_at) if isinstance(event, CallRecorded) else event.at
         record = encode(
-            CALLS_RECORDED,
-            call,
-            id=event_id,
-            source=f"{SOURCE}/{call.provider}",
-            key=call.counterpart or call.call_id,
-            time=call.ended_at or call.started_at,
-            subject=call.call_id,
+            topic,
+            event,
+            id=ce_id,
+            source=f"{SOURCE}/{event.provider}",
+            key=event.counterpart or event.call_id,
+            time=when,
+            subject=event.call_id,
         )
         await self.bus.publish(record)
-        self.recent.add(event_id)
-        return event_id, False
+        self.recent.add(ce_id)
+        if final:
+            self.finished.add(event.call_id)
+        return Outcome(ce_id, "published", topic_kind)
 
     async def reject(
         self, provider: str, reason: str, detail: str, content_type: str | None, body: bytes

@@ -47,7 +47,9 @@ class ActivityChanged(Event):
     kind: ActivityKind
     state: ActivityState
     change: str = Field(description="`opened`, `repeated`, `status_set`, `closed`, `reopened`")
-    interaction_id: str | None = Field(default=None, description="The interaction behind the change")
+    interaction_id: str | None = Field(
+        default=None, description="The interaction behind the change"
+    )
     counterpart: str | None = None
     contact_id: str | None = None
     assignee_id: str | None = None

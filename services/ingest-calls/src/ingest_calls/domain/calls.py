@@ -6,11 +6,19 @@ from datetime import datetime
 from typing import Any
 
 from switchboard_shared.cloudevents import deterministic_id
-from switchboard_shared.events import CallDirection, CallRecorded, CallStatus
+from switchboard_shared.events import (
+    CallDirection,
+    CallProgress,
+    CallRecorded,
+    CallState,
+    CallStatus,
+)
 from switchboard_shared.phone import NumberKind, PhoneNumber, PhonePolicy, normalise_phone
 
 
-def counterpart_of(direction: CallDirection, caller: PhoneNumber, callee: PhoneNumber) -> str | None:
+def counterpart_of(
+    direction: CallDirection, caller: PhoneNumber, callee: PhoneNumber
+) -> str | None:
     """The other party's E.164: the caller of an inbound call, the callee of an outbound one."""
     if direction is CallDirection.INTERNAL:
         return None
@@ -24,9 +32,45 @@ def seconds_between(start: datetime | None, end: datetime | None) -> float | Non
     return max(0.0, round((end - start).total_seconds(), 3))
 
 
-def recorded_event_id(call_id: str) -> str:
-    """One final event per call: a provider's retry of it gets the same ce_id."""
-    return deterministic_id("calls.recorded.v1", call_id)
+CallEvent = CallRecorded | CallProgress
+
+
+def event_id(event: CallEvent) -> str:
+    """The same provider event always gets the same ce_id, so a retry dedupes; a different
+    status or state of the same call is a different event."""
+    if isinstance(event, CallRecorded):
+        return deterministic_id("calls.recorded.v1", event.call_id, event.status.value)
+    return deterministic_id("calls.progress.v1", event.call_id, event.state.value)
+
+
+def build_progress(
+    *,
+    provider: str,
+    provider_call_id: str,
+    direction: CallDirection,
+    state: CallState,
+    at: datetime,
+    caller: str | None,
+    callee: str | None,
+    policy: PhonePolicy,
+    region: str | None = None,
+    agent: str | None = None,
+    raw: dict[str, Any] | None = None,
+) -> CallProgress:
+    from_ = normalise_phone(caller, policy, region=region)
+    to = normalise_phone(callee, policy, region=region)
+    return CallProgress(
+        call_id=f"{provider}:{provider_call_id}",
+        provider=provider,
+        direction=direction,
+        state=state,
+        at=at,
+        from_=from_,
+        to=to,
+        counterpart=counterpart_of(direction, from_, to),
+        agent=agent,
+        raw=raw or {},
+    )
 
 
 def build_recorded(

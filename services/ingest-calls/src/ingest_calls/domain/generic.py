@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ingest_calls.domain.calls import build_recorded
+from ingest_calls.domain.calls import CallEvent, build_recorded
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
+from ingest_calls.domain.request import Context, WebhookRequest
 from switchboard_shared.events import CallDirection, CallRecorded, CallStatus
 from switchboard_shared.phone import PhonePolicy
 
 PROVIDER = "generic"
+CONTENT_TYPES = frozenset({"application/json"})
 TIMESTAMP_HEADER = "x-switchboard-timestamp"
 SIGNATURE_HEADER = "x-switchboard-signature"
 MAX_CALLS_PER_REQUEST = 500
@@ -35,26 +36,20 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={mac.hexdigest()}"
 
 
-def verify(
-    headers: Mapping[str, str],
-    body: bytes,
-    secret: str,
-    *,
-    window_s: int,
-    now: float | None = None,
-) -> None:
-    timestamp = headers.get(TIMESTAMP_HEADER, "").strip()
-    signature = headers.get(SIGNATURE_HEADER, "").strip()
+def verify(request: WebhookRequest, ctx: Context) -> None:
+    timestamp = request.header(TIMESTAMP_HEADER).strip()
+    signature = request.header(SIGNATURE_HEADER).strip()
+    window_s = ctx.replay_window_s
     if not timestamp or not signature:
         raise AuthenticationFailed(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
     try:
         sent = int(timestamp)
     except ValueError as exc:
         raise AuthenticationFailed(f"{TIMESTAMP_HEADER} is not unix seconds") from exc
-    current = time.time() if now is None else now
+    current = time.time() if ctx.now is None else ctx.now
     if abs(current - sent) > window_s:
         raise AuthenticationFailed(f"timestamp outside the {window_s}s replay window")
-    expected = sign(secret, timestamp, body)
+    expected = sign(ctx.secret, timestamp, request.body)
     # Several signatures may be sent (comma separated) while a secret is being rotated.
     offered = [s.strip() for s in signature.split(",")]
     if not any(hmac.compare_digest(expected, s) for s in offered):
@@ -98,18 +93,15 @@ def _field_of(error: Mapping[str, Any], index: int | None) -> str:
     return ".".join(loc) or "body"
 
 
-def parse(body: bytes, policy: PhonePolicy) -> list[CallRecorded]:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidPayload(f"body is not JSON: {exc}", field="body") from exc
+def parse(request: WebhookRequest, ctx: Context, policy: PhonePolicy) -> list[CallEvent]:
+    document = request.json()
     items = document if isinstance(document, list) else [document]
     if not items:
         raise InvalidPayload("empty list of calls", field="body")
     if len(items) > MAX_CALLS_PER_REQUEST:
         raise InvalidPayload(f"more than {MAX_CALLS_PER_REQUEST} calls in one request")
     index_of = None if not isinstance(document, list) else 0
-    events = []
+    events: list[CallEvent] = []
     for i, item in enumerate(items):
         position = None if index_of is None else i
         if not isinstance(item, dict):
@@ -120,17 +112,17 @@ def parse(body: bytes, policy: PhonePolicy) -> list[CallRecorded]:
             first = exc.errors()[0]
             field = _field_of(first, position)
             raise InvalidPayload(f"{field}: {first['msg']}", field=field) from exc
-        events.append(to_event(call, item, policy))
+        events.append(to_event(call, item, policy, ctx.region))
     return events
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    from datetime import UTC
-
     return value.astimezone(UTC) if value else None
 
 
-def to_event(call: GenericCall, raw: dict[str, Any], policy: PhonePolicy) -> CallRecorded:
+def to_event(
+    call: GenericCall, raw: dict[str, Any], policy: PhonePolicy, region: str
+) -> CallRecorded:
     started = _utc(call.started_at)
     assert started is not None
     return build_recorded(
@@ -144,7 +136,7 @@ def to_event(call: GenericCall, raw: dict[str, Any], policy: PhonePolicy) -> Cal
         caller=call.from_,
         callee=call.to,
         policy=policy,
-        region=call.region.upper() if call.region else None,
+        region=call.region.upper() if call.region else region,
         ring_s=call.ring_s,
         talk_s=call.talk_s,
         agent=call.agent,

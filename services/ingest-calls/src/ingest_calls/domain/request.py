@@ -1,0 +1,55 @@
+"""What an adapter sees of a webhook request: plain data, no web framework."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ingest_calls.domain.errors import InvalidPayload
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """One provider request.
+
+    `url` is the full URL as the provider addressed it (INGEST_CALLS_PUBLIC_BASE_URL + path +
+    query when configured), which is what URL-signing providers sign.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]  # names lower-cased
+    query: list[tuple[str, str]] = field(default_factory=list)  # ordered, repeated keys kept
+    body: bytes = b""
+    content_type: str = ""  # media type only, lower-cased, no parameters
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    def form(self) -> list[tuple[str, str]]:
+        """The body as application/x-www-form-urlencoded pairs, in order, repeats kept."""
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidPayload("form body is not UTF-8", field="body") from exc
+        return parse_qsl(text, keep_blank_values=True)
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidPayload(f"body is not JSON: {exc}", field="body") from exc
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an adapter needs from configuration."""
+
+    secret: str
+    region: str  # ISO region for national numbers at this endpoint
+    replay_window_s: int = 300
+    now: float | None = None  # unix time; None = the clock (tests pass a fixed value)
+    options: Mapping[str, str] = field(default_factory=dict)  # provider-specific settings
