@@ -242,3 +242,49 @@ async def test_api_requires_a_bearer_token(stack: Stack) -> None:
         )
     assert missing.status_code == wrong.status_code == 401
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_poison_message_goes_to_the_dead_letter_topic_and_the_rest_flows(
+    stack: Stack,
+) -> None:
+    bootstrap = stack.env["SWITCHBOARD_KAFKA_BOOTSTRAP"]
+    marker = uuid.uuid4().hex.encode()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            CALLS_RECORDED.name,
+            b'{"not": "a call"}',
+            key=marker,
+            headers=[("ce_specversion", b"1.0"), ("ce_id", marker)],
+        )
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        CALLS_RECORDED.dlq,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"e2e-{uuid.uuid4().hex}",
+    )
+    await consumer.start()
+    try:
+
+        async def dead_lettered() -> dict[str, bytes] | None:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    if record.key == marker:
+                        return dict(record.headers)
+            return None
+
+        headers = await eventually(dead_lettered)
+    finally:
+        await consumer.stop()
+    assert headers["dlq_original_topic"] == CALLS_RECORDED.name.encode()
+    assert b"missing CloudEvents headers" in headers["dlq_error"]
+
+    # The consumer moved on: a real call behind the poison message still becomes an activity.
+    number = new_number()
+    assert (await post_signed(stack, call_body(number))).status_code == 200
+    await eventually(for_number(stack, number))
