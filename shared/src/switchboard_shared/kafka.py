@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from faststream.kafka import KafkaBroker, KafkaRouter
 
@@ -19,6 +22,13 @@ from switchboard_shared.metrics import ServiceMetrics
 from switchboard_shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
+
+
+INFLIGHT_LIMIT = 10_000
+
+
+def _succeeded(future: asyncio.Future[Any]) -> bool:
+    return not future.cancelled() and future.exception() is None
 
 
 class BrokerUnavailable(Exception):
@@ -46,6 +56,7 @@ class Bus:
             log_level=logging.DEBUG,  # one line per message is for debugging, not operations
         )
         self._connected = asyncio.Event()
+        self._inflight: OrderedDict[str, asyncio.Future[Any]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
 
     def include_router(self, router: KafkaRouter) -> None:
@@ -107,21 +118,45 @@ class Bus:
         return up
 
     async def publish(self, record: KafkaRecord) -> None:
-        """Return only once the broker acknowledged the record (acks=all)."""
+        """Return only once the broker acknowledged the record (acks=all).
+
+        A send that timed out may still be delivered once the broker is back. Its future is
+        kept by ce_id, so the caller's retry of the same event waits for that send instead of
+        producing the record a second time.
+        """
         if not self.connected:
             self.metrics.publish_failures.labels(record.topic).inc()
             raise BrokerUnavailable("not connected to the Kafka broker")
+        event_id = record.headers.get("ce_id")
+        sending = self._inflight.get(event_id) if event_id else None
+        if sending is not None and sending.done() and not _succeeded(sending):
+            sending = None
+        start = time.perf_counter()
         try:
-            await asyncio.wait_for(
-                self.broker.publish(
-                    record.value, record.topic, key=record.key, headers=record.headers
-                ),
-                self.publish_timeout_s,
-            )
+            async with asyncio.timeout(self.publish_timeout_s):
+                if sending is None:
+                    sending = await self.broker.publish(
+                        record.value,
+                        record.topic,
+                        key=record.key,
+                        headers=record.headers,
+                        no_confirm=True,
+                    )
+                    if event_id:
+                        self._remember(event_id, sending)
+                await asyncio.shield(sending)
         except Exception as exc:
             self.metrics.publish_failures.labels(record.topic).inc()
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from exc
+        if event_id:
+            self._inflight.pop(event_id, None)
+        self.metrics.publish_latency.labels(record.topic).observe(time.perf_counter() - start)
         self.metrics.published.labels(record.topic).inc()
+
+    def _remember(self, event_id: str, sending: asyncio.Future[Any]) -> None:
+        self._inflight[event_id] = sending
+        while len(self._inflight) > INFLIGHT_LIMIT:
+            self._inflight.popitem(last=False)
 
     async def publish_all(self, records: list[KafkaRecord]) -> None:
         """Publish in order; all acknowledged or BrokerUnavailable."""

@@ -67,6 +67,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class MaskedTextFormatter(logging.Formatter):
+    """Human-readable lines; tracebacks masked like everything else."""
+
+    def formatException(self, ei: Any) -> str:
+        return mask_text(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:
+        return mask_text(super().formatStack(stack_info))
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     """Route every logger (ours, uvicorn's, FastStream's, aiokafka's) through one masked handler."""
     handler = logging.StreamHandler(sys.stderr)
@@ -75,7 +85,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         handler.setFormatter(JsonFormatter(service))
     else:
         handler.setFormatter(
-            logging.Formatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s")
+            MaskedTextFormatter(f"%(asctime)s %(levelname)s {service} %(name)s: %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -26,6 +26,7 @@ class ServiceMetrics:
     messages: Counter
     processing: Histogram
     published: Counter
+    publish_latency: Histogram
     publish_failures: Counter
     dead_lettered: Counter
     rejected: Counter
@@ -61,6 +62,12 @@ class ServiceMetrics:
             ),
             published=Counter(
                 f"{prefix}_events_published_total", "Events acknowledged by the broker", ["topic"]
+            ),
+            publish_latency=Histogram(
+                f"{prefix}_publish_seconds",
+                "Time until the broker acknowledged a record (acks=all)",
+                ["topic"],
+                buckets=LATENCY_BUCKETS,
             ),
             publish_failures=Counter(
                 f"{prefix}_publish_failures_total",

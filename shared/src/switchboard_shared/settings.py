@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import phonenumbers
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -30,6 +31,9 @@ class CommonSettings(BaseSettings):
     kafka_enable_idempotence: bool = Field(
         default=False, description="On with Apache Kafka; the development broker lacks it"
     )
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long to wait for the broker's acknowledgement"
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 
@@ -40,8 +44,11 @@ class CommonSettings(BaseSettings):
 
     @field_validator("default_region")
     @classmethod
-    def _upper_region(cls, value: str) -> str:
-        return value.upper()
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown ISO region {value!r} (e.g. US, DE, GB)")
+        return region
 
     @field_validator("own_domains")
     @classmethod

@@ -239,7 +239,7 @@ def test_decode_bad_ce_time() -> None:
         decode_envelope({**record.headers, "ce_time": "yesterday"})
 
 
-@pytest.mark.parametrize("value", [b"not json", b"{\"call_id\": ", b"\xff\xfe"])
+@pytest.mark.parametrize("value", [b"not json", b'{"call_id": ', b"\xff\xfe"])
 def test_decode_non_json_value(value: bytes) -> None:
     with pytest.raises(CloudEventError, match="not JSON"):
         decode(make_record().headers, value)

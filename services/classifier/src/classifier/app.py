@@ -18,7 +18,12 @@ from switchboard_shared.problems import install_problem_handlers
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    bus = Bus(settings.common, client_id="classifier", metrics=METRICS)
+    bus = Bus(
+        settings.common,
+        client_id="classifier",
+        metrics=METRICS,
+        publish_timeout_s=settings.common.publish_timeout_s,
+    )
     bus.include_router(
         build_router(
             bus,

@@ -52,6 +52,13 @@ def _inbound(call: CallRecorded) -> Verdict:
     tags = [Tag.MISSED]
     if call.status is CallStatus.VOICEMAIL:
         tags.append(Tag.VOICEMAIL)
+    if call.counterpart is None and call.status is CallStatus.VOICEMAIL:
+        # Nobody to call back, but a message was left: someone must listen to it.
+        return Verdict(
+            Disposition.NEEDS_STATUS,
+            [*tags, Tag.WITHHELD],
+            [Reason(rule="call.voicemail_withheld", detail="voicemail from a withheld number")],
+        )
     if call.counterpart is None:
         # Nobody to call back: record it, but do not open a task no one can do.
         return Verdict(

@@ -25,7 +25,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
-    bus = Bus(settings.common, client_id="crm-store", metrics=METRICS)
+    bus = Bus(
+        settings.common,
+        client_id="crm-store",
+        metrics=METRICS,
+        publish_timeout_s=settings.common.publish_timeout_s,
+    )
     relay = OutboxRelay(bus, sessionmaker, interval_s=settings.outbox_interval_s)
     bus.include_router(
         build_router(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, ValidationInfo, field_validator
+import phonenumbers
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from switchboard_shared.phone import PhonePolicy
 from switchboard_shared.settings import ServiceSettings, empty_is_unset, refuse_placeholder
-
 
 SECRETS = (
     "generic_hmac_secret",
@@ -57,6 +57,23 @@ class Settings(ServiceSettings):
     @classmethod
     def _no_placeholder(cls, value: str | None, info: ValidationInfo) -> str | None:
         return refuse_placeholder(f"INGEST_CALLS_{str(info.field_name).upper()}", value)
+
+    @field_validator("regions")
+    @classmethod
+    def _parse_regions(cls, value: str) -> str:
+        for item in filter(None, (i.strip() for i in value.split(","))):
+            name, sep, region = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"expected provider=REGION, got {item!r}")
+            if region.strip().upper() not in phonenumbers.SUPPORTED_REGIONS:
+                raise ValueError(f"unknown ISO region {region.strip()!r} for {name.strip()}")
+        return value
+
+    @model_validator(mode="after")
+    def _policy_is_valid(self) -> Settings:
+        # Fail at start-up, not on the first webhook, when numbers or ranges are wrong.
+        _ = self.phone_policy
+        return self
 
     def region_for(self, provider: str) -> str:
         """The region national numbers from this provider are read in."""

@@ -16,7 +16,12 @@ from switchboard_shared.problems import install_problem_handlers
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    bus = Bus(settings.common, client_id="ingest-mail", metrics=METRICS)
+    bus = Bus(
+        settings.common,
+        client_id="ingest-mail",
+        metrics=METRICS,
+        publish_timeout_s=settings.common.publish_timeout_s,
+    )
 
     def lifespan(_: FastAPI) -> AbstractAsyncContextManager[None]:
         return bus.running()

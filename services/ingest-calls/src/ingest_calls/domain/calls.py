@@ -96,10 +96,14 @@ def build_recorded(
 ) -> CallRecorded:
     from_ = normalise_phone(caller, policy, region=region)
     to = normalise_phone(callee, policy, region=region)
-    if ring_s is None:
+    answered = status in (CallStatus.ANSWERED, CallStatus.VOICEMAIL)
+    if ring_s is None and (answered_at or not answered):
         ring_s = seconds_between(started_at, answered_at or ended_at)
     if talk_s is None:
-        talk_s = seconds_between(answered_at, ended_at) if answered_at else 0.0
+        # Answered without an answer time: the talk time is unknown, not zero.
+        talk_s = (
+            seconds_between(answered_at, ended_at) if answered_at else (None if answered else 0.0)
+        )
     return CallRecorded(
         call_id=f"{provider}:{provider_call_id}",
         provider=provider,

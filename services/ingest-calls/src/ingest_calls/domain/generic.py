@@ -15,7 +15,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+import phonenumbers
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ingest_calls.domain.calls import CallEvent, build_recorded
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
@@ -77,13 +86,22 @@ class GenericCall(BaseModel):
     hangup_cause: str | None = Field(default=None, max_length=200)
     region: str | None = Field(default=None, min_length=2, max_length=2)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> GenericCall:
-        if self.ended_at and self.ended_at < self.started_at:
-            raise ValueError("ended_at is before started_at")
-        if self.answered_at and self.answered_at < self.started_at:
-            raise ValueError("answered_at is before started_at")
-        return self
+    @field_validator("answered_at", "ended_at")
+    @classmethod
+    def _not_before_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        started = info.data.get("started_at")
+        if value is not None and started is not None and value < started:
+            raise ValueError(f"{info.field_name} is before started_at")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown ISO region {value!r}")
+        return value.upper()
 
 
 def _field_of(error: Mapping[str, Any], index: int | None) -> str:
@@ -99,7 +117,9 @@ def parse(request: WebhookRequest, ctx: Context, policy: PhonePolicy) -> list[Ca
     if not items:
         raise InvalidPayload("empty list of calls", field="body")
     if len(items) > MAX_CALLS_PER_REQUEST:
-        raise InvalidPayload(f"more than {MAX_CALLS_PER_REQUEST} calls in one request")
+        raise InvalidPayload(
+            f"more than {MAX_CALLS_PER_REQUEST} calls in one request", field="body"
+        )
     index_of = None if not isinstance(document, list) else 0
     events: list[CallEvent] = []
     for i, item in enumerate(items):
@@ -136,7 +156,7 @@ def to_event(
         caller=call.from_,
         callee=call.to,
         policy=policy,
-        region=call.region.upper() if call.region else region,
+        region=call.region or region,
         ring_s=call.ring_s,
         talk_s=call.talk_s,
         agent=call.agent,

@@ -1,0 +1,146 @@
+"""ingest-calls against the real broker, including the broker going away and coming back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+from ingest_calls.app import create_app
+from ingest_calls.config import Settings
+from ingest_calls.domain.generic import sign
+from support.broker import BrokerProcess, start_broker
+from switchboard_shared.admin import create_topics
+from switchboard_shared.kafka import Bus
+from switchboard_shared.settings import CommonSettings
+from switchboard_shared.topics import CALLS_RECORDED
+
+pytestmark = pytest.mark.integration
+SECRET = "outage-test-secret-0123456789abcdef"
+
+
+def signed(call_id: str) -> tuple[bytes, dict[str, str]]:
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    body = json.dumps(
+        {
+            "id": call_id,
+            "direction": "inbound",
+            "status": "no_answer",
+            "from": "+14155550142",
+            "to": "+14155550100",
+            "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(seconds=20)).isoformat(),
+        }
+    ).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Switchboard-Timestamp": timestamp,
+        "X-Switchboard-Signature": sign(SECRET, timestamp, body),
+    }
+    return body, headers
+
+
+@contextlib.asynccontextmanager
+async def running_app(bootstrap: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    settings = Settings(
+        generic_hmac_secret=SECRET,
+        common=CommonSettings(kafka_bootstrap=bootstrap, publish_timeout_s=2.0),
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        bus: Bus = app.state.bus
+        assert await bus.wait_connected(20), "ingest-calls did not connect to the broker"
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+            yield app, client
+
+
+async def records_for(bootstrap: str, call_id: str) -> int:
+    consumer = AIOKafkaConsumer(
+        CALLS_RECORDED.name,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"count-{uuid.uuid4().hex}",
+    )
+    await consumer.start()
+    try:
+        count = 0
+        wanted = f"generic:{call_id}"
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                count += sum(1 for r in records if json.loads(r.value)["call_id"] == wanted)
+        return count
+    finally:
+        await consumer.stop()
+
+
+async def retry_until_accepted(client: httpx.AsyncClient, call_id: str) -> httpx.Response:
+    """What a provider does after a 503: the same call again (freshly signed) until accepted."""
+    deadline = time.monotonic() + 60
+    while True:
+        body, headers = signed(call_id)
+        response = await client.post("/webhooks/generic", content=body, headers=headers)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(1)
+
+
+async def test_unresponsive_broker_gets_503_and_the_retry_is_published_exactly_once(
+    broker: BrokerProcess,
+) -> None:
+    """The broker stops answering (frozen, data kept) while a webhook is being published."""
+    await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
+    async with running_app(broker.bootstrap) as (_, client):
+        call_id = f"frozen-{uuid.uuid4().hex[:8]}"
+        body, headers = signed(call_id)
+        os.kill(broker.process.pid, signal.SIGSTOP)
+        try:
+            down = await client.post("/webhooks/generic", content=body, headers=headers)
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+        assert down.status_code == 503
+        assert down.headers["retry-after"].isdigit()
+        assert down.headers["content-type"] == "application/problem+json"
+
+        retry = await retry_until_accepted(client, call_id)
+        assert retry.status_code == 200, retry.text
+        again = await client.post("/webhooks/generic", content=body, headers=headers)
+        assert again.json()["accepted"][0]["outcome"] == "duplicate"
+    assert await records_for(broker.bootstrap, call_id) == 1
+
+
+async def test_stopped_broker_gets_503_not_ready_and_recovers(tmp_path: Path) -> None:
+    broker = start_broker(tmp_path / "broker.log")
+    port = broker.port
+    try:
+        await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
+        async with running_app(broker.bootstrap) as (_, client):
+            broker.stop()
+            call_id = f"stopped-{uuid.uuid4().hex[:8]}"
+            body, headers = signed(call_id)
+            down = await client.post("/webhooks/generic", content=body, headers=headers)
+            assert down.status_code == 503
+            assert (await client.get("/readyz")).status_code == 503
+
+            broker = start_broker(tmp_path / "broker-again.log", port=port)
+            await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
+            retry = await retry_until_accepted(client, call_id)
+            assert retry.status_code == 200, retry.text
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        broker.stop()
