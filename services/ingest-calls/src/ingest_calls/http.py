@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ingest_calls.config import Settings
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
@@ -125,6 +125,30 @@ async def receive_webhook(provider: str, request: Request) -> JSONResponse:
         raise broker_down(exc) from exc
     WEBHOOKS.labels(provider, "accepted").inc()
     return JSONResponse({"accepted": accepted})
+
+
+@router.get(
+    "/webhooks/{provider}",
+    summary="A provider's URL check (e.g. Zadarma's zd_echo)",
+    response_class=PlainTextResponse,
+)
+async def check_webhook_url(provider: str, request: Request) -> PlainTextResponse:
+    settings: Settings = request.app.state.settings
+    adapter = PROVIDERS.get(provider)
+    if adapter is None or not adapter.secret(settings):
+        raise Problem(404, "Unknown provider", f"no enabled provider named {provider!r}")
+    hook = WebhookRequest(
+        method="GET",
+        url=public_url(request, settings),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        query=list(request.query_params.multi_items()),
+    )
+    answer = adapter.echo(hook)
+    if answer is None:
+        raise Problem(
+            405, "Method not allowed", f"{provider} posts its webhooks", headers={"Allow": "POST"}
+        )
+    return PlainTextResponse(answer)
 
 
 async def _reject(

@@ -31,6 +31,11 @@ class Provider:
     def verify(self, request: WebhookRequest, ctx: Context) -> None:
         self.adapter.verify(request, ctx)
 
+    def echo(self, request: WebhookRequest) -> str | None:
+        """The answer to a provider's URL check (a GET), when it has one."""
+        check = getattr(self.adapter, "echo", None)
+        return None if check is None else check(request)
+
     def parse(self, request: WebhookRequest, ctx: Context, policy: PhonePolicy) -> list[CallEvent]:
         events: list[CallEvent] = self.adapter.parse(request, ctx, policy)
         return events
