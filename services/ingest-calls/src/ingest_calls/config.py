@@ -8,6 +8,7 @@ import phonenumbers
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from ingest_calls.domain import asterisk
 from switchboard_shared.phone import PhonePolicy
 from switchboard_shared.settings import ServiceSettings, empty_is_unset, refuse_placeholder
 
@@ -45,6 +46,14 @@ class Settings(ServiceSettings):
     internal_ranges: str = Field(default="", description="Extension ranges, e.g. 100-199,2000-2999")
     internal_max_digits: int = Field(default=5, ge=1, le=8)
     own_numbers: str = Field(default="", description="Our DIDs, comma separated, any format")
+    asterisk_timezone: str = "UTC"
+    asterisk_inbound_contexts: str = "from-trunk,from-pstn,from-external,from-did-direct,ext-did"
+    asterisk_outbound_contexts: str = "from-internal,outbound-allroutes,macro-dialout-trunk"
+    asterisk_trunk_channel_prefixes: str = "PJSIP/trunk,SIP/trunk,DAHDI/,IAX2/trunk"
+    asterisk_recording_base_url: str = ""
+    asterisk_csv_columns: str = ""
+    threecx_timezone: str = "UTC"
+    threecx_csv_columns: str = ""
     regions: str = Field(
         default="",
         description="Default region per provider endpoint, e.g. asterisk=DE,twilio=US",
@@ -71,9 +80,20 @@ class Settings(ServiceSettings):
 
     @model_validator(mode="after")
     def _policy_is_valid(self) -> Settings:
-        # Fail at start-up, not on the first webhook, when numbers or ranges are wrong.
+        # Fail at start-up, not on the first webhook, when numbers, ranges or rules are wrong.
         _ = self.phone_policy
+        asterisk.rules_from(self.options_for("asterisk"))
+        asterisk.zone_of(self.options_for("threecx"))
         return self
+
+    def options_for(self, provider: str) -> dict[str, str]:
+        """Provider-specific settings: `INGEST_CALLS_<PROVIDER>_<OPTION>` → {option: value}."""
+        prefix = f"{provider}_"
+        return {
+            name.removeprefix(prefix): str(value)
+            for name, value in self.model_dump().items()
+            if name.startswith(prefix) and name not in SECRETS and isinstance(value, str)
+        }
 
     def region_for(self, provider: str) -> str:
         """The region national numbers from this provider are read in."""

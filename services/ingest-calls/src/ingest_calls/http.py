@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ingest_calls.config import Settings
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
@@ -37,6 +37,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise Problem(413, "Payload too large", f"the limit is {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def context_for(provider: str, secret: str, settings: Settings) -> Context:
+    return Context(
+        secret=secret,
+        region=settings.region_for(provider),
+        replay_window_s=settings.replay_window_s,
+        options=settings.options_for(provider),
+    )
 
 
 def public_url(request: Request, settings: Settings) -> str:
@@ -94,11 +103,7 @@ async def receive_webhook(provider: str, request: Request) -> JSONResponse:
         body=body,
         content_type=media_type,
     )
-    ctx = Context(
-        secret=secret,
-        region=settings.region_for(provider),
-        replay_window_s=settings.replay_window_s,
-    )
+    ctx = context_for(provider, secret, settings)
     try:
         adapter.verify(hook, ctx)
     except AuthenticationFailed as exc:
@@ -129,13 +134,14 @@ async def receive_webhook(provider: str, request: Request) -> JSONResponse:
 
 @router.get(
     "/webhooks/{provider}",
-    summary="A provider's URL check (e.g. Zadarma's zd_echo)",
-    response_class=PlainTextResponse,
+    summary="A provider's URL check (Zadarma's zd_echo) or contact lookup (3CX)",
+    response_model=None,
 )
-async def check_webhook_url(provider: str, request: Request) -> PlainTextResponse:
+async def answer_provider_get(provider: str, request: Request) -> Response:
     settings: Settings = request.app.state.settings
     adapter = PROVIDERS.get(provider)
-    if adapter is None or not adapter.secret(settings):
+    secret = adapter.secret(settings) if adapter else None
+    if adapter is None or not secret:
         raise Problem(404, "Unknown provider", f"no enabled provider named {provider!r}")
     hook = WebhookRequest(
         method="GET",
@@ -143,7 +149,15 @@ async def check_webhook_url(provider: str, request: Request) -> PlainTextRespons
         headers={k.lower(): v for k, v in request.headers.items()},
         query=list(request.query_params.multi_items()),
     )
-    answer = adapter.echo(hook)
+    try:
+        answer = adapter.answer_get(hook, context_for(provider, secret, settings))
+    except AuthenticationFailed as exc:
+        WEBHOOKS.labels(provider, "unauthorized").inc()
+        raise Problem(401, "Unauthorized", str(exc)) from exc
+    except InvalidPayload as exc:
+        raise Problem(422, "Invalid request", exc.detail, field=exc.field) from exc
+    if isinstance(answer, dict):
+        return JSONResponse(answer)
     if answer is None:
         raise Problem(
             405, "Method not allowed", f"{provider} posts its webhooks", headers={"Allow": "POST"}

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from ingest_calls.config import Settings
-from ingest_calls.domain import generic
+from ingest_calls.domain import asterisk, generic, threecx
 from ingest_calls.domain.calls import CallEvent
 from ingest_calls.domain.request import Context, WebhookRequest
 from switchboard_shared.phone import PhonePolicy
@@ -31,10 +32,21 @@ class Provider:
     def verify(self, request: WebhookRequest, ctx: Context) -> None:
         self.adapter.verify(request, ctx)
 
-    def echo(self, request: WebhookRequest) -> str | None:
-        """The answer to a provider's URL check (a GET), when it has one."""
+    def answer_get(self, request: WebhookRequest, ctx: Context) -> str | dict[str, Any] | None:
+        """What a provider's GET gets: a URL check (text) or a contact lookup (JSON).
+
+        None: this provider only posts.
+        """
+        lookup = getattr(self.adapter, "lookup", None)
+        if lookup is not None:
+            self.verify(request, ctx)
+            answer: dict[str, Any] = lookup(request, ctx)
+            return answer
         check = getattr(self.adapter, "echo", None)
-        return None if check is None else check(request)
+        if check is None:
+            return None
+        text: str | None = check(request)
+        return text
 
     def parse(self, request: WebhookRequest, ctx: Context, policy: PhonePolicy) -> list[CallEvent]:
         events: list[CallEvent] = self.adapter.parse(request, ctx, policy)
@@ -43,6 +55,8 @@ class Provider:
 
 PROVIDERS: dict[str, Provider] = {
     "generic": Provider("generic", generic, lambda s: s.generic_hmac_secret),
+    "asterisk": Provider("asterisk", asterisk, lambda s: s.asterisk_token),
+    "threecx": Provider("threecx", threecx, lambda s: s.threecx_token),
 }
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from ingest_calls.domain.errors import InvalidPayload
+
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,16 @@ class WebhookRequest:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+            document = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidPayload(f"body is not JSON: {exc}", field="body") from exc
+        if _LONE_SURROGATE.search(self.body):
+            # "\ud800" parses, but can never be written out again as UTF-8 JSON.
+            try:
+                json.dumps(document, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidPayload("body has an unpaired UTF-16 surrogate", field="body") from exc
+        return document
 
 
 @dataclass(frozen=True)
