@@ -8,7 +8,7 @@ import phonenumbers
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from ingest_calls.domain import asterisk
+from ingest_calls.domain import asterisk, telnyx
 from switchboard_shared.phone import PhonePolicy
 from switchboard_shared.settings import ServiceSettings, empty_is_unset, refuse_placeholder
 
@@ -53,6 +53,9 @@ class Settings(ServiceSettings):
     asterisk_recording_base_url: str = ""
     asterisk_csv_columns: str = ""
     threecx_timezone: str = "UTC"
+    plivo_timezone: str = ""
+    zadarma_timezone: str = ""
+    telnyx_default_direction: str = ""
     threecx_csv_columns: str = ""
     regions: str = Field(
         default="",
@@ -83,7 +86,10 @@ class Settings(ServiceSettings):
         # Fail at start-up, not on the first webhook, when numbers, ranges or rules are wrong.
         _ = self.phone_policy
         asterisk.rules_from(self.options_for("asterisk"))
-        asterisk.zone_of(self.options_for("threecx"))
+        for provider in ("threecx", "plivo", "zadarma"):
+            asterisk.zone_of(self.options_for(provider))
+        if self.telnyx_public_key:
+            telnyx.public_keys(self.telnyx_public_key)
         return self
 
     def options_for(self, provider: str) -> dict[str, str]:

@@ -12,7 +12,17 @@ from types import ModuleType
 from typing import Any
 
 from ingest_calls.config import Settings
-from ingest_calls.domain import asterisk, generic, threecx
+from ingest_calls.domain import (
+    aircall,
+    asterisk,
+    generic,
+    plivo,
+    telnyx,
+    threecx,
+    twilio,
+    vonage,
+    zadarma,
+)
 from ingest_calls.domain.calls import CallEvent
 from ingest_calls.domain.request import Context, WebhookRequest
 from switchboard_shared.phone import PhonePolicy
@@ -57,6 +67,12 @@ PROVIDERS: dict[str, Provider] = {
     "generic": Provider("generic", generic, lambda s: s.generic_hmac_secret),
     "asterisk": Provider("asterisk", asterisk, lambda s: s.asterisk_token),
     "threecx": Provider("threecx", threecx, lambda s: s.threecx_token),
+    "twilio": Provider("twilio", twilio, lambda s: s.twilio_auth_token),
+    "vonage": Provider("vonage", vonage, lambda s: s.vonage_signature_secret),
+    "telnyx": Provider("telnyx", telnyx, lambda s: s.telnyx_public_key),
+    "plivo": Provider("plivo", plivo, lambda s: s.plivo_auth_token),
+    "zadarma": Provider("zadarma", zadarma, lambda s: s.zadarma_api_secret),
+    "aircall": Provider("aircall", aircall, lambda s: s.aircall_token),
 }
 
 

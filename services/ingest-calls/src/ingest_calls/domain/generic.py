@@ -61,7 +61,7 @@ def verify(request: WebhookRequest, ctx: Context) -> None:
     expected = sign(ctx.secret, timestamp, request.body)
     # Several signatures may be sent (comma separated) while a secret is being rotated.
     offered = [s.strip() for s in signature.split(",")]
-    if not any(hmac.compare_digest(expected, s) for s in offered):
+    if not any(hmac.compare_digest(expected.encode(), s.encode()) for s in offered):
         raise AuthenticationFailed("signature does not match")
 
 
