@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import statistics
 import subprocess
@@ -222,13 +223,28 @@ def report(title: str, ours: Result, baseline: Result) -> None:
     print(f"  p99 ratio (bare / ours): {baseline.percentile(0.99) / ours.percentile(0.99):.2f}")
 
 
+# Other areas add a module `scripts/bench_<area>.py` with `async def bench(bootstrap, workdir)`.
+AREAS = ("mail", "classifier", "crm")
+
+
 async def main_async(args: argparse.Namespace) -> None:
     workdir = ROOT / "var" / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
     broker = start_broker(workdir / "broker.log")
     try:
         await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
-        await bench_calls(broker.bootstrap, workdir, args.requests, args.rounds, args.concurrency)
+        if not args.only or args.only == "calls":
+            await bench_calls(
+                broker.bootstrap, workdir, args.requests, args.rounds, args.concurrency
+            )
+        sys.path.insert(0, str(ROOT / "scripts"))
+        for area in AREAS:
+            if args.only and args.only != area:
+                continue
+            path = ROOT / "scripts" / f"bench_{area}.py"
+            if path.exists():
+                module = importlib.import_module(f"bench_{area}")
+                await module.bench(broker.bootstrap, workdir)
     finally:
         broker.stop()
 
@@ -238,6 +254,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1500, help="requests per round and target")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--only", choices=("calls", *AREAS), help="run one area only")
     asyncio.run(main_async(parser.parse_args()))
     return 0
 

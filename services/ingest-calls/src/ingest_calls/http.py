@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from ingest_calls.config import Settings
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
 from ingest_calls.domain.request import Context, WebhookRequest
-from ingest_calls.metrics import CALL_EVENTS, METRICS, WEBHOOKS
+from ingest_calls.metrics import CALL_EVENTS, METRICS, WEBHOOK_LATENCY, WEBHOOKS
 from ingest_calls.providers import PROVIDERS
 from ingest_calls.publisher import CallPublisher
 from switchboard_shared.kafka import BrokerUnavailable
@@ -78,6 +78,12 @@ def broker_down(exc: BrokerUnavailable) -> Problem:
     },
 )
 async def receive_webhook(provider: str, request: Request) -> JSONResponse:
+    label = provider if provider in PROVIDERS else "unknown"
+    with WEBHOOK_LATENCY.labels(label).time():
+        return await _receive(provider, request)
+
+
+async def _receive(provider: str, request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     publisher: CallPublisher = request.app.state.publisher
     adapter = PROVIDERS.get(provider)
