@@ -21,21 +21,11 @@ from sqlalchemy.engine import make_url
 from crm_store.db import make_engine
 from crm_store.migrate import migrate
 from support.broker import BrokerProcess, start_broker
+from support.infra import missing_infra
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
 
 PG_ENV = "CRM_STORE_TEST_DATABASE_URL"
-
-
-def require_infra() -> bool:
-    return os.environ.get("SWITCHBOARD_REQUIRE_INFRA") == "1"
-
-
-def missing_infra(reason: str) -> None:
-    """Skip locally, fail in CI: a test that needs real infrastructure never silently skips."""
-    if require_infra():
-        pytest.fail(f"SWITCHBOARD_REQUIRE_INFRA=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")

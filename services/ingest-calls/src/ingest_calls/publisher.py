@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from ingest_calls.domain.calls import CallEvent, event_id
-from switchboard_shared.cloudevents import deterministic_id, encode
-from switchboard_shared.events import CallRecorded, IngestRejected
+from switchboard_shared.cloudevents import encode
+from switchboard_shared.events import CallRecorded
+from switchboard_shared.intake import RecentIds, rejected_record
 from switchboard_shared.kafka import Bus
-from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED, INGEST_REJECTED
+from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED
 
 SOURCE = "switchboard/ingest-calls"
-
-
-class RecentIds:
-    """Event ids published lately, so a provider's retry is not published twice.
-
-    Consumers dedupe on ce_id anyway; this keeps the topic clean of the common case.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, event_id: object) -> bool:
-        return event_id in self._ids
-
-    def add(self, event_id: str) -> None:
-        if self.size <= 0:
-            return
-        self._ids[event_id] = None
-        self._ids.move_to_end(event_id)
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
 
 
 @dataclass(frozen=True)
@@ -80,22 +56,13 @@ class CallPublisher:
         self, provider: str, reason: str, detail: str, content_type: str | None, body: bytes
     ) -> str:
         """Keep an authenticated but unusable request on `ingest.rejected.v1` for replay."""
-        try:
-            text, encoding = body.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, encoding = base64.b64encode(body).decode(), "base64"
-        source = f"ingest-calls/{provider}"
-        event = IngestRejected(
-            source=source,
+        record = rejected_record(
+            service="ingest-calls",
+            source=f"ingest-calls/{provider}",
             reason=reason,
             detail=detail,
             content_type=content_type,
-            body=text,
-            body_encoding=encoding,
-            received_at=datetime.now(UTC),
+            body=body,
         )
-        event_id = deterministic_id("ingest.rejected.v1", source, text)
-        await self.bus.publish(
-            encode(INGEST_REJECTED, event, id=event_id, source=SOURCE, key=source)
-        )
-        return event_id
+        await self.bus.publish(record)
+        return record.headers["ce_id"]

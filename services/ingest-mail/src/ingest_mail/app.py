@@ -1,14 +1,23 @@
-"""Wiring: settings → Kafka bus → HTTP app."""
+"""Wiring: settings → Kafka bus → one intake path → HTTP, LMTP and IMAP doors."""
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+import contextlib
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from ingest_mail import __version__
+from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.config import Settings
+from ingest_mail.domain.parse import message_key
+from ingest_mail.http import router
+from ingest_mail.imap import ImapIntake
+from ingest_mail.intake import MailIntake
+from ingest_mail.lmtp import start_lmtp
+from ingest_mail.mailboxes import MailboxConfig, load_mailboxes
 from ingest_mail.metrics import METRICS
+from ingest_mail.publisher import MailPublisher
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
@@ -16,19 +25,56 @@ from switchboard_shared.problems import install_problem_handlers
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    mailboxes = load_mailboxes(settings.mailboxes_file, settings.mailboxes)  # fails fast
     bus = Bus(
         settings.common,
         client_id="ingest-mail",
         metrics=METRICS,
         publish_timeout_s=settings.common.publish_timeout_s,
     )
+    intake = MailIntake(
+        MailPublisher(bus, settings.dedupe_window),
+        own_domains=frozenset(settings.common.own_domains),
+        own_addresses=settings.own_address_set,
+        max_bytes=settings.max_message_bytes,
+    )
 
-    def lifespan(_: FastAPI) -> AbstractAsyncContextManager[None]:
-        return bus.running()
+    async def imap_sink(raw: bytes, mailbox: MailboxConfig, folder: str) -> None:
+        await intake.accept(raw, mailbox=mailbox.address, folder=folder, intake="imap")
 
-    app = FastAPI(title="Switchboard ingest-mail", version=__version__, lifespan=lifespan)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(bus.running())
+            if settings.lmtp_port:
+                server = await start_lmtp(
+                    intake, settings.host, settings.lmtp_port, max_bytes=settings.max_message_bytes
+                )
+                stack.push_async_callback(server.wait_closed)
+                stack.callback(server.close)
+            if mailboxes:
+                store = CheckpointStore(
+                    settings.checkpoint_db, seen_retention_days=settings.seen_retention_days
+                )
+                stack.push_async_callback(store.close)
+                imap = ImapIntake(mailboxes, store, imap_sink, key_of=message_key)
+                app.state.imap = imap
+                await stack.enter_async_context(imap.running())
+            yield
+
+    app = FastAPI(
+        title="Switchboard ingest-mail",
+        version=__version__,
+        description="Mailbox messages from IMAP, LMTP and HTTP, published as mail.received.v1.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.bus = bus
+    app.state.intake = intake
+    app.state.imap = None
     install_problem_handlers(app)
+    # IMAP servers are not part of readiness: one unreachable mailbox must not take the HTTP and
+    # LMTP doors out of service. Their state is on /mailboxes and in the metrics.
     install_ops_routes(app, METRICS, {"kafka": bus.ready})
+    app.include_router(router)
     return app

@@ -1,0 +1,206 @@
+"""HTTP and LMTP intake against the real broker: 2xx/250 only after the broker acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from fastapi import FastAPI
+
+from ingest_mail.app import create_app
+from ingest_mail.config import Settings
+from support.broker import BrokerProcess
+from support.ports import free_port
+from switchboard_shared.admin import create_topics
+from switchboard_shared.cloudevents import decode
+from switchboard_shared.events import IngestRejected, MailReceived
+from switchboard_shared.kafka import Bus
+from switchboard_shared.settings import CommonSettings
+from switchboard_shared.topics import INGEST_REJECTED, MAIL_RECEIVED
+
+pytestmark = pytest.mark.integration
+
+
+def message(subject: str, sender: str = "ann@client.example") -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Ann Client <{sender}>"
+    msg["To"] = "sales@acme.test"
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{uuid.uuid4().hex}@client.example>"
+    msg["Date"] = "Wed, 25 Nov 2026 10:00:00 +0000"
+    msg.set_content("Hello, could you send me a quote?\n\nAnn")
+    return msg.as_bytes()
+
+
+@contextlib.asynccontextmanager
+async def mail_app(bootstrap: str, **settings: object) -> AsyncIterator[tuple[FastAPI, int]]:
+    lmtp_port = free_port()
+    app = create_app(
+        Settings(
+            lmtp_port=lmtp_port,
+            common=CommonSettings(
+                kafka_bootstrap=bootstrap, own_domains=["acme.test"], publish_timeout_s=2.0
+            ),
+            **settings,  # type: ignore[arg-type]
+        )
+    )
+    async with app.router.lifespan_context(app):
+        bus: Bus = app.state.bus
+        assert await bus.wait_connected(20)
+        yield app, lmtp_port
+
+
+async def events_on(bootstrap: str, topic: str, wanted: set[str]) -> dict[str, object]:
+    """Events on `topic` whose message_id/source is in `wanted`, read from the beginning."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"t-{uuid.uuid4().hex}",
+    )
+    await consumer.start()
+    found: dict[str, object] = {}
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(found) < len(wanted):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                for record in records:
+                    _, event = decode(record.headers, record.value)
+                    key = record.headers and dict(record.headers).get("ce_id", b"").decode()
+                    if isinstance(event, MailReceived) and event.message_id in wanted:
+                        found[event.message_id] = event
+                    elif isinstance(event, IngestRejected) and key in wanted:
+                        found[key] = event
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def test_http_message_is_published_once(kafka_bootstrap: str) -> None:
+    raw = message("Quote please")
+    async with mail_app(kafka_bootstrap) as (app, _):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mail") as client:
+            headers = {"Content-Type": "message/rfc822"}
+            first = await client.post(
+                "/messages?mailbox=sales@acme.test", content=raw, headers=headers
+            )
+            again = await client.post(
+                "/messages?mailbox=sales@acme.test", content=raw, headers=headers
+            )
+            no_box = await client.post("/messages", content=raw, headers=headers)
+            wrong_type = await client.post(
+                "/messages?mailbox=sales@acme.test",
+                content=raw,
+                headers={"Content-Type": "text/html"},
+            )
+            garbage = await client.post(
+                "/messages?mailbox=sales@acme.test", content=b"\x00\x01 not mail", headers=headers
+            )
+    assert first.status_code == 200, first.text
+    assert first.json()["outcome"] == "published"
+    assert first.json()["direction"] == "inbound"
+    assert again.json()["outcome"] == "duplicate"
+    assert no_box.status_code == 422
+    assert no_box.json()["field"] == "mailbox"
+    assert wrong_type.status_code == 415
+    assert garbage.status_code == 422
+    rejected_id = garbage.json()["rejected_event_id"]
+
+    message_id = first.json()["message_id"]
+    events = await events_on(kafka_bootstrap, MAIL_RECEIVED.name, {message_id})
+    event = events[message_id]
+    assert isinstance(event, MailReceived)
+    assert event.subject == "Quote please"
+    assert event.counterpart == "ann@client.example"
+    kept = await events_on(kafka_bootstrap, INGEST_REJECTED.name, {rejected_id})
+    assert isinstance(kept[rejected_id], IngestRejected)
+
+
+async def test_http_token_when_configured(kafka_bootstrap: str) -> None:
+    token = "mail-http-token-0123456789abcdef"
+    async with mail_app(kafka_bootstrap, http_token=token) as (app, _):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mail") as client:
+            url = "/messages?mailbox=sales@acme.test"
+            headers = {"Content-Type": "message/rfc822"}
+            missing = await client.post(url, content=message("x"), headers=headers)
+            good = await client.post(
+                url, content=message("y"), headers={**headers, "Authorization": f"Bearer {token}"}
+            )
+    assert missing.status_code == 401
+    assert good.status_code == 200
+
+
+async def lmtp_send(port: int, raw: bytes, recipients: list[str]) -> list[tuple[int, str]]:
+    """A plain RFC 2033 client: after DATA it reads one reply per accepted recipient (the
+    stdlib's smtplib.LMTP reads only one, so it cannot check per-recipient replies)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+
+    async def reply() -> tuple[int, str]:
+        lines = []
+        while True:
+            line = (await reader.readline()).decode()
+            lines.append(line[4:].strip())
+            if line[3:4] != "-":
+                return int(line[:3]), " ".join(lines)
+
+    async def command(text: str) -> tuple[int, str]:
+        writer.write(text.encode() + b"\r\n")
+        await writer.drain()
+        return await reply()
+
+    try:
+        assert (await reply())[0] == 220
+        assert (await command("LHLO test.example"))[0] == 250
+        assert (await command("MAIL FROM:<ann@client.example>"))[0] == 250
+        accepted = [r for r in recipients if (await command(f"RCPT TO:<{r}>"))[0] == 250]
+        code, text = await command("DATA")
+        assert code == 354, text
+        body = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        body = b"\r\n".join(
+            b"." + line if line.startswith(b".") else line for line in body.split(b"\r\n")
+        )
+        writer.write(body + b"\r\n.\r\n")
+        await writer.drain()
+        first = await reply()
+        if first[0] == 552:  # the size limit applies to the whole message
+            return [first]
+        return [first, *[await reply() for _ in accepted[1:]]]
+    finally:
+        writer.close()
+
+
+async def test_lmtp_delivers_per_recipient_after_the_broker_acknowledged(
+    kafka_bootstrap: str,
+) -> None:
+    raw = message("Via LMTP")
+    async with mail_app(kafka_bootstrap) as (_, port):
+        replies = await lmtp_send(port, raw, ["sales@acme.test", "support@acme.test"])
+        assert [code for code, _ in replies] == [250, 250]
+        assert "sales@acme.test" in replies[0][1]
+        assert "support@acme.test" in replies[1][1]
+        too_big = await lmtp_send(
+            port, b"Subject: x\r\n\r\n" + (b"y" * 70 + b"\r\n") * 370_000, ["sales@acme.test"]
+        )
+        assert too_big[0][0] == 552
+
+
+async def test_lmtp_answers_451_while_the_broker_is_frozen(broker: BrokerProcess) -> None:
+    await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
+    async with mail_app(broker.bootstrap) as (_, port):
+        os.kill(broker.process.pid, signal.SIGSTOP)
+        try:
+            replies = await lmtp_send(port, message("frozen"), ["sales@acme.test"])
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+    assert [code for code, _ in replies] == [451]

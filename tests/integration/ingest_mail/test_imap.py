@@ -1,0 +1,342 @@
+"""The IMAP intake against a real Dovecot: order, no \\Seen, checkpoints, outages, IDLE."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from ingest_mail.checkpoints import CheckpointStore
+from ingest_mail.imap import ImapIntake, PollerOptions
+from ingest_mail.mailboxes import MailboxConfig
+from support.dovecot import DovecotServer, MailAccount, make_message
+from support.ports import free_port
+from switchboard_shared.kafka import BrokerUnavailable
+
+pytestmark = pytest.mark.integration
+
+FAST = PollerOptions(backoff_initial_s=0.1, backoff_max_s=0.5, batch_size=3)
+
+
+def key_of(raw: bytes) -> str:
+    """Stand-in for the real message key: the Message-ID, else a content hash."""
+    message_id = BytesHeaderParser(policy=default_policy).parsebytes(raw).get("Message-ID")
+    return str(message_id).strip() if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def subject_of(raw: bytes) -> str:
+    return str(BytesHeaderParser(policy=default_policy).parsebytes(raw)["Subject"])
+
+
+@dataclass
+class RecordingSink:
+    """Records what a real sink would have published once the broker acked.
+
+    `down` makes it raise BrokerUnavailable; `block_after` makes it hang without acking once that
+    many messages were recorded (a publish in flight when the process stops).
+    """
+
+    deliveries: list[tuple[str, str, str, float]] = field(default_factory=list)
+    down: bool = False
+    refusals: int = 0
+    block_after: int | None = None
+
+    async def __call__(self, raw: bytes, mailbox: MailboxConfig, folder: str) -> None:
+        if self.block_after is not None and len(self.deliveries) >= self.block_after:
+            await asyncio.Event().wait()
+        if self.down:
+            self.refusals += 1
+            raise BrokerUnavailable("test: broker is down")
+        self.deliveries.append((subject_of(raw), mailbox.name, folder, time.monotonic()))
+
+    @property
+    def subjects(self) -> list[str]:
+        return [d[0] for d in self.deliveries]
+
+    async def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        await wait_until(lambda: len(self.deliveries) >= count, timeout, f"{count} deliveries")
+
+
+@pytest.fixture
+def sink() -> RecordingSink:
+    return RecordingSink()
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def mailbox(account: MailAccount, **overrides: Any) -> MailboxConfig:
+    fields: dict[str, Any] = {
+        "name": f"mb-{uuid.uuid4().hex[:8]}",
+        "host": account.server.host,
+        "port": account.server.port,
+        "security": "none",
+        "username": account.username,
+        "password": account.password,
+        "folders": ["INBOX"],
+        "poll_interval_s": 0.3,
+    }
+    fields.update(overrides)
+    return MailboxConfig.model_validate(fields)
+
+
+@asynccontextmanager
+async def running(
+    mailboxes: list[MailboxConfig], store: CheckpointStore, sink: RecordingSink
+) -> AsyncIterator[ImapIntake]:
+    intake = ImapIntake(mailboxes, store, sink, key_of=key_of, options=FAST)
+    async with intake.running():
+        yield intake
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def subjects(*numbers: int) -> list[str]:
+    return [f"message {n}" for n in numbers]
+
+
+async def test_delivers_in_uid_order_per_folder_and_never_sets_seen(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    inbox_uids = account.append("INBOX", *(make_message(n) for n in range(1, 8)))
+    account.append("Sent", make_message(20), make_message(21))
+    config = mailbox(account, folders=["INBOX", "Sent", "Archive"])
+
+    async with running([config], store, sink) as intake:
+        await sink.wait_for(9)
+        await wait_until(lambda: intake.status()[0].lag == 0, 5, "lag 0")
+        status = intake.status()[0]
+
+    assert sink.subjects == subjects(*range(1, 8), 20, 21)
+    assert [d[2] for d in sink.deliveries] == ["INBOX"] * 7 + ["Sent"] * 2
+    assert {d[1] for d in sink.deliveries} == {config.name}
+    assert status.connected
+    assert status.last_success is not None
+    assert status.missing_folders == ("Archive",)  # logged and skipped, not fatal
+    for folder, count in (("INBOX", 7), ("Sent", 2)):
+        flags = account.flags(folder)
+        assert len(flags) == count
+        assert all(b"\\Seen" not in f for f in flags.values()), flags
+    checkpoint = await store.get(config.name, "INBOX")
+    assert checkpoint is not None
+    assert checkpoint.last_uid == inbox_uids[-1]
+    assert checkpoint.uidvalidity == account.uidvalidity("INBOX")
+    labels = {"mailbox": config.name}
+    assert metric("ingest_mail_imap_messages_total", **labels, outcome="delivered") == 9
+    assert metric("ingest_mail_imap_checkpoint_lag", **labels) == 0
+    assert metric("ingest_mail_imap_connected", **labels) == 0  # stopped
+
+
+async def test_restart_midway_gives_no_duplicates_and_no_gaps(
+    account: MailAccount, store_path: Path
+) -> None:
+    account.append("INBOX", *(make_message(n) for n in range(1, 11)))
+    config = mailbox(account)
+
+    first = RecordingSink(block_after=4)  # the 5th publish never acks: the process stops
+    store = CheckpointStore(store_path)
+    async with running([config], store, first):
+        await first.wait_for(4)
+        await asyncio.sleep(0.3)
+    store.close_sync()
+    assert first.subjects == subjects(1, 2, 3, 4)
+
+    second = RecordingSink()
+    reopened = CheckpointStore(store_path)  # as after a process restart
+    try:
+        async with running([config], reopened, second):
+            await second.wait_for(6)
+            await asyncio.sleep(0.5)  # time for a duplicate to show up, if there were one
+    finally:
+        reopened.close_sync()
+    assert first.subjects + second.subjects == subjects(*range(1, 11))
+
+
+async def test_broker_unavailable_keeps_the_checkpoint_and_delivers_later(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    uids = account.append("INBOX", make_message(1))
+    config = mailbox(account)
+    async with running([config], store, sink):
+        await sink.wait_for(1)
+        sink.down = True
+        account.append("INBOX", make_message(2), make_message(3))
+        await wait_until(lambda: sink.refusals >= 2, 10, "two refused rounds")
+
+        checkpoint = await store.get(config.name, "INBOX")
+        assert checkpoint is not None
+        assert checkpoint.last_uid == uids[0]
+        assert sink.subjects == subjects(1)
+
+        sink.down = False
+        await sink.wait_for(3)
+        await asyncio.sleep(0.3)
+    assert sink.subjects == subjects(1, 2, 3)
+    assert metric("ingest_mail_imap_messages_total", mailbox=config.name, outcome="deferred") >= 2
+
+
+async def test_uidvalidity_change_delivers_only_what_is_new(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    old = [make_message(n) for n in (1, 2, 3)]
+    account.append("Projects", *old)
+    config = mailbox(account, folders=["Projects"])
+    async with running([config], store, sink):
+        await sink.wait_for(3)
+    before = account.uidvalidity("Projects")
+
+    account.delete_folder("Projects")
+    account.append("Projects", *old, make_message(4))
+    assert account.uidvalidity("Projects") != before
+
+    async with running([config], store, sink) as intake:
+        await sink.wait_for(4)
+        await wait_until(lambda: intake.status()[0].lag == 0, 5, "lag 0")
+        await asyncio.sleep(0.5)
+    assert sink.subjects == subjects(1, 2, 3, 4)
+    checkpoint = await store.get(config.name, "Projects")
+    assert checkpoint is not None
+    assert checkpoint.uidvalidity == account.uidvalidity("Projects")
+    assert checkpoint.last_uid == 4
+    assert metric("ingest_mail_imap_messages_total", mailbox=config.name, outcome="duplicate") == 3
+
+
+async def test_survives_a_server_restart(
+    account: MailAccount, dovecot: DovecotServer, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    account.append("INBOX", make_message(1))
+    config = mailbox(account, poll_interval_s=30)  # in IDLE when the server goes away
+    async with running([config], store, sink) as intake:
+        await sink.wait_for(1)
+        await asyncio.sleep(0.3)
+
+        await asyncio.to_thread(dovecot.restart)
+        account.append("INBOX", make_message(2))
+        await sink.wait_for(2)
+        await asyncio.sleep(0.3)
+        assert intake.status()[0].connected
+    assert sink.subjects == subjects(1, 2)
+    assert metric("ingest_mail_imap_reconnects_total", mailbox=config.name) >= 1
+
+
+async def test_survives_the_session_being_dropped(
+    account: MailAccount, dovecot: DovecotServer, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    account.append("INBOX", make_message(1))
+    config = mailbox(account, poll_interval_s=30)
+
+    def reconnects() -> float:
+        return metric("ingest_mail_imap_reconnects_total", mailbox=config.name)
+
+    async def kick_and_wait_for_reconnect() -> None:
+        before = reconnects()
+        await asyncio.to_thread(dovecot.kick, account.username)
+        await wait_until(lambda: reconnects() > before, 10, "a reconnect")
+
+    async with running([config], store, sink):
+        await sink.wait_for(1)
+        await asyncio.sleep(0.3)
+        for n in (2, 3):  # kicked while idling, then again after the reconnect
+            await kick_and_wait_for_reconnect()
+            account.append("INBOX", make_message(n))
+            await sink.wait_for(n)
+            await asyncio.sleep(0.3)
+    assert sink.subjects == subjects(1, 2, 3)
+
+
+async def test_an_unreachable_server_does_not_hold_up_the_others(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    dead = mailbox(account, name="dead", port=free_port())  # nothing listens there
+    alive = mailbox(account)
+    account.append("INBOX", make_message(1), make_message(2))
+    async with running([dead, alive], store, sink) as intake:
+        await sink.wait_for(2)
+        await wait_until(
+            lambda: metric("ingest_mail_imap_reconnects_total", mailbox="dead") >= 2, 10, "retries"
+        )
+        account.append("INBOX", make_message(3))
+        await sink.wait_for(3)
+        dead_status, alive_status = intake.status()
+        assert not await intake.ready()
+    assert sink.subjects == subjects(1, 2, 3)
+    assert {d[1] for d in sink.deliveries} == {alive.name}
+    assert not dead_status.connected
+    assert dead_status.last_error is not None
+    assert "Connection refused" in dead_status.last_error
+    assert alive_status.connected
+
+
+async def test_idle_wakes_the_poller_long_before_the_poll_interval(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    config = mailbox(account, poll_interval_s=120, idle_timeout_s=120)
+    account.append("INBOX", make_message(1))
+    async with running([config], store, sink):
+        await sink.wait_for(1)
+        await asyncio.sleep(0.5)  # the poller is now in IDLE
+        for n in (2, 3):
+            appended = time.monotonic()
+            await asyncio.to_thread(account.append, "INBOX", make_message(n))
+            await sink.wait_for(n, timeout=10)
+            assert sink.deliveries[-1][3] - appended < 5
+            await asyncio.sleep(0.3)
+    assert sink.subjects == subjects(1, 2, 3)
+
+
+async def test_mail_arriving_between_the_search_and_idle_is_not_left_waiting(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    """The sink appends a message while the round runs: it is on the server before IDLE starts
+    and must be picked up without waiting for the IDLE window to end."""
+    config = mailbox(account, poll_interval_s=120, idle_timeout_s=120)
+    appended: list[int] = []
+
+    async def appending_sink(raw: bytes, box: MailboxConfig, folder: str) -> None:
+        await sink(raw, box, folder)
+        if not appended:
+            appended.extend(await asyncio.to_thread(account.append, "INBOX", make_message(2)))
+
+    account.append("INBOX", make_message(1))
+    intake = ImapIntake([config], store, appending_sink, key_of=key_of, options=FAST)
+    async with intake.running():
+        await sink.wait_for(2, timeout=10)
+    assert sink.subjects == subjects(1, 2)
+
+
+async def test_stop_is_prompt_while_idling_and_the_intake_can_start_again(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    config = mailbox(account, poll_interval_s=120, idle_timeout_s=120)
+    intake = ImapIntake([config], store, sink, key_of=key_of, options=FAST)
+    account.append("INBOX", make_message(1))
+    await intake.start()
+    await sink.wait_for(1)
+    await asyncio.sleep(0.5)  # in IDLE
+    started = time.monotonic()
+    await intake.stop()
+    assert time.monotonic() - started < 3
+    assert not intake.status()[0].connected
+
+    account.append("INBOX", make_message(2))
+    async with intake.running():
+        await sink.wait_for(2)
+    assert sink.subjects == subjects(1, 2)

@@ -1,0 +1,258 @@
+"""A throwaway Dovecot IMAP server as a test process (imap only, no TLS, passwd-file users).
+
+Dovecot will not serve mail as root, so as root the mail store belongs to the `dovecot` user
+(the recipe in the shared test-servers reference); as another user everything runs as that user.
+The directory lives under the system temp dir with mode 755, not under pytest's private (0700)
+temp dirs, because Dovecot's mail processes must be able to enter it. Users can be added while
+the server runs: Dovecot re-reads the passwd-file when it changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from imapclient import IMAPClient
+
+from support.ports import free_port, wait_listening
+
+_CONFIG = """\
+base_dir = {root}/run
+state_dir = {root}/run
+listen = 127.0.0.1
+protocols = imap
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{root}/mail/%u
+first_valid_uid = 1
+log_path = {root}/dovecot.log
+{users}
+service imap-login {{
+  inet_listener imap {{
+    port = {port}
+  }}
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/users
+}}
+userdb {{
+  driver = static
+  args = uid={mail_user} gid={mail_group} home={root}/mail/%u
+}}
+"""
+
+
+def dovecot_binary() -> str | None:
+    return shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
+
+
+@dataclass
+class DovecotServer:
+    binary: str
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    users: dict[str, str] = field(default_factory=dict)
+    _stamp: int = 0
+
+    host = "127.0.0.1"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "dovecot.log"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+    def add_user(self, username: str, password: str) -> None:
+        self.users[username] = password
+        lines = "".join(f"{name}:{{PLAIN}}{secret}\n" for name, secret in self.users.items())
+        tmp = self.root / "users.tmp"
+        tmp.write_text(lines)
+        # Dovecot looks at the passwd-file at most once a second and re-reads it when its mtime
+        # (whole seconds) or size changed. Make the mtime differ, then let a second pass: a login
+        # tried too early fails, and failed logins are slowed down by the auth penalty.
+        self._stamp = max(self._stamp + 1, int(time.time()))
+        os.utime(tmp, (self._stamp, self._stamp))
+        written = time.time()
+        tmp.replace(self.root / "users")
+        if self.process is not None:
+            time.sleep(max(0.0, int(written) + 1.05 - time.time()))
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "-F", "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.root / "dovecot.stderr").open("wb"),
+        )
+        if not wait_listening(self.port):
+            self.stop()
+            stderr = (self.root / "dovecot.stderr").read_text(errors="replace")
+            raise RuntimeError(f"dovecot did not listen on {self.port}:\n{stderr}{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Stop the server and every process it started, so all client connections drop.
+
+        The master leaves its children (and so the clients' sessions) running for a while after
+        SIGTERM: they are found by parent pid before it goes and stopped by pid.
+        """
+        if self.process is not None and self.process.poll() is None:
+            children = _children(self.process.pid)
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            _terminate(children)
+        self.process = None
+
+    def kick(self, username: str) -> None:
+        """Disconnect the user's sessions (the server says BYE), as an admin would."""
+        subprocess.run(
+            ["doveadm", "-c", str(self.config_path), "kick", username],
+            check=True,
+            capture_output=True,
+        )
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _terminate(pids: list[int], timeout: float = 10.0) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_dovecot(port: int | None = None) -> DovecotServer:
+    """Configure and start a server on a free loopback port; `remove()` stops and deletes it."""
+    binary = dovecot_binary()
+    if binary is None:
+        raise FileNotFoundError("dovecot is not installed (Debian: dovecot-imapd)")
+    root = Path(tempfile.mkdtemp(prefix="switchboard-dovecot-"))
+    root.chmod(0o755)
+    (root / "run").mkdir()
+    mail = root / "mail"
+    mail.mkdir()
+    if os.geteuid() == 0:
+        mail_user = mail_group = "dovecot"
+        shutil.chown(mail, "dovecot", "dovecot")
+        users = ""
+    else:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        mail_user, mail_group = str(os.geteuid()), str(os.getegid())
+        users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
+    port = port or free_port()
+    config = _CONFIG.format(
+        root=root, port=port, users=users, mail_user=mail_user, mail_group=mail_group
+    )
+    (root / "dovecot.conf").write_text(config)
+    server = DovecotServer(binary, root, port)
+    server.add_user("probe@acme.test", "probe-secret")
+    try:
+        server.start()
+    except BaseException:
+        server.remove()
+        raise
+    return server
+
+
+@dataclass
+class MailAccount:
+    """A user of the server, driven over IMAP the way a mail client or delivery agent would."""
+
+    server: DovecotServer
+    username: str
+    password: str
+
+    @contextmanager
+    def client(self) -> Iterator[IMAPClient]:
+        client = IMAPClient(self.server.host, self.server.port, ssl=False, timeout=10)
+        try:
+            client.login(self.username, self.password)
+            yield client
+        finally:
+            client.logout()
+
+    def append(self, folder: str, *messages: bytes) -> list[int]:
+        """APPEND messages (creating the folder if needed); their UIDs, in order."""
+        uids = []
+        with self.client() as client:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            for raw in messages:
+                response = client.append(folder, raw)
+                match = re.search(rb"APPENDUID \d+ (\d+)", response)
+                assert match is not None, response
+                uids.append(int(match.group(1)))
+        return uids
+
+    def uidvalidity(self, folder: str) -> int:
+        with self.client() as client:
+            return int(client.folder_status(folder, [b"UIDVALIDITY"])[b"UIDVALIDITY"])
+
+    def flags(self, folder: str) -> dict[int, tuple[bytes, ...]]:
+        with self.client() as client:
+            client.select_folder(folder, readonly=True)
+            uids = client.search("ALL")
+            return {
+                uid: tuple(data[b"FLAGS"]) for uid, data in client.fetch(uids, [b"FLAGS"]).items()
+            }
+
+    def delete_folder(self, folder: str) -> None:
+        with self.client() as client:
+            client.delete_folder(folder)
+
+
+def make_message(n: int, tag: str = "t", *, subject: str | None = None) -> bytes:
+    """A small RFC 822 message with a unique Message-ID per (n, tag)."""
+    return (
+        "From: Ann Client <ann@client.example>\r\n"
+        "To: sales@acme.test\r\n"
+        f"Subject: {subject or f'message {n}'}\r\n"
+        f"Date: Tue, 25 Nov 2025 10:{n % 60:02d}:00 +0000\r\n"
+        f"Message-ID: <{n}.{tag}@client.example>\r\n"
+        "\r\n"
+        f"Body of message {n}.\r\n"
+    ).encode()
