@@ -14,6 +14,7 @@ MYPY_TARGETS = shared/src/switchboard_shared \
 	services/ingest-mail/src/ingest_mail \
 	services/classifier/src/classifier \
 	services/crm-store/src/crm_store \
+	scripts \
 	tests
 
 .DEFAULT_GOAL := help
