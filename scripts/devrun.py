@@ -429,6 +429,7 @@ def mask_url(url: str) -> str:
 
 def banner(broker: str, started_broker: bool, applied: dict[str, str]) -> str:
     calls, store = SERVICES[0], SERVICES[3]
+    mail_url = SERVICES[1].url
     lines = ["", "Switchboard is running. Ctrl-C stops everything.", ""]
     for s in SERVICES:
         links = [s.url]
@@ -470,6 +471,11 @@ def banner(broker: str, started_broker: bool, applied: dict[str, str]) -> str:
         "",
         f"  TOKEN={shell_value('CRM_STORE_BOOTSTRAP_ADMIN_TOKEN', applied)}",
         f'  curl -sS -H "Authorization: Bearer $TOKEN" {store.url}/api/v1/activities',
+        "",
+        "Hand a message to the mail intake (any .eml file; LMTP on the port above works too):",
+        "",
+        f"  curl -sS '{mail_url}/messages?mailbox=sales@example.com' \\",
+        "    -H 'Content-Type: message/rfc822' --data-binary @message.eml",
         "",
     ]
     return "\n".join(lines)
