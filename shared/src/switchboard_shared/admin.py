@@ -25,13 +25,23 @@ from switchboard_shared.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 
+# What is kept for replay (rejected input, dead letters) outlives Kafka's 7-day default.
+REPLAY_RETENTION = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+
+
 def topic_specs(partitions: int, replication: int) -> list[NewTopic]:
     specs = []
     for topic in topics.ALL:
-        configs = {"cleanup.policy": "compact"} if topic.compacted else {}
+        configs: dict[str, str] = {}
+        if topic.compacted:
+            configs["cleanup.policy"] = "compact"
+        if topic is topics.INGEST_REJECTED:
+            configs.update(REPLAY_RETENTION)
         specs.append(NewTopic(topic.name, partitions, replication, topic_configs=configs))
     for topic in topics.CONSUMED:
-        specs.append(NewTopic(topic.dlq, partitions, replication))
+        specs.append(
+            NewTopic(topic.dlq, partitions, replication, topic_configs=dict(REPLAY_RETENTION))
+        )
     return specs
 
 
