@@ -18,7 +18,7 @@ MYPY_TARGETS = shared/src/switchboard_shared \
 	tests
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format schemas bench compose-check replay-rejected clean distclean
+.PHONY: help install run test lint format schemas bench eval compose-check replay-rejected clean distclean
 
 help: ## List the targets
 	@echo "Switchboard - make <target>:"
@@ -58,6 +58,9 @@ bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 		echo "make bench: scripts/bench.py does not exist yet - there is no benchmark to run" >&2; \
 		exit 2; }
 	$(PY) scripts/bench.py
+
+eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus
+	$(PY) scripts/eval.py $(ARGS)
 
 replay-rejected: $(STAMP) ## Re-parse and publish call records on ingest.rejected.v1 (ARGS='--dry-run')
 	$(PY) -m ingest_calls.replay $(ARGS)

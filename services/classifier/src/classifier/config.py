@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -15,4 +17,14 @@ class Settings(ServiceSettings):
     consumer_group: str = "classifier"
     max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered"
+    )
+    rules_path: Path | None = Field(
+        default=None, description="The rules file (YAML); unset: the default rules shipped"
+    )
+    rules_check_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the rules file is checked for changes"
+    )
+    state_path: Path = Field(
+        default=Path("var/classifier.db"),
+        description="SQLite file with the knowledge, its topic offsets and held call legs",
     )

@@ -1,48 +1,125 @@
-"""Kafka edge: calls.recorded.v1 → rules → interactions.classified.v1."""
+"""Kafka edges: calls.recorded.v1 and mail.received.v1 → classifier → interactions.classified.v1.
+
+Decode (done by `subscribe`), wait for the knowledge, decide (`service.Classifier`), publish. An
+unanswered leg held for its siblings is kept in the state file before the offset is committed;
+`LegReleaser` publishes it when its time is up.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
+
 from faststream.kafka import KafkaRouter
 
-from classifier import __version__
-from classifier.metrics import TAGS, VERDICTS
+from classifier.metrics import HELD_LEGS, TAGS, VERDICTS
 from classifier.publisher import VerdictPublisher
-from classifier.rules import RULES_VERSION, classify_call
+from classifier.service import Classifier, Held
 from switchboard_shared.cloudevents import Envelope
 from switchboard_shared.consumer import RetryableError, subscribe
-from switchboard_shared.events import CallRecorded, Event, InteractionClassified, InteractionKind
+from switchboard_shared.events import CallRecorded, Event, InteractionClassified, MailReceived
 from switchboard_shared.kafka import BrokerUnavailable, Bus
-from switchboard_shared.topics import CALLS_RECORDED
+from switchboard_shared.topics import CALLS_RECORDED, MAIL_RECEIVED
 
-CLASSIFIER_VERSION = f"{__version__}+{RULES_VERSION}"
+log = logging.getLogger(__name__)
+
+
+async def publish(publisher: VerdictPublisher, event: InteractionClassified) -> None:
+    try:
+        await publisher.publish(event)
+    except BrokerUnavailable as exc:
+        raise RetryableError(str(exc)) from exc
+    VERDICTS.labels(event.kind.value, event.disposition.value).inc()
+    for tag in event.tags:
+        TAGS.labels(tag.value).inc()
 
 
 def build_router(
-    bus: Bus, publisher: VerdictPublisher, *, group_id: str, max_attempts: int
+    bus: Bus,
+    classifier: Classifier,
+    publisher: VerdictPublisher,
+    knowledge_loaded: asyncio.Event,
+    releaser: LegReleaser,
+    *,
+    group_id: str,
+    max_attempts: int,
 ) -> KafkaRouter:
     router = KafkaRouter()
 
     async def on_call(envelope: Envelope, event: Event) -> None:
         assert isinstance(event, CallRecorded)
-        verdict = classify_call(event)
-        classified = InteractionClassified(
-            interaction_id=envelope.id,
-            kind=InteractionKind.CALL,
-            occurred_at=event.started_at,
-            counterpart=event.counterpart,
-            call=event,
-            tags=verdict.tags,
-            disposition=verdict.disposition,
-            reasons=verdict.reasons,
-            classifier_version=CLASSIFIER_VERSION,
-        )
-        try:
-            await publisher.publish(classified)
-        except BrokerUnavailable as exc:
-            raise RetryableError(str(exc)) from exc
-        VERDICTS.labels("call", verdict.disposition.value).inc()
-        for tag in verdict.tags:
-            TAGS.labels(tag.value).inc()
+        await knowledge_loaded.wait()
+        outcome = classifier.call(envelope.id, event, time.time())
+        if event.linked_id:
+            releaser.wake()  # held siblings may have been released by this leg
+        if isinstance(outcome, Held):
+            return
+        await publish(publisher, outcome)
+
+    async def on_mail(envelope: Envelope, event: Event) -> None:
+        assert isinstance(event, MailReceived)
+        await knowledge_loaded.wait()
+        await publish(publisher, classifier.mail(envelope.id, event, envelope.time))
 
     subscribe(router, bus, CALLS_RECORDED, on_call, group_id=group_id, max_attempts=max_attempts)
+    # One group per topic: two consumers in one group would rebalance each other at start-up.
+    mail_group = f"{group_id}-mail"
+    subscribe(router, bus, MAIL_RECEIVED, on_mail, group_id=mail_group, max_attempts=max_attempts)
     return router
+
+
+class LegReleaser:
+    """Publishes held legs once due (or at once when a sibling answered); a leg stays held until
+    the broker acknowledged its verdict."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        publisher: VerdictPublisher,
+        knowledge_loaded: asyncio.Event,
+        interval_s: float = 0.5,
+    ) -> None:
+        self.classifier = classifier
+        self.publisher = publisher
+        self.knowledge_loaded = knowledge_loaded
+        self.interval_s = interval_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="leg-releaser")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        await self.knowledge_loaded.wait()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            self._wake.clear()
+            try:
+                await self.release(time.time())
+            except RetryableError as exc:
+                log.warning("held legs not published, retrying", extra={"error": str(exc)})
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("releasing held legs failed")
+                await asyncio.sleep(1.0)
+
+    async def release(self, now: float) -> int:
+        released = 0
+        for leg, event in self.classifier.release_due(now):
+            await publish(self.publisher, event)
+            self.classifier.done(leg)
+            released += 1
+        HELD_LEGS.set(self.classifier.held.count())
+        return released
