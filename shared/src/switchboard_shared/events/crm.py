@@ -71,6 +71,9 @@ class ContactPoint(Event):
 
 class Feedback(Event):
     interaction_id: str
+    counterpart: str | None = Field(
+        default=None, description="The E.164 number or address concerned (also the key)"
+    )
     activity_id: str | None = None
     manager_id: str | None = None
     preset: str
