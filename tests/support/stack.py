@@ -94,6 +94,7 @@ def make_stack(
         {
             "SWITCHBOARD_KAFKA_BOOTSTRAP": bootstrap,
             "SWITCHBOARD_DEFAULT_REGION": "US",
+            "SWITCHBOARD_OWN_DOMAINS": "acme-corp.com",
             "SWITCHBOARD_LOG_FORMAT": "json",
             "CRM_STORE_DATABASE_URL": database_url,
             "CRM_STORE_OUTBOX_INTERVAL_S": "0.2",
