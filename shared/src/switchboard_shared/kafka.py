@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from aiokafka.errors import MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker, KafkaRouter
 
 from switchboard_shared.cloudevents import KafkaRecord
@@ -29,6 +30,10 @@ INFLIGHT_LIMIT = 10_000
 
 def _succeeded(future: asyncio.Future[Any]) -> bool:
     return not future.cancelled() and future.exception() is None
+
+
+class RecordTooLarge(ValueError):
+    """The record exceeds what the producer may send; retrying cannot help."""
 
 
 class BrokerUnavailable(Exception):
@@ -145,6 +150,9 @@ class Bus:
                     if event_id:
                         self._remember(event_id, sending)
                 await asyncio.shield(sending)
+        except MessageSizeTooLargeError as exc:
+            self.metrics.publish_failures.labels(record.topic).inc()
+            raise RecordTooLarge(f"{record.topic}: {len(record.value)} bytes") from exc
         except Exception as exc:
             self.metrics.publish_failures.labels(record.topic).inc()
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from exc

@@ -12,6 +12,7 @@ from switchboard_shared.kafka import Bus
 from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED
 
 SOURCE = "switchboard/ingest-calls"
+MAX_RECORD_BYTES = 900_000  # aiokafka refuses records over max_request_size (1 MiB)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,17 @@ class CallPublisher:
             time=when,
             subject=event.call_id,
         )
+        if len(record.value) + sum(map(len, record.headers.values())) > MAX_RECORD_BYTES:
+            event = event.model_copy(update={"raw": {"omitted": "too large for a Kafka record"}})
+            record = encode(
+                topic,
+                event,
+                id=ce_id,
+                source=f"{SOURCE}/{event.provider}",
+                key=event.counterpart or event.call_id,
+                time=when,
+                subject=event.call_id,
+            )
         await self.bus.publish(record)
         self.recent.add(ce_id)
         if final:

@@ -16,4 +16,9 @@ class IngestRejected(Event):
     content_type: str | None = None
     body: str = Field(description="The raw body: UTF-8 text, or base64 when not valid UTF-8")
     body_encoding: str = Field(default="utf-8", description="`utf-8` or `base64`")
+    body_bytes: int | None = Field(default=None, ge=0, description="Size of the original body")
+    body_sha256: str | None = Field(default=None, description="Digest of the original body")
+    truncated: bool = Field(
+        default=False, description="Only the first bytes were kept (the body was too large)"
+    )
     received_at: datetime

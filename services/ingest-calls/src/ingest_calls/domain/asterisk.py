@@ -472,11 +472,14 @@ def to_event(record: Record, rules: Rules, policy: PhonePolicy, region: str) -> 
     end = _time(record, "end", rules.zone)
     duration = _seconds(record, "duration")
     billsec = _seconds(record, "billsec")
-    if end is None and duration is not None:
-        end = start + timedelta(seconds=duration)
     answered = status in (CallStatus.ANSWERED, CallStatus.VOICEMAIL)
-    if answered and answer is None and end is not None and billsec is not None:
-        answer = end - timedelta(seconds=billsec)
+    try:
+        if end is None and duration is not None:
+            end = start + timedelta(seconds=duration)
+        if answered and answer is None and end is not None and billsec is not None:
+            answer = end - timedelta(seconds=billsec)
+    except OverflowError as exc:
+        raise _fail(record, "start", "the call times are out of range") from exc
     talk_s = (billsec or 0.0) if answered else 0.0
     ring_s = None
     if duration is not None:

@@ -94,6 +94,16 @@ class GenericCall(BaseModel):
             raise ValueError(f"{info.field_name} is before started_at")
         return value
 
+    @field_validator("started_at", "answered_at", "ended_at")
+    @classmethod
+    def _representable_in_utc(cls, value: datetime | None) -> datetime | None:
+        if value is not None:
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("is out of range once converted to UTC") from None
+        return value
+
     @field_validator("region")
     @classmethod
     def _known_region(cls, value: str | None) -> str | None:

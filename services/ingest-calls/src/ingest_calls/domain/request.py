@@ -12,6 +12,19 @@ from urllib.parse import parse_qsl
 from ingest_calls.domain.errors import InvalidPayload
 
 _LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+MAX_JSON_DEPTH = 64
+
+
+def _depth_exceeds(document: Any, limit: int) -> bool:
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,9 @@ class WebhookRequest:
             document = json.loads(self.body)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise InvalidPayload(f"body is not JSON: {exc}", field="body") from exc
+        if _depth_exceeds(document, MAX_JSON_DEPTH):
+            detail = f"body is nested deeper than {MAX_JSON_DEPTH} levels"
+            raise InvalidPayload(detail, field="body")
         if _LONE_SURROGATE.search(self.body):
             # "\ud800" parses, but can never be written out again as UTF-8 JSON.
             try:

@@ -272,7 +272,11 @@ def journal_event(
     if answered_at is not None and answered_at < started:
         answered_at = None
     if ended is None and answered_at is not None and talk_s is not None:
-        ended = answered_at + timedelta(seconds=talk_s)
+        try:
+            ended = answered_at + timedelta(seconds=talk_s)
+        except OverflowError as exc:
+            where = f"{label}.answered_at" if label != "body" else "answered_at"
+            raise InvalidPayload(f"{where}: out of range", field=where) from exc
     number = fields.get("number", "")
     agent = _extension(fields.get("agent", "")) or _extension(fields.get("queue", ""))
     ours = agent or ""
