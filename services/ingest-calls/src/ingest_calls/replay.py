@@ -127,7 +127,13 @@ async def replay(
             ):
                 report.skipped += 1
                 continue
-            ctx = Context(secret="", region=settings.region_for(name))
+            if rejected.truncated:
+                report.still_invalid += 1
+                report.failures.append(f"{name}: only the first bytes were kept (too large)")
+                continue
+            ctx = Context(
+                secret="", region=settings.region_for(name), options=settings.options_for(name)
+            )
             try:
                 events = adapter.parse(to_request(rejected), ctx, settings.phone_policy)
             except InvalidPayload as exc:
