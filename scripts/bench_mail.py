@@ -3,6 +3,7 @@ unparsed, against the same real broker in one run (alternating rounds)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,7 +16,10 @@ from switchboard_shared.kafka import Bus
 from switchboard_shared.settings import CommonSettings
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpora" / "sisimai" / "maildir"
+sys.path.insert(0, str(ROOT / "tests"))
+from support.corpora import sisimai_maildir  # noqa: E402
+
+CORPUS = sisimai_maildir() or ROOT.parent / "shared" / "corpora" / "sisimai" / "maildir"
 
 
 def sample_messages() -> list[bytes]:

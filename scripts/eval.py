@@ -48,7 +48,10 @@ from switchboard_shared.events import (
 from switchboard_shared.phone import PhonePolicy, normalise_phone
 
 ROOT = Path(__file__).resolve().parent.parent
-SISIMAI = ROOT.parent / "shared" / "corpora" / "sisimai" / "maildir"
+sys.path.insert(0, str(ROOT / "tests"))
+from support.corpora import sisimai_maildir  # noqa: E402
+
+SISIMAI = sisimai_maildir() or ROOT.parent / "shared" / "corpora" / "sisimai" / "maildir"
 US = PhonePolicy(default_region="US", internal_ranges=((100, 199),))
 OUR_DOMAIN = "acme-sales.example"
 MAIN_LINE = "+14155550100"

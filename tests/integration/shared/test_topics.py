@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from support.broker import BrokerProcess
+from support.broker import BrokerProcess, start_broker
 from switchboard_shared import topics
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
@@ -15,8 +17,16 @@ pytestmark = pytest.mark.integration
 
 
 async def test_every_topic_is_created_once_with_its_partitions_and_policy(
-    broker: BrokerProcess,
+    tmp_path: Path,
 ) -> None:
+    broker = start_broker(tmp_path / "broker.log")  # its own: the partition count is ours
+    try:
+        await check_topics(broker)
+    finally:
+        broker.stop()
+
+
+async def check_topics(broker: BrokerProcess) -> None:
     settings = CommonSettings(kafka_bootstrap=broker.bootstrap, topic_partitions=4)
     first = await create_topics(settings)
     again = await create_topics(settings)

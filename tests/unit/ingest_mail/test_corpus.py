@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from ingest_mail.domain import MailboxIdentity, message_key, parse_message
+from support.corpora import sisimai_maildir
 from switchboard_shared.events.mail import MailReceived
 
-CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpora" / "sisimai" / "maildir"
-FILES = sorted(CORPUS.rglob("*.eml")) if CORPUS.is_dir() else []
+CORPUS = sisimai_maildir()
+FILES = sorted(CORPUS.rglob("*.eml")) if CORPUS is not None else []
 BOUNCES = [path for path in FILES if path.parent.name == "bsd"]
 NOT_BOUNCES = [path for path in FILES if path.parent.name == "not"]
 MAILBOX = MailboxIdentity(address="kijitora@example.jp", own_domains=frozenset({"example.jp"}))
@@ -31,7 +32,7 @@ _DAEMON_RE = re.compile(r"mailer-daemon|postmaster", re.IGNORECASE)
 def require_corpus() -> None:
     if FILES:
         return
-    reason = f"sisimai corpus not found at {CORPUS}"
+    reason = "sisimai corpus not found beside the repository (set SWITCHBOARD_SISIMAI_DIR)"
     if os.environ.get("SWITCHBOARD_REQUIRE_INFRA") == "1":
         pytest.fail(f"SWITCHBOARD_REQUIRE_INFRA=1 but {reason}", pytrace=False)
     pytest.skip(reason)
