@@ -52,7 +52,7 @@ class KafkaRecord:
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone on a compacted topic
     headers: dict[str, str]
 
 
@@ -81,6 +81,27 @@ def encode(
         headers["ce_subject"] = subject
     value = data.model_dump_json(by_alias=True).encode()
     return KafkaRecord(topic.name, key.encode() if key else None, value, headers)
+
+
+def encode_tombstone(
+    topic: Topic, *, key: str, id: str, source: str, time: datetime | None = None
+) -> KafkaRecord:
+    """A keyed record with a null value: compaction removes the key.
+
+    The CloudEvents attributes still travel as headers, so consumers can log and dedupe it.
+    """
+    if not topic.compacted:
+        raise TypeError(f"{topic.name} is not compacted: a tombstone there means nothing")
+    when = (time or datetime.now(UTC)).astimezone(UTC)
+    headers = {
+        "ce_specversion": SPEC_VERSION,
+        "ce_id": id,
+        "ce_source": source,
+        "ce_type": topic.ce_type,
+        "ce_time": when.isoformat().replace("+00:00", "Z"),
+        "ce_subject": "tombstone",
+    }
+    return KafkaRecord(topic.name, key.encode(), None, headers)
 
 
 def _header_map(headers: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, str]:

@@ -152,7 +152,7 @@ class Bus:
                 await asyncio.shield(sending)
         except MessageSizeTooLargeError as exc:
             self.metrics.publish_failures.labels(record.topic).inc()
-            raise RecordTooLarge(f"{record.topic}: {len(record.value)} bytes") from exc
+            raise RecordTooLarge(f"{record.topic}: {len(record.value or b'')} bytes") from exc
         except Exception as exc:
             self.metrics.publish_failures.labels(record.topic).inc()
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from exc

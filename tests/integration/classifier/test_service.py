@@ -132,7 +132,10 @@ class Verdicts:
             batch = await self.consumer.getmany(timeout_ms=300)
             for records in batch.values():
                 for r in records:
-                    event = InteractionClassified.model_validate(json.loads(r.value))
+                    try:  # the session broker also carries other tests' (even poison) records
+                        event = InteractionClassified.model_validate(json.loads(r.value))
+                    except (ValueError, TypeError):
+                        continue
                     headers = {k: v.decode() for k, v in r.headers}
                     self.seen[event.interaction_id] = (event, headers)
         return self.seen[interaction_id][0]

@@ -78,6 +78,7 @@ def make_call(
     counterpart: str | None = "+14155550123",
     at: datetime = T0,
     agent: str | None = None,
+    linked_id: str | None = None,
 ) -> InteractionClassified:
     external: dict[str, Any] = {"raw": counterpart, "e164": counterpart, "kind": "external"}
     if counterpart is None:
@@ -104,6 +105,7 @@ def make_call(
                 "to": legs[1],
                 "counterpart": counterpart,
                 "agent": agent,
+                "linked_id": linked_id,
             },
         }
     )

@@ -181,7 +181,9 @@ async def test_a_non_closing_status_keeps_the_activity_open(
 async def test_a_preset_that_does_not_apply_is_refused(
     client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions, mail_event: EventFactory
 ) -> None:
-    [reply] = await record(sessions, mail_event("reply_needed", message_id="<q1@client.example>"))
+    reply, _identify = await record(
+        sessions, mail_event("reply_needed", message_id="<q1@client.example>")
+    )
     response = await client.post(
         f"/api/v1/activities/{reply}/status", json={"preset": "wrong_number"}, headers=admin
     )

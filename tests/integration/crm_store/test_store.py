@@ -25,7 +25,7 @@ from crm_store.models import (
     Preset,
 )
 from crm_store.repository import Repository, outbox_record
-from crm_store.service import record_interaction
+from crm_store.service import record_interaction, record_interactions
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ActivityChanged, InteractionClassified, InteractionLinked
 
@@ -68,7 +68,7 @@ async def test_migrations_apply_again_without_change(
     await migrate(database_url)
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert [v[0] for v in versions] == ["0001_initial"]
+    assert [v[0] for v in versions] == ["0002_contacts_companies"]
 
 
 async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
@@ -208,7 +208,12 @@ async def test_a_missed_call_after_the_callback_was_closed_opens_a_new_one(
     assert again.opened != first.opened
     async with sessions() as session:
         kinds = (await session.execute(select(Activity.kind, Activity.state))).all()
-    assert sorted(kinds) == [("callback", "done"), ("callback", "open"), ("log_outcome", "open")]
+    assert sorted(kinds) == [
+        ("callback", "done"),
+        ("callback", "open"),
+        ("identify_contact", "open"),  # a conversation with a number no contact has
+        ("log_outcome", "open"),
+    ]
 
 
 async def test_replies_fold_by_thread_and_close_on_our_answer(
@@ -224,11 +229,15 @@ async def test_replies_fold_by_thread_and_close_on_our_answer(
         at=T0 + timedelta(hours=1),
     )
     result = await record(sessions, answer)
-    assert result.closed == first.opened
+    reply_id, identify_id = first.opened  # the sender is no contact: identify them too
+    assert result.closed == [reply_id]
     async with sessions() as session:
-        reply = await Repository(session).get_activity(first.opened[0])
+        reply = await Repository(session).get_activity(reply_id)
+        identify = await Repository(session).get_activity(identify_id)
     assert reply is not None
     assert (reply.state, reply.count, reply.thread_id) == ("done", 2, "<t1@client.example>")
+    assert identify is not None
+    assert (identify.kind, identify.state, identify.count) == ("identify_contact", "open", 2)
 
 
 async def test_withheld_missed_calls_open_separate_callbacks(
@@ -323,3 +332,40 @@ async def test_presets_can_be_added_and_changed(sessions: Sessions) -> None:
         stored = await repo.get_preset("quote_sent")
         assert stored is not None
         assert stored.label == "Quote sent to client"
+
+
+async def test_legs_of_one_call_in_one_batch_in_either_order(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    number = "+14155550888"
+    later = T0 + timedelta(minutes=30)
+    missed_first = [
+        call_event("callback", call_id="ast:b1", counterpart=number, linked_id="B", at=later),
+        call_event(
+            "needs_status",
+            call_id="ast:b2",
+            status="answered",
+            counterpart=number,
+            linked_id="B",
+            at=later - timedelta(seconds=1),
+        ),
+    ]
+    answered_first = [
+        call_event(
+            "needs_status", call_id="ast:a1", status="answered", counterpart=number, linked_id="A"
+        ),
+        call_event("callback", call_id="ast:a2", counterpart=number, linked_id="A"),
+    ]
+    async with sessions() as session:
+        results = await record_interactions(session, [*answered_first, *missed_first])
+        await session.commit()
+    assert results[1].opened == []  # a colleague had answered call A
+    [callback] = results[2].opened
+    assert results[3].closed == [callback]
+    async with sessions() as session:
+        activity = await Repository(session).get_activity(callback)
+        stored = await Repository(session).get_interaction("ce-ast:b1")
+    assert activity is not None
+    assert (activity.state, activity.closed_by) == ("canceled", "auto")
+    assert stored is not None
+    assert stored.linked_id == "twilio:B"  # scoped by provider

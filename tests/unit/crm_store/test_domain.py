@@ -10,6 +10,7 @@ import pytest
 from crm_store.domain import (
     ActivityView,
     Close,
+    DuePolicy,
     Fold,
     ManagerView,
     Open,
@@ -19,12 +20,14 @@ from crm_store.domain import (
     can_set_status,
     choose_assignee,
     decide,
+    identification_closes,
+    is_real_conversation,
     overturns_classifier,
     preset_applies,
     related_counterparts,
     takes_on_status,
 )
-from switchboard_shared.events import ActivityKind, InteractionClassified
+from switchboard_shared.events import ActivityKind, ActivityState, InteractionClassified
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 CLIENT = "+14155550123"
@@ -40,6 +43,8 @@ def call(
     at: datetime = T0,
     agent: str | None = "101",
     call_id: str = "twilio:CA1",
+    linked_id: str | None = None,
+    tags: tuple[str, ...] = (),
 ) -> InteractionClassified:
     external = {"raw": counterpart or "anonymous", "e164": counterpart, "kind": "external"}
     if counterpart is None:
@@ -52,6 +57,7 @@ def call(
         "occurred_at": at,
         "counterpart": counterpart,
         "disposition": disposition,
+        "tags": list(tags),
         "classifier_version": "test",
         "call": {
             "call_id": call_id,
@@ -63,6 +69,7 @@ def call(
             "to": legs[1],
             "counterpart": counterpart,
             "agent": agent,
+            "linked_id": linked_id,
         },
     }
     return InteractionClassified.model_validate(data)
@@ -110,8 +117,9 @@ def open_activity(
     counterpart: str | None = CLIENT,
     at: datetime = T0 - timedelta(hours=1),
     thread_id: str | None = None,
+    call_keys: frozenset[str] = frozenset(),
 ) -> ActivityView:
-    return ActivityView(id, kind, counterpart, at, thread_id)
+    return ActivityView(id, kind, counterpart, at, thread_id, call_keys=call_keys)
 
 
 def test_missed_call_opens_a_callback_with_the_agent_as_assignee() -> None:
@@ -268,3 +276,100 @@ def test_presets_apply_by_kind_and_overturn_by_disposition() -> None:
     assert overturns_classifier(["needs_status", "callback"], "callback")
     assert not overturns_classifier(["needs_status", "callback"], "reply_needed")
     assert not overturns_classifier(["callback"], None)
+
+
+# -- legs of one call (same linked_id), in any arrival order ---------------------------------
+
+
+def test_a_missed_leg_of_a_call_a_colleague_answered_opens_nothing() -> None:
+    missed = call("callback", call_id="ast:leg2", linked_id="L1", agent="102")
+    assert decide(missed, [], answered_elsewhere=True) == []
+
+
+def test_the_answered_leg_cancels_a_callback_holding_only_that_call() -> None:
+    callback = open_activity(ActivityKind.CALLBACK, at=T0, call_keys=frozenset({"twilio:L1"}))
+    answered = call(
+        "needs_status",
+        status="answered",
+        call_id="ast:leg1",
+        linked_id="L1",
+        at=T0 - timedelta(seconds=2),  # the answered leg started first: no time rule applies
+    )
+    [cancel, log_outcome] = decide(answered, [callback])
+    assert cancel == Close(
+        "a1", "answered by a colleague: answered inbound call ast:leg1", ActivityState.CANCELED
+    )
+    assert log_outcome == Open(ActivityKind.LOG_OUTCOME, CLIENT)
+
+
+def test_the_answered_leg_closes_a_callback_that_also_holds_other_missed_calls() -> None:
+    callback = open_activity(
+        ActivityKind.CALLBACK,
+        at=T0 + timedelta(seconds=5),
+        call_keys=frozenset({"twilio:L0", "twilio:L1"}),
+    )
+    answered = call("logged", status="answered", linked_id="L1", direction="outbound")
+    assert decide(answered, [callback]) == [Close("a1", "answered outbound call twilio:CA1")]
+
+
+def test_more_missed_legs_of_one_call_fold_without_counting_twice() -> None:
+    callback = open_activity(ActivityKind.CALLBACK, call_keys=frozenset({"twilio:L1"}))
+    leg = call("callback", call_id="ast:leg3", linked_id="L1")
+    assert decide(leg, [callback]) == [Fold("a1", same_call=True)]
+    another_call = call("callback", call_id="ast:other", linked_id="L2")
+    assert decide(another_call, [callback]) == [Fold("a1")]
+
+
+def test_a_withheld_callers_missed_leg_is_canceled_by_its_answered_leg() -> None:
+    callback = open_activity(
+        ActivityKind.CALLBACK, counterpart=None, call_keys=frozenset({"twilio:L7"})
+    )
+    answered = call("needs_status", status="answered", counterpart=None, linked_id="L7")
+    assert decide(answered, [callback])[0].state is ActivityState.CANCELED  # type: ignore[union-attr]
+
+
+# -- identify_contact --------------------------------------------------------------------------
+
+
+def test_a_conversation_with_an_unknown_counterpart_asks_to_identify_it() -> None:
+    event = call("needs_status", status="answered")
+    assert decide(event, [], unknown_counterpart=True) == [
+        Open(ActivityKind.LOG_OUTCOME, CLIENT),
+        Open(ActivityKind.IDENTIFY_CONTACT, CLIENT),
+    ]
+    existing = open_activity(ActivityKind.IDENTIFY_CONTACT)
+    assert decide(event, [existing], unknown_counterpart=True)[1:] == [Fold("a1")]
+    assert decide(event, [], unknown_counterpart=False) == [Open(ActivityKind.LOG_OUTCOME, CLIENT)]
+
+
+@pytest.mark.parametrize(
+    ("event", "real"),
+    [
+        (call("needs_status", status="answered"), True),
+        (mail("reply_needed"), True),
+        (call("callback"), False),  # a missed call is no conversation (yet)
+        (call("needs_status", status="answered", tags=("spam",)), False),
+        (call("needs_status", status="answered", counterpart=None), False),
+        (mail("auto_closed"), False),
+    ],
+)
+def test_what_counts_as_a_real_conversation(event: InteractionClassified, real: bool) -> None:
+    assert is_real_conversation(event) is real
+
+
+def test_identifying_a_point_closes_its_identify_contact_activities() -> None:
+    activities = [
+        open_activity(ActivityKind.IDENTIFY_CONTACT, id="i1"),
+        open_activity(ActivityKind.IDENTIFY_CONTACT, id="i2", counterpart=OTHER),
+        open_activity(ActivityKind.CALLBACK, id="c1"),
+    ]
+    assert identification_closes(activities, [CLIENT], "contact-7") == [
+        Close("i1", "identified as contact contact-7")
+    ]
+
+
+def test_due_dates_per_kind() -> None:
+    policy = DuePolicy({ActivityKind.CALLBACK: 2.0})
+    assert policy.due_at(ActivityKind.CALLBACK, T0) == T0 + timedelta(hours=2)
+    assert policy.due_at(ActivityKind.REPLY, T0) is None
+    assert DuePolicy().due_at(ActivityKind.REPLY, T0) == T0 + timedelta(hours=24)

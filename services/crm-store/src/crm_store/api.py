@@ -1,17 +1,21 @@
-"""`/api/v1`: activities, presets, managers and tokens. Writes commit here, at the edge."""
+"""`/api/v1`: activities, presets, managers and tokens; the contacts and reports routers are
+included from `api_directory` and `api_reports`. Writes commit here, at the edge. Who may call
+what is `policy.ROUTES`, enforced by the `Authorized` dependency on every route."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Query, status
 
-from crm_store import domain, service
-from crm_store.auth import CurrentPrincipal, SessionDep, SettingsDep, require
+from crm_store import api_directory, api_reports, domain, service
+from crm_store.auth import Authorized, SessionDep, SettingsDep
 from crm_store.domain import Principal, Role
+from crm_store.metrics import ACTIVITY_CHANGES
 from crm_store.models import Activity, Manager, Preset, utcnow
 from crm_store.repository import MAX_PAGE, ActivityFilter, InvalidCursorError, Repository
+from crm_store.router import router
 from crm_store.schemas import (
     ActivityOut,
     ActivityPage,
@@ -24,34 +28,20 @@ from crm_store.schemas import (
     TokenIn,
     TokenOut,
 )
+from crm_store.validation import invalid, normalised_phones
 from switchboard_shared.email_address import parse_address
 from switchboard_shared.events import ActivityKind, ActivityState
-from switchboard_shared.phone import NumberKind, normalise_phone
 from switchboard_shared.problems import Problem
-
-router = APIRouter(prefix="/api/v1")
-
-ActivityReader = Annotated[Principal, Depends(require(*domain.ACTIVITY_READERS))]
-StatusSetter = Annotated[Principal, Depends(require(*domain.STATUS_SETTERS))]
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
-Supervisor = Annotated[Principal, Depends(require(Role.ADMIN, Role.SUPERVISOR))]
-
-
-def invalid(field: str, message: str) -> Problem:
-    """A 422 shaped like the ones request validation produces."""
-    return Problem(
-        422,
-        "Invalid request",
-        f"invalid: {field}",
-        errors=[{"field": field, "message": message}],
-    )
-
 
 # -- activities ------------------------------------------------------------------------------
 
 
 def _activity_filter(
-    who: Principal, state: ActivityState | None, kind: ActivityKind | None, assignee: str | None
+    who: Principal,
+    state: ActivityState | None,
+    kind: ActivityKind | None,
+    assignee: str | None,
+    contact_id: str | None = None,
 ) -> ActivityFilter:
     visible_to = None if who.role in domain.SEES_ALL_ACTIVITIES else (who.manager_id or "")
     assignee_id: str | None = None
@@ -70,22 +60,24 @@ def _activity_filter(
         assignee_id=assignee_id,
         unassigned=unassigned,
         visible_to_manager=visible_to,
+        contact_id=contact_id,
     )
 
 
 @router.get("/activities", response_model=ActivityPage, tags=["activities"])
 async def list_activities(
     session: SessionDep,
-    who: ActivityReader,
+    who: Authorized,
     state: ActivityState | None = None,
     kind: ActivityKind | None = None,
     assignee: Annotated[
         str | None, Query(description="`me`, `unassigned` or a manager id", max_length=64)
     ] = None,
+    contact_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> ActivityPage:
-    where = _activity_filter(who, state, kind, assignee)
+    where = _activity_filter(who, state, kind, assignee, contact_id)
     try:
         page = await Repository(session).list_activities(where, limit=limit, cursor=cursor)
     except InvalidCursorError as exc:
@@ -95,7 +87,7 @@ async def list_activities(
 
 
 @router.get("/activities/{activity_id}", response_model=ActivityOut, tags=["activities"])
-async def get_activity(activity_id: str, session: SessionDep, who: ActivityReader) -> Activity:
+async def get_activity(activity_id: str, session: SessionDep, who: Authorized) -> Activity:
     activity = await Repository(session).get_activity(activity_id)
     if activity is None or not domain.can_see_activity(who, activity.assignee_id):
         raise Problem(404, "Not found", f"no activity {activity_id}")
@@ -104,10 +96,12 @@ async def get_activity(activity_id: str, session: SessionDep, who: ActivityReade
 
 @router.post("/activities/{activity_id}/status", response_model=ActivityOut, tags=["activities"])
 async def set_activity_status(
-    activity_id: str, body: StatusIn, session: SessionDep, who: StatusSetter
+    activity_id: str, body: StatusIn, session: SessionDep, who: Authorized
 ) -> Activity:
     activity = await service.set_status(session, activity_id, body.preset, body.note, who)
     await session.commit()
+    change = "status_set" if activity.state == ActivityState.OPEN else "closed"
+    ACTIVITY_CHANGES.labels(activity.kind, change, "manager").inc()
     return activity
 
 
@@ -116,7 +110,7 @@ async def set_activity_status(
 
 @router.get("/presets", response_model=list[PresetOut], tags=["presets"])
 async def list_presets(
-    session: SessionDep, who: CurrentPrincipal, include_inactive: bool = False
+    session: SessionDep, who: Authorized, include_inactive: bool = False
 ) -> list[Preset]:
     return await Repository(session).list_presets(include_inactive=include_inactive)
 
@@ -124,22 +118,29 @@ async def list_presets(
 @router.post(
     "/presets", response_model=PresetOut, status_code=status.HTTP_201_CREATED, tags=["presets"]
 )
-async def create_preset(body: PresetIn, session: SessionDep, who: Admin) -> Preset:
+async def create_preset(body: PresetIn, session: SessionDep, who: Authorized) -> Preset:
     preset = Preset(**body.model_dump(mode="json"))
-    if not await Repository(session).add_preset(preset):
+    repo = Repository(session)
+    if not await repo.add_preset(preset):
         raise Problem(409, "Conflict", f"preset {body.code!r} exists")
+    await repo.audit(
+        [service.audit_entry(who, "created", "preset", preset.code, **body.model_dump(mode="json"))]
+    )
     await session.commit()
     return preset
 
 
 @router.patch("/presets/{code}", response_model=PresetOut, tags=["presets"])
-async def update_preset(code: str, body: PresetPatch, session: SessionDep, who: Admin) -> Preset:
+async def update_preset(
+    code: str, body: PresetPatch, session: SessionDep, who: Authorized
+) -> Preset:
     repo = Repository(session)
     preset = await repo.get_preset(code)
     if preset is None:
         raise Problem(404, "Not found", f"no preset {code!r}")
     changes: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
     await repo.update_preset(preset, **changes)
+    await repo.audit([service.audit_entry(who, "updated", "preset", code, **changes)])
     await session.commit()
     return preset
 
@@ -147,22 +148,11 @@ async def update_preset(code: str, body: PresetPatch, session: SessionDep, who: 
 # -- managers and tokens ---------------------------------------------------------------------
 
 
-def _normalised_phones(phones: list[str], region: str) -> list[str]:
-    out: list[str] = []
-    for n, raw in enumerate(phones):
-        number = normalise_phone(raw, region=region)
-        if number.kind is not NumberKind.EXTERNAL or number.e164 is None:
-            raise invalid(f"phones.{n}", "not a valid external phone number")
-        if number.e164 not in out:
-            out.append(number.e164)
-    return out
-
-
 @router.post(
     "/managers", response_model=ManagerOut, status_code=status.HTTP_201_CREATED, tags=["managers"]
 )
 async def create_manager(
-    body: ManagerIn, session: SessionDep, settings: SettingsDep, who: Admin
+    body: ManagerIn, session: SessionDep, settings: SettingsDep, who: Authorized
 ) -> Manager:
     email = parse_address(body.email)
     if email is None or email.address is None:
@@ -179,25 +169,32 @@ async def create_manager(
         email=email.address.lower(),
         role=body.role.value,
         extensions=extensions,
-        phones=_normalised_phones(body.phones, settings.common.default_region),
+        phones=[p.value for p in normalised_phones(body.phones, settings.common.default_region)],
         active=True,
         created_at=utcnow(),
     )
     if not await repo.add_manager(manager):
         raise Problem(409, "Conflict", "a manager with this e-mail address exists")
+    await repo.audit(
+        [
+            service.audit_entry(
+                who, "created", "manager", manager.id, role=manager.role, email=manager.email
+            )
+        ]
+    )
     await session.commit()
     return manager
 
 
 @router.get("/managers", response_model=list[ManagerOut], tags=["managers"])
-async def list_managers(session: SessionDep, who: Supervisor) -> list[Manager]:
+async def list_managers(session: SessionDep, who: Authorized) -> list[Manager]:
     return await Repository(session).list_managers()
 
 
 @router.post(
     "/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED, tags=["tokens"]
 )
-async def create_token(body: TokenIn, session: SessionDep, who: Admin) -> TokenOut:
+async def create_token(body: TokenIn, session: SessionDep, who: Authorized) -> TokenOut:
     repo = Repository(session)
     manager = None
     if body.manager_id is not None:
@@ -210,7 +207,18 @@ async def create_token(body: TokenIn, session: SessionDep, who: Admin) -> TokenO
     if role is Role.MANAGER and manager is None:
         raise invalid("manager_id", "a manager token needs its manager")
     row, plaintext = await repo.create_token(role=role.value, manager_id=body.manager_id)
+    await repo.audit(
+        [
+            service.audit_entry(
+                who, "created", "token", row.id, role=role.value, manager_id=body.manager_id
+            )
+        ]
+    )
     await session.commit()
     return TokenOut(
         id=row.id, token=plaintext, manager_id=row.manager_id, role=role, created_at=row.created_at
     )
+
+
+# The contacts and reports routes register on the same router when their modules load.
+__all__ = ["api_directory", "api_reports", "router"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,9 +17,12 @@ from crm_store.handlers import build_router
 from crm_store.metrics import DATABASE_UP, METRICS
 from crm_store.migrate import migrate
 from crm_store.publisher import OutboxRelay
+from crm_store.service import snapshot_contact_points
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -32,6 +36,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         publish_timeout_s=settings.common.publish_timeout_s,
     )
     relay = OutboxRelay(bus, sessionmaker, interval_s=settings.outbox_interval_s)
+    policy = settings.store_policy()
     bus.include_router(
         build_router(
             bus,
@@ -39,6 +44,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             relay,
             group_id=settings.consumer_group,
             max_attempts=settings.max_attempts,
+            policy=policy,
+            batch_size=settings.consumer_batch_size,
+            batch_timeout_ms=settings.consumer_batch_timeout_ms,
         )
     )
 
@@ -56,6 +64,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await migrate(settings.database_url)
+        async with sessionmaker() as session:
+            snapshot = await snapshot_contact_points(session)
+            await session.commit()
+        if snapshot is not None:
+            log.info("contact points snapshot staged", extra={"records": snapshot})
         await relay.start()
         try:
             async with bus.running():
@@ -76,6 +89,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.sessionmaker = sessionmaker
     app.state.bus = bus
     app.state.relay = relay
+    app.state.policy = policy
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
     app.include_router(api_router)

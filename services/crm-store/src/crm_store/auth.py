@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_store import policy
 from crm_store.config import Settings
 from crm_store.domain import Principal, Role
 from crm_store.repository import Repository
 from switchboard_shared.problems import Problem
 
 __all__ = [
+    "Authorized",
     "CurrentPrincipal",
     "Principal",
     "SessionDep",
     "SettingsDep",
     "authenticate",
+    "authorize",
     "get_session",
     "get_settings",
-    "require",
 ]
 
 _bearer = HTTPBearer(auto_error=False, description="A crm-store API token")
@@ -72,13 +74,13 @@ async def authenticate(
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 
 
-def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """A dependency admitting only the given roles (403 for the others)."""
-    allowed = frozenset(roles)
+async def authorize(request: Request, who: CurrentPrincipal) -> Principal:
+    """Admit the caller when the role matrix (`policy.ROUTES`) lets its role use this route."""
+    route = request.scope.get("route")
+    template = getattr(route, "path", "")
+    if not policy.allowed(request.method, template, who.role):
+        raise Problem(403, "Forbidden", f"role {who.role.value} may not do this")
+    return who
 
-    async def dependency(who: CurrentPrincipal) -> Principal:
-        if who.role not in allowed:
-            raise Problem(403, "Forbidden", f"role {who.role.value} may not do this")
-        return who
 
-    return dependency
+Authorized = Annotated[Principal, Depends(authorize)]

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from crm_store.domain import DuePolicy
+from crm_store.service import StorePolicy
+from switchboard_shared.events import ActivityKind
 from switchboard_shared.settings import ServiceSettings, empty_is_unset, refuse_placeholder
 
 
@@ -19,8 +22,27 @@ class Settings(ServiceSettings):
         default=5, ge=1, description="Tries before a message is dead-lettered"
     )
     outbox_interval_s: float = Field(default=0.5, gt=0)
+    consumer_batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Records stored per transaction at most"
+    )
+    consumer_batch_timeout_ms: int = Field(
+        default=200, ge=1, description="How long to wait for a batch to fill"
+    )
+    callback_due_h: float = Field(default=4.0, gt=0, description="A callback is overdue after")
+    reply_due_h: float = Field(default=24.0, gt=0)
+    log_outcome_due_h: float = Field(default=24.0, gt=0)
+    identify_contact_due_h: float = Field(default=72.0, gt=0)
 
     _empty_is_unset = field_validator("bootstrap_admin_token", mode="before")(empty_is_unset)
+
+    def store_policy(self) -> StorePolicy:
+        hours = {
+            ActivityKind.CALLBACK: self.callback_due_h,
+            ActivityKind.REPLY: self.reply_due_h,
+            ActivityKind.LOG_OUTCOME: self.log_outcome_due_h,
+            ActivityKind.IDENTIFY_CONTACT: self.identify_contact_due_h,
+        }
+        return StorePolicy(own_domains=tuple(self.common.own_domains), due=DuePolicy(hours))
 
     @field_validator("bootstrap_admin_token")
     @classmethod

@@ -18,7 +18,11 @@ SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions."""
+    """An async engine; SQLite gets WAL, foreign keys, a busy timeout and real transactions.
+
+    Statement parameters (numbers, addresses, names) never appear in error messages or logs.
+    """
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True, **kwargs)

@@ -3,18 +3,20 @@ who gets them, and who may see or change them. No I/O here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from switchboard_shared.events import (
     ActivityKind,
+    ActivityState,
     CallDirection,
     CallStatus,
     Disposition,
     InteractionClassified,
     MailDirection,
+    Tag,
 )
 
 
@@ -79,6 +81,8 @@ class ActivityView:
     last_occurred_at: datetime
     thread_id: str | None = None
     assignee_id: str | None = None
+    call_keys: frozenset[str] = frozenset()
+    """The calls folded into it (a call's linked_id, else its interaction id)."""
 
 
 @dataclass(frozen=True)
@@ -103,12 +107,16 @@ class Fold:
 
     activity_id: str
     assignee_id: str | None = None
+    same_call: bool = False
+    """Another leg of a call already counted: linked, but the count stays."""
 
 
 @dataclass(frozen=True)
 class Close:
     activity_id: str
     reason: str
+    state: ActivityState = ActivityState.DONE
+    """`canceled` when nothing was left to do (a colleague answered that very call)."""
 
 
 Decision = Open | Fold | Close
@@ -130,35 +138,116 @@ def choose_assignee(event: InteractionClassified, managers: Iterable[ManagerView
     return None
 
 
+def linked_key(event: InteractionClassified) -> str | None:
+    """The call's linked_id, scoped by provider (two PBXs may both number their calls)."""
+    if event.call is None or not event.call.linked_id:
+        return None
+    return f"{event.call.provider}:{event.call.linked_id}"
+
+
+def call_key(event: InteractionClassified) -> str | None:
+    """What identifies the call behind an interaction: legs of one call share it."""
+    if event.call is None:
+        return None
+    return linked_key(event) or event.interaction_id
+
+
+def is_answered_call(event: InteractionClassified) -> bool:
+    call = event.call
+    return (
+        call is not None
+        and call.status is CallStatus.ANSWERED
+        and call.direction is not CallDirection.INTERNAL
+    )
+
+
 def decide(
     event: InteractionClassified,
     open_activities: Sequence[ActivityView],
     *,
     assignee_id: str | None = None,
+    answered_elsewhere: bool = False,
+    unknown_counterpart: bool = False,
 ) -> list[Decision]:
-    """Closes first, then what this interaction asks a person to do."""
+    """Closes first, then what this interaction asks a person to do.
+
+    `answered_elsewhere`: another leg of this call (same linked_id) was answered, so a missed
+    leg asks for nothing. `unknown_counterpart`: no contact or company has the counterpart, so
+    a real conversation also asks someone to identify it.
+    """
     closes = _auto_closes(event, open_activities)
     closed = {c.activity_id for c in closes}
     still_open = [a for a in open_activities if a.id not in closed]
-    return [*closes, *_asks(event, still_open, assignee_id)]
+    asks = _asks(event, still_open, assignee_id, answered_elsewhere)
+    if unknown_counterpart and is_real_conversation(event):
+        asks += _identify(event, still_open, assignee_id)
+    return [*closes, *asks]
+
+
+NOT_A_CONVERSATION = frozenset(
+    {Tag.SPAM, Tag.WRONG_NUMBER, Tag.AUTO_REPLY, Tag.BOUNCE, Tag.BULK, Tag.NOTIFICATION, Tag.LOOP}
+)
+
+
+def is_real_conversation(event: InteractionClassified) -> bool:
+    """A person talked or wrote to us and someone must act: not spam, bulk or a robot."""
+    if event.counterpart is None or NOT_A_CONVERSATION & set(event.tags):
+        return False
+    if event.disposition is Disposition.NEEDS_STATUS:
+        return event.call is None or event.call.status is CallStatus.ANSWERED
+    return event.disposition is Disposition.REPLY_NEEDED
+
+
+def _identify(
+    event: InteractionClassified, open_activities: Sequence[ActivityView], assignee_id: str | None
+) -> list[Decision]:
+    for a in open_activities:
+        if a.kind is ActivityKind.IDENTIFY_CONTACT and a.counterpart == event.counterpart:
+            return [Fold(a.id, assignee_id)]
+    return [Open(ActivityKind.IDENTIFY_CONTACT, event.counterpart, assignee_id=assignee_id)]
+
+
+def identification_closes(
+    open_activities: Sequence[ActivityView], points: Iterable[str], contact_id: str
+) -> list[Close]:
+    """A point was given to a contact: its open identify_contact activities are done."""
+    wanted = set(points)
+    return [
+        Close(a.id, f"identified as contact {contact_id}")
+        for a in open_activities
+        if a.kind is ActivityKind.IDENTIFY_CONTACT and a.counterpart in wanted
+    ]
 
 
 def _auto_closes(
     event: InteractionClassified, open_activities: Sequence[ActivityView]
 ) -> list[Close]:
-    # An act closes only what was open before it: a late-delivered old call must not close a
-    # callback for a newer missed call.
-    earlier = [a for a in open_activities if a.last_occurred_at <= event.occurred_at]
     call, mail = event.call, event.mail
-    if call is not None and call.status is CallStatus.ANSWERED and event.counterpart:
-        if call.direction is CallDirection.INTERNAL:
-            return []
+    if call is not None and is_answered_call(event):
         reason = f"answered {call.direction.value} call {call.call_id}"
-        return [
-            Close(a.id, reason)
-            for a in earlier
-            if a.kind is ActivityKind.CALLBACK and a.counterpart == event.counterpart
-        ]
+        key = call_key(event)
+        closes: list[Close] = []
+        for a in open_activities:
+            if a.kind is not ActivityKind.CALLBACK:
+                continue
+            if key is not None and key in a.call_keys:
+                # A leg of this very call was missed while a colleague answered it: nothing
+                # to call back unless the callback also holds other missed calls.
+                if a.call_keys == {key}:
+                    closes.append(
+                        Close(a.id, f"answered by a colleague: {reason}", ActivityState.CANCELED)
+                    )
+                else:
+                    closes.append(Close(a.id, reason))
+            # An act closes only what was open before it: a late-delivered old call must not
+            # close a callback for a newer missed call.
+            elif (
+                event.counterpart is not None
+                and a.counterpart == event.counterpart
+                and a.last_occurred_at <= event.occurred_at
+            ):
+                closes.append(Close(a.id, reason))
+        return closes
     if (
         mail is not None
         and mail.direction is MailDirection.OUTBOUND
@@ -168,8 +257,9 @@ def _auto_closes(
         reason = f"outbound mail {mail.message_id}"
         return [
             Close(a.id, reason)
-            for a in earlier
-            if a.kind is ActivityKind.REPLY
+            for a in open_activities
+            if a.last_occurred_at <= event.occurred_at
+            and a.kind is ActivityKind.REPLY
             and (
                 (mail.thread_id is not None and a.thread_id == mail.thread_id)
                 or (a.counterpart is not None and a.counterpart in recipients)
@@ -179,15 +269,24 @@ def _auto_closes(
 
 
 def _asks(
-    event: InteractionClassified, open_activities: Sequence[ActivityView], assignee_id: str | None
+    event: InteractionClassified,
+    open_activities: Sequence[ActivityView],
+    assignee_id: str | None,
+    answered_elsewhere: bool,
 ) -> list[Decision]:
     counterpart = event.counterpart
     match event.disposition:
         case Disposition.CALLBACK:
-            if counterpart is not None:
-                for a in open_activities:
-                    if a.kind is ActivityKind.CALLBACK and a.counterpart == counterpart:
-                        return [Fold(a.id, assignee_id)]
+            if answered_elsewhere:
+                return []  # a colleague answered this call on another leg
+            key = call_key(event)
+            for a in open_activities:
+                if a.kind is not ActivityKind.CALLBACK:
+                    continue
+                if key is not None and key in a.call_keys:
+                    return [Fold(a.id, assignee_id, same_call=True)]
+                if counterpart is not None and a.counterpart == counterpart:
+                    return [Fold(a.id, assignee_id)]
             return [Open(ActivityKind.CALLBACK, counterpart, assignee_id=assignee_id)]
         case Disposition.NEEDS_STATUS:
             return [Open(ActivityKind.LOG_OUTCOME, counterpart, assignee_id=assignee_id)]
@@ -218,3 +317,21 @@ def recipient_addresses(event: InteractionClassified) -> list[str]:
             if address and address not in out:
                 out.append(address)
     return out
+
+
+@dataclass(frozen=True)
+class DuePolicy:
+    """How long each kind may stay open before it counts as overdue."""
+
+    hours: Mapping[ActivityKind, float] = field(
+        default_factory=lambda: {
+            ActivityKind.CALLBACK: 4.0,
+            ActivityKind.REPLY: 24.0,
+            ActivityKind.LOG_OUTCOME: 24.0,
+            ActivityKind.IDENTIFY_CONTACT: 72.0,
+        }
+    )
+
+    def due_at(self, kind: ActivityKind, opened_at: datetime) -> datetime | None:
+        hours = self.hours.get(kind)
+        return None if hours is None else opened_at + timedelta(hours=hours)

@@ -1,9 +1,9 @@
-"""crm-store metrics (`crm_store_*`)."""
+"""crm-store metrics (`crm_store_*`). Label values are bounded: kinds, outcomes, link kinds."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from crm_store import __version__
-from switchboard_shared.metrics import ServiceMetrics
+from switchboard_shared.metrics import LATENCY_BUCKETS, ServiceMetrics
 
 METRICS = ServiceMetrics.create("crm_store", __version__)
 
@@ -12,12 +12,24 @@ INTERACTIONS = Counter(
     "Interactions recorded, by kind and outcome (stored, duplicate)",
     ["kind", "outcome"],
 )
+LINKS = Counter(
+    "crm_store_interaction_links_total",
+    "Stored interactions by how they were linked (contact, ambiguous, company, domain, none)",
+    ["kind", "link"],
+)
 ACTIVITY_CHANGES = Counter(
     "crm_store_activity_changes_total",
-    "Activity changes by kind and change (opened, repeated, closed, status_set)",
-    ["kind", "change"],
+    "Activity changes by kind, change (opened, repeated, closed, canceled, status_set) and by "
+    "whom (auto, manager)",
+    ["kind", "change", "by"],
 )
 OUTBOX_PENDING = Gauge(
     "crm_store_outbox_pending", "Events stored but not yet acknowledged by the broker"
+)
+DB_LATENCY = Histogram(
+    "crm_store_db_transaction_seconds",
+    "Time of one database unit of work, by operation",
+    ["operation"],
+    buckets=LATENCY_BUCKETS,
 )
 DATABASE_UP = Gauge("crm_store_database_up", "1 when the database answers")

@@ -38,7 +38,11 @@ NAMING = {
 
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 OutboxId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
-OPEN_CALLBACK = "kind = 'callback' AND state = 'open'"
+# One open callback / identify_contact per counterpart; withheld (NULL) callers never collide.
+OPEN_PER_COUNTERPART = "state = 'open' AND kind IN ('callback', 'identify_contact')"
+ACTIVE_CONTACT_POINT = "active AND contact_id IS NOT NULL"
+ACTIVE_COMPANY_POINT = "active AND contact_id IS NULL"
+ACTIVE = "active"
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -122,6 +126,18 @@ class Interaction(Base):
     agent: Mapped[str | None] = mapped_column(String(200))
     manager_id: Mapped[str | None] = mapped_column(ForeignKey("managers.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str | None] = mapped_column(String(16))
+    """The call's final status (answered, no_answer, ...); None for mail."""
+    linked_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """Shared by the legs of one call."""
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    """The registrable domain of an e-mail counterpart."""
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    link: Mapped[str] = mapped_column(String(16), default="none")
+    """How it was linked: contact, ambiguous, company, domain or none."""
+    candidates: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    """The contacts sharing the counterpart, when the link is ambiguous."""
 
 
 class Activity(Base):
@@ -129,14 +145,15 @@ class Activity(Base):
     __table_args__ = (
         Index("ix_activities_open_lookup", "kind", "counterpart", "state"),
         Index("ix_activities_listing", "opened_at", "id"),
-        Index("ix_activities_assignee_state", "assignee_id", "state"),
-        # At most one open callback per counterpart; withheld (NULL) callers never collide.
+        Index("ix_activities_inbox", "assignee_id", "state", "opened_at", "id"),
+        Index("ix_activities_state_opened", "state", "opened_at", "id"),
         Index(
-            "uq_activities_open_callback",
+            "uq_activities_open_per_counterpart",
+            "kind",
             "counterpart",
             unique=True,
-            postgresql_where=text(OPEN_CALLBACK),
-            sqlite_where=text(OPEN_CALLBACK),
+            postgresql_where=text(OPEN_PER_COUNTERPART),
+            sqlite_where=text(OPEN_PER_COUNTERPART),
         ),
     )
 
@@ -158,6 +175,8 @@ class Activity(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None]
     due_at: Mapped[datetime | None]
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
 
 
 class ActivityInteraction(Base):
@@ -188,7 +207,144 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(OutboxId, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(255))
     key: Mapped[bytes | None] = mapped_column(LargeBinary)
-    value: Mapped[bytes] = mapped_column(LargeBinary)
+    value: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """None is a tombstone (compacted topics)."""
     headers: Mapped[dict[str, str]] = mapped_column(JsonType, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None]
+
+
+class Company(Base):
+    __tablename__ = "companies"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str] = mapped_column(String(300), index=True)
+    """The name folded for duplicate checks (case, accents, punctuation, legal forms)."""
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("managers.id"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[datetime | None]
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    name_key: Mapped[str] = mapped_column(String(400), index=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("managers.id"), index=True)
+    notes: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[datetime | None]
+    merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Point(Base):
+    """A normalised phone number (E.164) or e-mail address of a contact or a company.
+
+    A point belongs to a contact (contact_id) or directly to a company (company_id, for its
+    switchboard number or info@ address). Archiving the owner deactivates its points; a point
+    is unique per owner among active rows, and several contacts may share one (then it links
+    the company only).
+    """
+
+    __tablename__ = "contact_points"
+    __table_args__ = (
+        Index(
+            "uq_contact_points_active_contact",
+            "value",
+            "contact_id",
+            unique=True,
+            postgresql_where=text(ACTIVE_CONTACT_POINT),
+            sqlite_where=text(ACTIVE_CONTACT_POINT),
+        ),
+        Index(
+            "uq_contact_points_active_company",
+            "value",
+            "company_id",
+            unique=True,
+            postgresql_where=text(ACTIVE_COMPANY_POINT),
+            sqlite_where=text(ACTIVE_COMPANY_POINT),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    type: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(320), index=True)
+    raw: Mapped[str | None] = mapped_column(String(320))
+    """As it was typed."""
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CompanyDomain(Base):
+    """A registrable e-mail domain of a company (never a free-mail or disposable one)."""
+
+    __tablename__ = "company_domains"
+    __table_args__ = (
+        Index(
+            "uq_company_domains_active_domain",
+            "domain",
+            unique=True,
+            postgresql_where=text(ACTIVE),
+            sqlite_where=text(ACTIVE),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    company_id: Mapped[str] = mapped_column(ForeignKey("companies.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlanTarget(Base):
+    """A manager's goal for a period: "10 meetings scheduled in March"."""
+
+    __tablename__ = "plan_targets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    manager_id: Mapped[str] = mapped_column(ForeignKey("managers.id"), index=True)
+    metric: Mapped[str] = mapped_column(String(32))
+    preset: Mapped[str | None] = mapped_column(ForeignKey("presets.code"))
+    target: Mapped[int] = mapped_column(Integer)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who changed what, when: every change through the API and every automatic one."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id", "id"),)
+
+    id: Mapped[int] = mapped_column(OutboxId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(80))
+    """`manager:<id>`, `token:<id>`, `bootstrap-admin` or `system`."""
+    actor_role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(255))
+    changes: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+
+
+class ServiceState(Base):
+    """Small facts the service keeps about itself (e.g. when the contact-point snapshot ran)."""
+
+    __tablename__ = "service_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_store.metrics import OUTBOX_PENDING
+from crm_store.metrics import DB_LATENCY, OUTBOX_PENDING
 from crm_store.repository import Repository, outbox_record
+from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.kafka import BrokerUnavailable, Bus
 
 log = logging.getLogger(__name__)
@@ -27,12 +30,14 @@ class OutboxRelay:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         interval_s: float = 0.5,
-        batch: int = 100,
+        batch: int = 500,
+        timeout_s: float | None = None,
     ) -> None:
         self.bus = bus
         self.sessionmaker = sessionmaker
         self.interval_s = interval_s
         self.batch = batch
+        self.timeout_s = timeout_s or bus.publish_timeout_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -50,7 +55,7 @@ class OutboxRelay:
                 await self._task
 
     async def flush(self) -> int:
-        """Publish every pending row; returns how many were published."""
+        """Publish every pending row, in order; returns how many were published."""
         total = 0
         while True:
             async with self.sessionmaker() as session:
@@ -59,28 +64,79 @@ class OutboxRelay:
                 if not rows:
                     OUTBOX_PENDING.set(0)
                     return total
-                published: list[int] = []
+                records = [outbox_record(row) for row in rows]
+                acked = 0
                 try:
-                    for row in rows:
-                        await self.bus.publish(outbox_record(row))
-                        published.append(row.id)
+                    acked = await self.publish_in_order(records)
                 finally:
-                    if published:
-                        await repo.mark_published(published)
+                    if acked:
+                        start = time.perf_counter()
+                        await repo.mark_published([row.id for row in rows[:acked]])
                         await session.commit()
-                total += len(published)
-                OUTBOX_PENDING.set(len(rows) - len(published))
+                        DB_LATENCY.labels("outbox_mark").observe(time.perf_counter() - start)
+                total += acked
+                if acked < len(rows):
+                    raise BrokerUnavailable(f"{len(rows) - acked} records not acknowledged")
+
+    async def publish_in_order(self, records: list[KafkaRecord]) -> int:
+        """Hand every record to the producer in order, then wait for the acknowledgements
+        (acks=all) together; returns how many of the first records were acknowledged.
+
+        One record at a time would wait a broker round trip per record; the producer keeps the
+        order within a partition either way. (A `Bus.publish_many` in shared would do this.)
+        """
+        if not self.bus.connected:
+            raise BrokerUnavailable("not connected to the Kafka broker")
+        metrics = self.bus.metrics
+        start = time.perf_counter()
+        sending: list[asyncio.Future[Any]] = []
+        try:
+            for record in records:
+                sending.append(
+                    await self.bus.broker.publish(
+                        record.value,
+                        record.topic,
+                        key=record.key,
+                        headers=record.headers,
+                        no_confirm=True,
+                    )
+                )
+        except Exception as exc:  # the client raises assorted errors when the broker is away
+            log.warning("outbox relay: enqueue failed", extra={"error": repr(exc)})
+        if sending:
+            await asyncio.wait(sending, timeout=self.timeout_s)
+        acked = 0
+        for future in sending:
+            if not future.done() or future.cancelled() or future.exception() is not None:
+                break
+            acked += 1
+        elapsed = time.perf_counter() - start
+        for record in records[:acked]:
+            metrics.published.labels(record.topic).inc()
+            metrics.publish_latency.labels(record.topic).observe(elapsed)
+        for record in records[acked:]:
+            metrics.publish_failures.labels(record.topic).inc()
+        return acked
+
+    async def measure_backlog(self) -> int:
+        async with self.sessionmaker() as session:
+            backlog = await Repository(session).outbox_backlog()
+        OUTBOX_PENDING.set(backlog)
+        return backlog
 
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             self._wake.clear()
-            if not self.bus.connected:
-                continue
             try:
-                await self.flush()
+                if self.bus.connected:
+                    await self.flush()
+                else:
+                    await self.measure_backlog()
             except BrokerUnavailable as exc:
                 log.warning("outbox relay: broker unavailable", extra={"error": str(exc)})
+                with contextlib.suppress(Exception):
+                    await self.measure_backlog()
             except Exception:
                 log.exception("outbox relay failed; retrying")

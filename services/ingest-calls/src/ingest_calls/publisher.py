@@ -47,7 +47,7 @@ class CallPublisher:
             time=when,
             subject=event.call_id,
         )
-        if len(record.value) + sum(map(len, record.headers.values())) > MAX_RECORD_BYTES:
+        if len(record.value or b"") + sum(map(len, record.headers.values())) > MAX_RECORD_BYTES:
             event = event.model_copy(update={"raw": {"omitted": "too large for a Kafka record"}})
             record = encode(
                 topic,

@@ -1,0 +1,567 @@
+"""crm-store benchmark (part of `make bench`; `python scripts/bench_crm.py` runs it alone).
+
+1. Throughput: classified interactions stored per second by the real service (`python -m
+   crm_store`, consuming `interactions.classified.v1` from the real broker into PostgreSQL:
+   linking, activities, outbox and audit rows, one transaction per batch, the outbox relay
+   publishing meanwhile), from one run next to two plain batched INSERTs into the same schema
+   (batches of the consumer's size, one transaction each):
+   a. the same interaction rows alone, and
+   b. every row the consumer wrote for them (interactions, activities, their links, outbox
+      records, audit entries), copied from the service's database.
+   Prints the rates and both ratios (target: >= 0.5).
+2. The managers' inbox (`GET /activities` as a manager: their own and unassigned open
+   activities, newest first, 50 a page) with 100,000 activities in the table: p50/p99.
+
+PostgreSQL: CRM_STORE_BENCH_DATABASE_URL (default postgresql+asyncpg://postgres@127.0.0.1:5432/
+test) names the server; fresh databases are created for the run and dropped after it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from crm_store import linking  # noqa: E402
+from crm_store.db import make_engine, make_sessionmaker  # noqa: E402
+from crm_store.migrate import migrate  # noqa: E402
+from crm_store.models import Activity, Base, Contact, Interaction, Manager, Point  # noqa: E402
+from crm_store.repository import ActivityFilter, Repository  # noqa: E402
+from crm_store.service import _interaction_values  # noqa: E402
+from support.ports import free_port  # noqa: E402
+from switchboard_shared.cloudevents import encode  # noqa: E402
+from switchboard_shared.events import InteractionClassified  # noqa: E402
+from switchboard_shared.topics import INTERACTIONS_CLASSIFIED  # noqa: E402
+
+DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+EVENTS = int(os.environ.get("CRM_STORE_BENCH_EVENTS", "20000"))
+BATCH = 500
+INBOX_ACTIVITIES = 100_000
+INBOX_QUERIES = 400
+MANAGERS = 20
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+
+
+# -- databases ---------------------------------------------------------------------------------
+
+
+async def create_database(base_url: str) -> str:
+    name = f"crm_bench_{uuid.uuid4().hex[:10]}"
+    server = make_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with server.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await server.dispose()
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    await migrate(url)
+    return url
+
+
+async def drop_database(base_url: str, url: str) -> None:
+    server = make_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with server.connect() as connection:
+            name = make_url(url).database
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await server.dispose()
+
+
+# -- the workload ------------------------------------------------------------------------------
+
+
+def number(n: int) -> str:
+    return f"+1415{n:07d}"
+
+
+def workload(count: int, seed: int = 7) -> list[InteractionClassified]:
+    """A day of a busy sales team: missed calls (repeating), conversations that close them,
+    attempts, internal calls, mail that needs a reply and our replies."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(count):
+        at = T0 + timedelta(seconds=i * 2)
+        client = number(rng.randrange(4000))
+        roll = rng.random()
+        agent = str(100 + rng.randrange(MANAGERS))
+        if roll < 0.75:
+            if roll < 0.35:
+                disposition, status, direction, tags = (
+                    "callback",
+                    "no_answer",
+                    "inbound",
+                    ["missed"],
+                )
+            elif roll < 0.55:
+                disposition, status, direction, tags = "needs_status", "answered", "inbound", []
+            elif roll < 0.65:
+                disposition, status, direction, tags = (
+                    "logged",
+                    "no_answer",
+                    "outbound",
+                    ["attempt"],
+                )
+            else:
+                disposition, status, direction, tags = (
+                    "auto_closed",
+                    "answered",
+                    "internal",
+                    ["internal"],
+                )
+            external: dict[str, Any] = {"raw": client, "e164": client, "kind": "external"}
+            ours_leg: dict[str, Any] = {
+                "raw": agent,
+                "e164": None,
+                "kind": "internal",
+                "extension": agent,
+            }
+            call_id = f"bench:{i}"
+            events.append(
+                InteractionClassified.model_validate(
+                    {
+                        "interaction_id": f"ce-{call_id}",
+                        "kind": "call",
+                        "occurred_at": at,
+                        "counterpart": None if direction == "internal" else client,
+                        "disposition": disposition,
+                        "tags": tags,
+                        "reasons": [{"rule": "bench", "detail": "generated"}],
+                        "classifier_version": "bench",
+                        "call": {
+                            "call_id": call_id,
+                            "provider": "asterisk",
+                            "direction": direction,
+                            "status": status,
+                            "started_at": at,
+                            "from": external if direction == "inbound" else ours_leg,
+                            "to": ours_leg if direction == "inbound" else external,
+                            "counterpart": None if direction == "internal" else client,
+                            "agent": agent,
+                            "linked_id": f"{i}.1",
+                            "raw": {"uniqueid": f"{i}.1", "disposition": status.upper()},
+                        },
+                    }
+                )
+            )
+        else:
+            address = f"buyer{rng.randrange(3000)}@client{rng.randrange(300)}.example"
+            outbound = roll > 0.9
+            thread = f"<t{rng.randrange(2000)}@client.example>"
+            ours: dict[str, Any] = {
+                "raw": "sales@our.example",
+                "address": "sales@our.example",
+                "name": None,
+                "valid": True,
+            }
+            theirs: dict[str, Any] = {
+                "raw": address,
+                "address": address,
+                "name": "Buyer",
+                "valid": True,
+            }
+            events.append(
+                InteractionClassified.model_validate(
+                    {
+                        "interaction_id": f"ce-mail-{i}",
+                        "kind": "mail",
+                        "occurred_at": at,
+                        "counterpart": address,
+                        "disposition": "logged" if outbound else "reply_needed",
+                        "classifier_version": "bench",
+                        "mail": {
+                            "message_id": f"<m{i}@bench>",
+                            "mailbox": "sales@our.example",
+                            "direction": "outbound" if outbound else "inbound",
+                            "from": ours if outbound else theirs,
+                            "to": [theirs if outbound else ours],
+                            "subject": "Re: offer",
+                            "thread_id": thread,
+                            "text": "Could you send the offer again? " * 4,
+                            "size_bytes": 4000,
+                            "counterpart": address,
+                        },
+                    }
+                )
+            )
+    return events
+
+
+async def seed_directory(url: str) -> None:
+    """Managers with extensions, and contacts for half the numbers and some companies."""
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as connection:
+            now = datetime.now(UTC)
+            managers = [
+                {
+                    "id": f"m{n:03d}",
+                    "name": f"Manager {n}",
+                    "email": f"m{n}@our.example",
+                    "role": "manager",
+                    "extensions": [str(100 + n)],
+                    "phones": [],
+                    "active": True,
+                    "created_at": now,
+                }
+                for n in range(MANAGERS)
+            ]
+            await connection.execute(insert(Manager), managers)
+            contacts = [
+                {
+                    "id": f"c{n:05d}",
+                    "first_name": f"Client{n}",
+                    "last_name": "Bench",
+                    "name_key": linking.person_key(f"Client{n}", "Bench"),
+                    "owner_id": f"m{n % MANAGERS:03d}",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(2000)
+            ]
+            await connection.execute(insert(Contact), contacts)
+            points = [
+                {
+                    "id": f"p{n:05d}",
+                    "type": "phone",
+                    "value": number(n),
+                    "raw": number(n),
+                    "contact_id": f"c{n:05d}",
+                    "active": True,
+                    "position": 0,
+                    "created_at": now,
+                }
+                for n in range(2000)
+            ]
+            await connection.execute(insert(Point), points)
+    finally:
+        await engine.dispose()
+
+
+# -- 1. throughput -----------------------------------------------------------------------------
+
+
+async def produce(bootstrap: str, events: list[InteractionClassified]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        pending = []
+        for event in events:
+            record = encode(
+                INTERACTIONS_CLASSIFIED,
+                event,
+                id=event.interaction_id,
+                source="bench",
+                key=event.counterpart or event.interaction_id,
+            )
+            headers = [(k, v.encode()) for k, v in record.headers.items()]
+            pending.append(
+                await producer.send(record.topic, record.value, key=record.key, headers=headers)
+            )
+            if len(pending) >= 2000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+def start_service(url: str, bootstrap: str, workdir: Path) -> subprocess.Popen[bytes]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CRM_STORE_")},
+        "SWITCHBOARD_KAFKA_BOOTSTRAP": bootstrap,
+        "SWITCHBOARD_LOG_LEVEL": "WARNING",
+        "CRM_STORE_DATABASE_URL": url,
+        "CRM_STORE_PORT": str(port),
+        "CRM_STORE_CONSUMER_GROUP": f"crm-bench-{uuid.uuid4().hex[:8]}",
+        "CRM_STORE_CONSUMER_BATCH_SIZE": str(BATCH),
+    }
+    log = (workdir / "crm-store.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crm_store"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(
+        f"crm-store did not start: {(workdir / 'crm-store.log').read_text()[-2000:]}"
+    )
+
+
+async def consumer_rate(url: str, bootstrap: str, workdir: Path, total: int) -> tuple[float, float]:
+    """Stored interactions per second, from the first row to the last; and the seconds."""
+    engine = make_engine(url)
+    process = await asyncio.to_thread(start_service, url, bootstrap, workdir)
+    try:
+        first_at: float | None = None
+        first_count = 0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            async with engine.connect() as connection:
+                stored = (
+                    await connection.execute(select(func.count()).select_from(Interaction))
+                ).scalar_one()
+            now = time.perf_counter()
+            if stored and first_at is None:
+                first_at, first_count = now, stored
+            if stored >= total:
+                assert first_at is not None
+                seconds = now - first_at
+                return (stored - first_count) / seconds, seconds
+            await asyncio.sleep(0.05)
+        raise RuntimeError("the consumer did not store every interaction in 10 minutes")
+    finally:
+        process.terminate()
+        process.wait(15)
+        await engine.dispose()
+
+
+async def baseline_rate(url: str, events: list[InteractionClassified]) -> tuple[float, float]:
+    """The same interaction rows, inserted in batches of the consumer's size, one
+    transaction each: what the database alone can take."""
+    rows = []
+    for event in events:
+        email_domain = (
+            linking.company_domain(event.counterpart)
+            if event.mail is not None and event.counterpart
+            else None
+        )
+        row = _interaction_values(event, None, linking.NO_LINK, email_domain)
+        rows.append({**row, "created_at": datetime.now(UTC)})
+    engine = make_engine(url)
+    try:
+        start = time.perf_counter()
+        for n in range(0, len(rows), BATCH):
+            async with engine.begin() as connection:
+                await connection.execute(insert(Interaction), rows[n : n + BATCH])
+        seconds = time.perf_counter() - start
+    finally:
+        await engine.dispose()
+    return len(rows) / seconds, seconds
+
+
+WRITTEN = ("interactions", "activities", "activity_interactions", "outbox", "audit_log")
+
+
+async def written_rows(url: str) -> dict[str, list[dict[str, Any]]]:
+    """Every row the consumer wrote (the seeded directory excluded), table by table."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as connection:
+            out = {}
+            for name in WRITTEN:
+                table = Base.metadata.tables[name]
+                rows = await connection.execute(select(table))
+                out[name] = [dict(row._mapping) for row in rows]
+            return out
+    finally:
+        await engine.dispose()
+
+
+async def baseline_all_rows(url: str, tables: dict[str, list[dict[str, Any]]]) -> tuple[float, int]:
+    """Seconds to insert all those rows in batches, and how many rows that was."""
+    engine = make_engine(url)
+    try:
+        start = time.perf_counter()
+        for name in WRITTEN:
+            table = Base.metadata.tables[name]
+            rows = tables[name]
+            for n in range(0, len(rows), BATCH):
+                async with engine.begin() as connection:
+                    await connection.execute(insert(table), rows[n : n + BATCH])
+        return time.perf_counter() - start, sum(len(r) for r in tables.values())
+    finally:
+        await engine.dispose()
+
+
+# -- 2. the inbox ------------------------------------------------------------------------------
+
+
+async def top_up_activities(url: str, wanted: int) -> int:
+    """Fill the activities table to `wanted` rows: 30% open, 10% unassigned, a year's spread."""
+    engine = make_engine(url)
+    rng = random.Random(11)
+    try:
+        async with engine.connect() as connection:
+            have = (
+                await connection.execute(select(func.count()).select_from(Activity))
+            ).scalar_one()
+        missing = max(0, wanted - have)
+        now = datetime.now(UTC)
+        for start in range(0, missing, 5000):
+            size = min(5000, missing - start)
+            interactions = []
+            activities = []
+            for n in range(start, start + size):
+                at = now - timedelta(minutes=rng.randrange(525_600))
+                interaction_id = f"inbox-{n}"
+                interactions.append(
+                    {
+                        "id": interaction_id,
+                        "kind": "call",
+                        "occurred_at": at,
+                        "counterpart": number(5000 + n % 50_000),
+                        "direction": "inbound",
+                        "disposition": "callback",
+                        "tags": ["missed"],
+                        "reasons": [],
+                        "payload": {},
+                        "link": "none",
+                        "candidates": [],
+                        "created_at": now,
+                    }
+                )
+                state = "open" if rng.random() < 0.3 else "done"
+                assignee = None if rng.random() < 0.1 else f"m{rng.randrange(MANAGERS):03d}"
+                activities.append(
+                    {
+                        "id": str(uuid.uuid4()),
+                        "kind": rng.choice(["log_outcome", "reply"]),
+                        "state": state,
+                        "counterpart": number(5000 + n % 50_000),
+                        "interaction_id": interaction_id,
+                        "last_interaction_id": interaction_id,
+                        "last_occurred_at": at,
+                        "count": 1,
+                        "assignee_id": assignee,
+                        "opened_at": at,
+                        "updated_at": at,
+                        "closed_at": None if state == "open" else at + timedelta(hours=1),
+                    }
+                )
+            async with engine.begin() as connection:
+                await connection.execute(insert(Interaction), interactions)
+                await connection.execute(insert(Activity), activities)
+        async with engine.begin() as connection:
+            await connection.execute(text("ANALYZE"))
+            total = (
+                await connection.execute(select(func.count()).select_from(Activity))
+            ).scalar_one()
+        return int(total)
+    finally:
+        await engine.dispose()
+
+
+async def inbox_latencies(url: str) -> list[float]:
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    rng = random.Random(3)
+    latencies = []
+    try:
+        for n in range(INBOX_QUERIES + 20):
+            manager = f"m{rng.randrange(MANAGERS):03d}"
+            where = ActivityFilter(state="open", visible_to_manager=manager)
+            start = time.perf_counter()
+            async with sessions() as session:
+                page = await Repository(session).list_activities(where, limit=50)
+                if n % 4 == 3 and page.next_cursor:  # some managers scroll on
+                    await Repository(session).list_activities(
+                        where, limit=50, cursor=page.next_cursor
+                    )
+            if n >= 20:  # warm-up
+                latencies.append(time.perf_counter() - start)
+    finally:
+        await engine.dispose()
+    return latencies
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+async def bench(bootstrap: str, workdir: Path) -> None:
+    """Run both measurements against the broker at `bootstrap` (topics created) and print them."""
+    base_url = os.environ.get("CRM_STORE_BENCH_DATABASE_URL", DEFAULT_URL)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    events = workload(EVENTS)
+    service_db = await create_database(base_url)
+    plain_db = await create_database(base_url)
+    copy_db = await create_database(base_url)
+    try:
+        for url in (service_db, plain_db, copy_db):
+            await seed_directory(url)
+        await produce(bootstrap, events)
+        base_rate, base_s = await baseline_rate(plain_db, events)
+        ours_rate, ours_s = await consumer_rate(service_db, bootstrap, workdir, len(events))
+        written = await written_rows(service_db)
+        copy_s, copied = await baseline_all_rows(copy_db, written)
+        total = await top_up_activities(service_db, INBOX_ACTIVITIES)
+        latencies = await inbox_latencies(service_db)
+    finally:
+        for url in (service_db, plain_db, copy_db):
+            await drop_database(base_url, url)
+
+    counts = {name: len(rows) for name, rows in written.items()}
+    same_rows_rate = len(events) / copy_s
+    print(
+        f"\ncrm-store: {len(events)} classified interactions into PostgreSQL (batches of {BATCH})"
+    )
+    print(
+        f"  consumer            {ours_rate:8.0f} interactions/s ({ours_s:5.1f} s; "
+        f"{counts['activities']} activities, {counts['outbox']} outbox records, "
+        f"{counts['audit_log']} audit entries)"
+    )
+    print(
+        f"  a. plain insert     {base_rate:8.0f} interactions/s ({base_s:5.1f} s; "
+        "the interaction rows)"
+    )
+    print(
+        f"  b. plain insert     {same_rows_rate:8.0f} interactions/s ({copy_s:5.1f} s; "
+        f"all {copied} rows the consumer wrote)"
+    )
+    for name, baseline in (("a", base_rate), ("b", same_rows_rate)):
+        ratio = ours_rate / baseline
+        verdict = "meets" if ratio >= 0.5 else "BELOW"
+        print(f"  ratio consumer / {name}: {ratio:.2f}  -> {verdict} the 0.5 target")
+    print(f"\ncrm-store: managers' inbox with {total} activities ({len(latencies)} queries)")
+    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+    mean = statistics.fmean(latencies) * 1000
+    print(f"  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   mean {mean:6.1f} ms")
+
+
+async def main_async() -> None:
+    from support.broker import start_broker
+    from switchboard_shared.admin import create_topics
+    from switchboard_shared.settings import CommonSettings
+
+    workdir = ROOT / "var" / "bench"
+    workdir.mkdir(parents=True, exist_ok=True)
+    broker = start_broker(workdir / "broker-crm.log")
+    try:
+        await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
+        await bench(broker.bootstrap, workdir)
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main_async())
