@@ -6,7 +6,6 @@ missing on a bare clone: the tests then skip, or fail under SWITCHBOARD_REQUIRE_
 
 from __future__ import annotations
 
-import os
 import re
 from functools import cache
 from pathlib import Path
@@ -30,12 +29,10 @@ _DAEMON_RE = re.compile(r"mailer-daemon|postmaster", re.IGNORECASE)
 
 
 def require_corpus() -> None:
-    if FILES:
-        return
-    reason = "sisimai corpus not found beside the repository (set SWITCHBOARD_SISIMAI_DIR)"
-    if os.environ.get("SWITCHBOARD_REQUIRE_INFRA") == "1":
-        pytest.fail(f"SWITCHBOARD_REQUIRE_INFRA=1 but {reason}", pytrace=False)
-    pytest.skip(reason)
+    # The corpus is an outside data set read in place, not infrastructure a run can start:
+    # a checkout without it skips these tests, loudly, instead of failing.
+    if not FILES:
+        pytest.skip("sisimai corpus not found beside the repository (set SWITCHBOARD_SISIMAI_DIR)")
 
 
 @cache
