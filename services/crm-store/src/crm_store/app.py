@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from crm_store import __version__
+from crm_store import __version__, web
 from crm_store.api import router as api_router
 from crm_store.config import Settings
 from crm_store.db import make_engine, make_sessionmaker
@@ -93,4 +93,5 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
     app.include_router(api_router)
+    app.include_router(web.router)
     return app

@@ -1,0 +1,59 @@
+"""The page's forms: URL-encoded, small, read once per request (FastAPI caches the dependency).
+
+Parsed here with the standard library, so the page needs no multipart parser.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, Request
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FORM_BYTES = 32 * 1024
+MAX_FIELDS = 32
+
+
+class FormError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The posted fields (the first value of each); nothing for other methods."""
+    if request.method != "POST":
+        return {}
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise FormError(415, f"send the form as {FORM_TYPE}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise FormError(413, f"the form is larger than {MAX_FORM_BYTES // 1024} KiB")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormError(400, "the form could not be read") from exc
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        fields.setdefault(name, value)
+    return fields
+
+
+FormDep = Annotated[dict[str, str], Depends(read_form)]
+
+
+def text_field(form: dict[str, str], name: str, *, max_chars: int, label: str) -> str:
+    """A trimmed field; too long is an error that names the field."""
+    value = form.get(name, "").strip()
+    if len(value) > max_chars:
+        raise FormError(422, f"{label} is longer than {max_chars} characters")
+    return value
+
+
+def checked(form: dict[str, str], name: str) -> bool:
+    return form.get(name, "") in ("1", "on", "true")

@@ -1,0 +1,167 @@
+"""How the page words things: kinds, durations, times, numbers, what happened. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import phonenumbers
+
+KIND_LABELS = {
+    "callback": "Call back",
+    "log_outcome": "Pick an outcome",
+    "reply": "Reply",
+    "identify_contact": "Who is this?",
+}
+STATE_LABELS = {"open": "Open", "done": "Done", "canceled": "Canceled"}
+DISPOSITION_LABELS = {
+    "auto_closed": "needs nobody",
+    "needs_status": "needs an outcome",
+    "callback": "needs a call back",
+    "reply_needed": "needs a reply",
+    "logged": "our own act, logged",
+}
+CALL_STATUS_LABELS = {
+    "answered": "answered",
+    "no_answer": "not answered",
+    "busy": "busy",
+    "failed": "failed",
+    "canceled": "hung up before an answer",
+    "voicemail": "voicemail left",
+}
+NO_FIGURE = "\u2013"  # an en dash: nothing to count yet
+METRIC_LABELS = {"interactions": "Interactions handled", "activities_closed": "Activities closed"}
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def disposition_label(disposition: str) -> str:
+    return DISPOSITION_LABELS.get(disposition, disposition.replace("_", " "))
+
+
+def duration(seconds: float | None) -> str:
+    """`42 s`, `3 min 05 s`, `1 h 02 min`."""
+    if seconds is None:
+        return ""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def ago(now: datetime, then: datetime) -> str:
+    """`just now`, `12 min ago`, `3 h ago`, `2 days ago`; the absolute time goes beside it."""
+    seconds = (now - then).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    days = int(seconds // 86400)
+    return "yesterday" if days == 1 else f"{days} days ago"
+
+
+def stamp(at: datetime) -> str:
+    """The absolute time, in UTC (the page's script shows it in the browser's time zone)."""
+    return at.strftime("%d %b %Y, %H:%M UTC")
+
+
+def is_overdue(due_at: datetime | None, now: datetime) -> bool:
+    return due_at is not None and due_at < now
+
+
+def start_of_day(now: datetime) -> datetime:
+    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def report_window(now: datetime) -> tuple[datetime, datetime]:
+    """Today so far (UTC), never empty."""
+    start = start_of_day(now)
+    return start, max(now, start + timedelta(seconds=1))
+
+
+def counterpart_text(value: str | None) -> str:
+    """A number as people write it (`+1 415-555-0123`), an address as is, or `withheld`."""
+    if not value:
+        return "Withheld number"
+    if "@" in value:
+        return value
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return value
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+
+
+def counterpart_type(value: str | None) -> str:
+    if not value:
+        return "none"
+    return "email" if "@" in value else "phone"
+
+
+def _number(data: Mapping[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def what_happened(kind: str, payload: Mapping[str, Any]) -> dict[str, str]:
+    """`title` (what happened, in a few words), `detail` (a mail's subject) and `snippet`."""
+    if kind == "call":
+        call = payload.get("call") or {}
+        direction = str(call.get("direction") or "")
+        status = str(call.get("status") or "")
+        talk, ring = _number(call, "talk_s"), _number(call, "ring_s")
+        if direction == "inbound" and status in ("no_answer", "busy", "canceled", "failed"):
+            title = "Missed call"
+            if ring:
+                title += f", rang {duration(ring)}"
+        elif direction == "inbound" and status == "voicemail":
+            title = "Missed call, voicemail left"
+        else:
+            outcome = CALL_STATUS_LABELS.get(status, status)
+            title = f"{direction.capitalize() or 'A'} call, {outcome}"
+            if status == "answered" and talk is not None:
+                title += f", {duration(talk)} of talk"
+        return {"title": title, "detail": "", "snippet": ""}
+    if kind == "mail":
+        mail = payload.get("mail") or {}
+        direction = str(mail.get("direction") or "")
+        title = {"inbound": "E-mail received", "outbound": "E-mail sent"}.get(direction, "E-mail")
+        subject = str(mail.get("subject") or "").strip() or "(no subject)"
+        snippet = str(mail.get("snippet") or "").strip()
+        return {"title": title, "detail": subject, "snippet": snippet}
+    return {"title": kind.capitalize(), "detail": "", "snippet": ""}
+
+
+def sender_name(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """First and last name from a mail's display name (`Ann Smith <ann@...>`), to pre-fill."""
+    mail = payload.get("mail") or {}
+    sender = mail.get("from") or {}
+    name = str(sender.get("name") or "").strip().strip('"')
+    if not name or "@" in name:
+        return "", ""
+    if "," in name:
+        last, _, first = name.partition(",")
+        return first.strip(), last.strip()
+    first, _, last = name.rpartition(" ")
+    return (first, last) if first else (last, "")
+
+
+def reasons_text(reasons: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [
+        {"rule": str(r.get("rule") or ""), "detail": str(r.get("detail") or "")}
+        for r in reasons
+        if isinstance(r, dict)
+    ]
+
+
+def share(part: int, whole: int) -> str:
+    return NO_FIGURE if whole == 0 else f"{round(100 * part / whole)}%"

@@ -1,0 +1,140 @@
+"""Rendering: Jinja2 templates, the answers to the page's script, errors as pages, and the
+security headers every page carries."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Coroutine
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from crm_store.web import present
+from crm_store.web.forms import FormError
+from crm_store.web.session import Refused, SignInRequired
+from switchboard_shared.problems import Problem
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+STATIC_TYPES = {
+    "app.css": "text/css; charset=utf-8",
+    "app.js": "text/javascript; charset=utf-8",
+}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@cache
+def static_url(name: str) -> str:
+    """The file's URL with a content hash, so browsers may cache it for long."""
+    digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:12]
+    return f"/static/{name}?v={digest}"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        static=static_url,
+        ago=present.ago,
+        stamp=present.stamp,
+        kind_label=present.kind_label,
+        duration=present.duration,
+    )
+    return env
+
+
+ENV = _environment()
+
+
+def fragment(name: str, **context: Any) -> str:
+    return ENV.get_template(name).render(**context)
+
+
+def page(name: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(fragment(name, **context), status_code=status)
+
+
+def wants_json(request: Request) -> bool:
+    """The page's script asks with `X-Requested-With: fetch` and reads JSON back."""
+    return request.headers.get("x-requested-with") == "fetch"
+
+
+def failure(request: Request, status: int, title: str, detail: str = "", **extra: Any) -> Response:
+    if wants_json(request):
+        return JSONResponse({"error": title, "detail": detail, **extra}, status_code=status)
+    return page("error.html", status=status, title=title, detail=detail, extra=extra)
+
+
+def signed_out(request: Request) -> Response:
+    if wants_json(request):
+        return JSONResponse(
+            {"error": "Your session has ended", "detail": "sign in again"}, status_code=401
+        )
+    return RedirectResponse("/login", status_code=303)
+
+
+def secure(request: Request, response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if not request.url.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class PageRoute(APIRoute):
+    """A page route: errors become pages (or JSON for the page's script), not problem+json,
+    and every answer gets the security headers."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except SignInRequired:
+                response = signed_out(request)
+            except Refused as exc:
+                response = failure(request, 403, "Refused", str(exc))
+            except FormError as exc:
+                response = failure(request, exc.status, "Invalid form", exc.message)
+            except Problem as exc:
+                response = failure(request, exc.status, exc.title, exc.detail, **_safe(exc.extra))
+            except RequestValidationError as exc:
+                fields = ", ".join(
+                    str(e.get("loc", ("", ""))[-1]) for e in exc.errors() if e.get("loc")
+                )
+                response = failure(request, 422, "Invalid request", f"check: {fields}")
+            return secure(request, response)
+
+        return page_handler
+
+
+def _safe(extra: dict[str, Any]) -> dict[str, Any]:
+    """What of a problem's extra members the page shows: duplicate candidates, field errors."""
+    return {k: v for k, v in extra.items() if k in ("candidates", "errors", "field")}

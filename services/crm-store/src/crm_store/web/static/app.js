@@ -1,0 +1,161 @@
+// The managers' page: forms marked data-async are sent with fetch, so one click sets a status
+// and the item leaves the list without a page reload. Without this script every form still
+// works as a plain POST followed by a redirect.
+(function () {
+  "use strict";
+
+  var live = document.getElementById("live");
+  var csrf = document.querySelector('meta[name="csrf-token"]');
+
+  function say(text) {
+    if (!live || !text) return;
+    live.textContent = "";
+    window.setTimeout(function () { live.textContent = text; }, 50);
+  }
+
+  function fromHtml(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  function replace(id, html) {
+    var old = document.getElementById(id);
+    var fresh = fromHtml(html);
+    if (old && fresh) old.replaceWith(fresh);
+    return fresh;
+  }
+
+  function removeItem(id) {
+    var item = document.getElementById(id);
+    if (!item) return;
+    var list = item.parentElement;
+    var next = item.nextElementSibling || item.previousElementSibling;
+    item.remove();
+    var focusTarget = next && next.querySelector("article");
+    if (focusTarget) {
+      focusTarget.focus();
+    } else if (list && !list.children.length) {
+      var empty = document.createElement("p");
+      empty.className = "empty";
+      empty.textContent = list.getAttribute("data-empty") || "Nothing left.";
+      list.after(empty);
+      document.getElementById("main").focus();
+    }
+  }
+
+  function showError(form, text) {
+    var box = form.querySelector(".form-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "form-error error";
+      box.setAttribute("role", "alert");
+      form.appendChild(box);
+    }
+    box.textContent = text;
+  }
+
+  function apply(form, data) {
+    var box = form.querySelector(".form-error");
+    if (box) box.remove();
+    if (data.counters) replace("counters", data.counters);
+    if (data.target) {
+      var target = document.getElementById(data.target.id);
+      if (target) target.innerHTML = data.target.html;
+    }
+    if (data.replace) {
+      var fresh = replace(data.replace.id, data.replace.html);
+      var article = fresh && fresh.querySelector("article");
+      if (article) article.focus();
+    }
+    if (data.remove) removeItem(data.remove);
+    say(data.message);
+  }
+
+  function describe(data) {
+    var text = data.error || "Something went wrong";
+    if (data.detail) text += ": " + data.detail;
+    if (data.candidates && data.candidates.length) {
+      text += " (" + data.candidates.map(function (c) { return c.name; }).join(", ") + ")";
+    }
+    return text;
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-async") || !window.fetch) {
+      return;
+    }
+    event.preventDefault();
+    var body = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) { body.append(name, String(value)); });
+    var submitter = event.submitter;
+    if (submitter && submitter.name) body.append(submitter.name, submitter.value);
+    var buttons = Array.prototype.slice.call(form.querySelectorAll("button"));
+    buttons.forEach(function (b) { b.disabled = true; });
+    form.setAttribute("aria-busy", "true");
+
+    fetch(form.action, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: {
+        "Accept": "application/json",
+        "X-Requested-With": "fetch",
+        "X-CSRF-Token": csrf ? csrf.content : ""
+      }
+    })
+      .then(function (response) {
+        return response.json()
+          .catch(function () { return { error: "Unexpected answer", detail: "HTTP " + response.status }; })
+          .then(function (data) { data.status = response.status; return data; });
+      })
+      .then(function (data) {
+        if (data.status === 401) { window.location.assign("/login"); return; }
+        if (data.error) { showError(form, describe(data)); say(describe(data)); return; }
+        apply(form, data);
+      })
+      .catch(function () {
+        showError(form, "The network failed: nothing was changed. Please try again.");
+      })
+      .finally(function () {
+        buttons.forEach(function (b) { if (b.isConnected) b.disabled = false; });
+        form.removeAttribute("aria-busy");
+      });
+  });
+
+  // New items: poll what the inbox's newest item is; offer to show it when it is not here yet.
+  var list = document.querySelector("[data-state]");
+  var news = document.getElementById("news");
+  var POLL_MS = 15000;
+  function poll() {
+    if (document.hidden || !news.hidden) return;
+    fetch(list.getAttribute("data-state"), {
+      credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-Requested-With": "fetch" }
+    })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (data) {
+        if (data && data.newest && !document.getElementById("item-" + data.newest)) {
+          news.hidden = false;
+          say("New items arrived.");
+        }
+      })
+      .catch(function () { /* offline for a moment: try again at the next tick */ });
+  }
+  if (list && news && window.fetch) {
+    window.setInterval(poll, POLL_MS);
+    news.querySelector("[data-reload]").addEventListener("click", function () {
+      window.location.reload();
+    });
+  }
+
+  // Times are rendered in UTC; show them in the browser's time zone.
+  var format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  document.querySelectorAll("time[datetime]").forEach(function (node) {
+    var when = new Date(node.getAttribute("datetime"));
+    if (isNaN(when.getTime())) return;
+    if (node.textContent === node.getAttribute("title")) node.textContent = format.format(when);
+    node.setAttribute("title", format.format(when));
+  });
+})();

@@ -1,0 +1,144 @@
+"""The stack as the browser tests use it: the admin API, signed webhooks, signed-in pages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import httpx
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
+
+from ingest_calls.domain.generic import sign
+from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    token: str
+    extension: str
+
+
+class Site:
+    """The stack as the tests use it: the admin API, signed webhooks and browser sessions."""
+
+    def __init__(self, stack: Stack, browser: Browser) -> None:
+        self.stack = stack
+        self.browser = browser
+        self.url = stack.url("crm_store")
+        self.contexts: list[BrowserContext] = []
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.url, headers=ADMIN) as client:
+            response = await client.request(method, path, **kwargs)
+        assert response.is_success, response.text
+        return response.json()
+
+    async def person(self, role: str) -> Person:
+        """A new manager (or operator...) with a unique extension, and their token."""
+        suffix = uuid.uuid4().hex[:8]
+        extension = str(7000 + uuid.uuid4().int % 2000) if role != "operator" else ""
+        name = f"{role.capitalize()} {suffix}"
+        manager = await self.api(
+            "POST",
+            "/api/v1/managers",
+            json={
+                "name": name,
+                "email": f"{role}-{suffix}@acme-corp.com",
+                "extensions": [extension] if extension else [],
+                "role": role,
+            },
+        )
+        token = await self.api("POST", "/api/v1/tokens", json={"manager_id": manager["id"]})
+        return Person(manager["id"], name, token["token"], extension)
+
+    async def plan(self, person: Person, target: int) -> None:
+        now = datetime.now(UTC)
+        await self.api(
+            "POST",
+            "/api/v1/plan-targets",
+            json={
+                "manager_id": person.id,
+                "metric": "activities_closed",
+                "target": target,
+                "period_start": (now - timedelta(days=1)).isoformat(),
+                "period_end": (now + timedelta(days=30)).isoformat(),
+            },
+        )
+
+    async def call(self, number: str, agent: str, *, status: str = "no_answer") -> None:
+        """A call record posted to ingest-calls' generic webhook, signed as a PBX signs it."""
+        start = datetime.now(UTC) - timedelta(seconds=90)
+        record: dict[str, Any] = {
+            "id": f"page-{uuid.uuid4().hex[:12]}",
+            "direction": "inbound",
+            "status": status,
+            "from": number,
+            "to": "+14155550100",
+            "started_at": start.isoformat(),
+            "ended_at": (start + timedelta(seconds=75)).isoformat(),
+            "agent": agent,
+        }
+        if status == "answered":
+            record["answered_at"] = (start + timedelta(seconds=5)).isoformat()
+        body = json.dumps(record).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Switchboard-Timestamp": timestamp,
+            "X-Switchboard-Signature": sign(GENERIC_SECRET, timestamp, body),
+        }
+        async with httpx.AsyncClient(base_url=self.stack.url("ingest_calls")) as client:
+            response = await client.post("/webhooks/generic", content=body, headers=headers)
+        assert response.status_code == 200, response.text
+
+    async def activities(self, number: str) -> list[dict[str, Any]]:
+        page = await self.api("GET", "/api/v1/activities", params={"limit": "200"})
+        return [a for a in page["items"] if a["counterpart"] == number]
+
+    async def page(self, person: Person, viewport: ViewportSize = DESKTOP) -> Page:
+        """A fresh browser session, signed in through the login form."""
+        context = await self.browser.new_context(
+            base_url=self.url,
+            viewport=viewport or {"width": 1280, "height": 900},  # type: ignore[arg-type]
+        )
+        self.contexts.append(context)
+        page = await context.new_page()
+        await page.goto("/login")
+        await page.get_by_label("Personal token").fill(person.token)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url(lambda url: not url.endswith("/login"))
+        return page
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+
+
+def new_number() -> str:
+    return f"+1415555{uuid.uuid4().int % 10_000:04d}"
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T | None]], timeout: float = 30.0, interval: float = 0.2
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
