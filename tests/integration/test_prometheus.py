@@ -331,10 +331,12 @@ async def test_every_dashboard_query_runs(observed: Observed) -> None:
             expr = expr.replace(variable, value)
         await api(prometheus, "query", query=expr)  # asserts status success
     # a panel a newcomer looks at first shows the calls that came in
-    calls = await scalar(
-        prometheus,
-        'sum(ingest_calls_call_events_total{kind="final", status="published"})',
-    )
+    expr = 'sum(ingest_calls_call_events_total{kind="final", status="published"})'
+    deadline = time.monotonic() + 30  # the next scrape may still be on its way
+    calls = await scalar(prometheus, expr)
+    while calls is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        calls = await scalar(prometheus, expr)
     assert calls is not None
     assert calls >= CALLS
 
