@@ -13,6 +13,7 @@ from crm_store import __version__, web
 from crm_store.api import router as api_router
 from crm_store.config import Settings
 from crm_store.db import make_engine, make_sessionmaker
+from crm_store.gauges import ActivityGauges
 from crm_store.handlers import build_router
 from crm_store.metrics import DATABASE_UP, METRICS
 from crm_store.migrate import migrate
@@ -70,12 +71,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         if snapshot is not None:
             log.info("contact points snapshot staged", extra={"records": snapshot})
         await relay.start()
+        await gauges.start()
         try:
             async with bus.running():
                 yield
         finally:
+            await gauges.stop()
             await relay.stop()
             await engine.dispose()
+
+    gauges = ActivityGauges(sessionmaker, settings.gauges_interval_s)
 
     app = FastAPI(
         title="Switchboard crm-store",

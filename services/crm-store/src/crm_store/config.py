@@ -28,6 +28,9 @@ class Settings(ServiceSettings):
     consumer_batch_timeout_ms: int = Field(
         default=200, ge=1, description="How long to wait for a batch to fill"
     )
+    gauges_interval_s: float = Field(
+        default=30.0, gt=0, description="How often open/overdue activity gauges are refreshed"
+    )
     callback_due_h: float = Field(default=4.0, gt=0, description="A callback is overdue after")
     reply_due_h: float = Field(default=24.0, gt=0)
     log_outcome_due_h: float = Field(default=24.0, gt=0)

@@ -33,3 +33,7 @@ DB_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 DATABASE_UP = Gauge("crm_store_database_up", "1 when the database answers")
+ACTIVITIES_OPEN = Gauge("crm_store_activities_open", "Open activities now, by kind", ["kind"])
+ACTIVITIES_OVERDUE = Gauge(
+    "crm_store_activities_overdue", "Open activities past their due time, by kind", ["kind"]
+)

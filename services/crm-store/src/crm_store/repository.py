@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    case,
     exists,
     func,
     insert,
@@ -928,6 +929,19 @@ class Repository:
             statement = statement.where(PlanTarget.manager_id.in_(sorted(set(manager_ids))))
         statement = statement.order_by(PlanTarget.manager_id, PlanTarget.period_start)
         return list((await self.session.execute(statement)).scalars())
+
+    async def open_activity_counts(self, now: datetime) -> dict[str, tuple[int, int]]:
+        """Open activities by kind: (open, of which overdue at `now`)."""
+        overdue = func.sum(
+            case((and_(Activity.due_at.is_not(None), Activity.due_at < now), 1), else_=0)
+        )
+        statement = (
+            select(Activity.kind, func.count(), overdue)
+            .where(Activity.state == "open")
+            .group_by(Activity.kind)
+        )
+        rows = (await self.session.execute(statement)).all()
+        return {kind: (int(total), int(late or 0)) for kind, total, late in rows}
 
     async def count_by_manager(
         self,
