@@ -330,7 +330,10 @@ async def test_every_dashboard_query_runs(observed: Observed) -> None:
         for variable, value in promql.GRAFANA_VARIABLES.items():
             expr = expr.replace(variable, value)
         await api(prometheus, "query", query=expr)  # asserts status success
-    # a panel a newcomer looks at first shows the calls that came in
+    # a panel a newcomer looks at first shows the calls that came in (this test's own call:
+    # tests of this module may run on different workers, in any order)
+    response = await post_call(observed.stack, missed_call("+14155550177"))
+    assert response.status_code == 200, response.text
     expr = 'sum(ingest_calls_call_events_total{kind="final", status="published"})'
     deadline = time.monotonic() + 30  # the next scrape may still be on its way
     calls = await scalar(prometheus, expr)
@@ -338,7 +341,7 @@ async def test_every_dashboard_query_runs(observed: Observed) -> None:
         await asyncio.sleep(0.5)
         calls = await scalar(prometheus, expr)
     assert calls is not None
-    assert calls >= CALLS
+    assert calls >= 1
 
 
 async def test_every_metric_used_is_on_a_running_services_metrics_page(
