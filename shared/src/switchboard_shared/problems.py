@@ -34,6 +34,22 @@ class Problem(Exception):
         self.extra = extra
 
 
+async def read_limited_body(request: Request, limit: int, what: str = "Body") -> bytes:
+    """The request body, or a 413 problem as soon as it is known to exceed `limit` bytes."""
+    too_large = Problem(413, f"{what} too large", f"the limit is {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def problem_response(
     status: int,
     title: str,

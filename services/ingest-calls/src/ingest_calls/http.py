@@ -18,25 +18,11 @@ from ingest_calls.metrics import CALL_EVENTS, METRICS, WEBHOOK_LATENCY, WEBHOOKS
 from ingest_calls.providers import PROVIDERS
 from ingest_calls.publisher import CallPublisher
 from switchboard_shared.kafka import BrokerUnavailable
-from switchboard_shared.problems import Problem
+from switchboard_shared.problems import Problem, read_limited_body
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 RETRY_AFTER_S = "5"
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "Payload too large", f"the limit is {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Problem(413, "Payload too large", f"the limit is {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def context_for(provider: str, secret: str, settings: Settings) -> Context:
@@ -92,7 +78,7 @@ async def _receive(provider: str, request: Request) -> JSONResponse:
         raise Problem(404, "Unknown provider", f"no enabled provider named {provider!r}")
     secret = adapter.secret(settings)
     assert secret is not None
-    body = await read_body(request, settings.max_body_bytes)
+    body = await read_limited_body(request, settings.max_body_bytes, "Payload")
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type not in adapter.content_types:
         WEBHOOKS.labels(provider, "unsupported_media_type").inc()

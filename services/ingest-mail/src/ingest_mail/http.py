@@ -12,26 +12,18 @@ from ingest_mail.config import Settings
 from ingest_mail.intake import MailIntake, mailbox_address
 from ingest_mail.metrics import MESSAGES
 from switchboard_shared.kafka import BrokerUnavailable
-from switchboard_shared.problems import Problem
+from switchboard_shared.problems import Problem, read_limited_body
 
 router = APIRouter()
 ACCEPTED_TYPES = frozenset({"message/rfc822", "application/octet-stream", "text/plain"})
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    try:
+        return await read_limited_body(request, limit, "Message")
+    except Problem:
         MESSAGES.labels("http", "too_large").inc()
-        raise Problem(413, "Message too large", f"the limit is {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            MESSAGES.labels("http", "too_large").inc()
-            raise Problem(413, "Message too large", f"the limit is {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        raise
 
 
 def check_token(request: Request, settings: Settings) -> None:
