@@ -5,14 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingest_calls.domain.calls import CallEvent, event_id
-from switchboard_shared.cloudevents import encode
+from switchboard_shared.cloudevents import KafkaRecord, encode
 from switchboard_shared.events import CallRecorded
 from switchboard_shared.intake import RecentIds, rejected_record
 from switchboard_shared.kafka import Bus
-from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED
+from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED, Topic
 
 SOURCE = "switchboard/ingest-calls"
 MAX_RECORD_BYTES = 900_000  # aiokafka refuses records over max_request_size (1 MiB)
+
+
+def call_record(topic: Topic, event: CallEvent, ce_id: str) -> KafkaRecord:
+    when = (event.ended_at or event.started_at) if isinstance(event, CallRecorded) else event.at
+    return encode(
+        topic,
+        event,
+        id=ce_id,
+        source=f"{SOURCE}/{event.provider}",
+        key=event.counterpart or event.call_id,
+        time=when,
+        subject=event.call_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -37,27 +50,10 @@ class CallPublisher:
             return Outcome(ce_id, "duplicate", topic_kind)
         if not final and event.call_id in self.finished:
             return Outcome(ce_id, "late", topic_kind)
-        when = (event.ended_at or event.started_at) if isinstance(event, CallRecorded) else event.at
-        record = encode(
-            topic,
-            event,
-            id=ce_id,
-            source=f"{SOURCE}/{event.provider}",
-            key=event.counterpart or event.call_id,
-            time=when,
-            subject=event.call_id,
-        )
+        record = call_record(topic, event, ce_id)
         if len(record.value or b"") + sum(map(len, record.headers.values())) > MAX_RECORD_BYTES:
-            event = event.model_copy(update={"raw": {"omitted": "too large for a Kafka record"}})
-            record = encode(
-                topic,
-                event,
-                id=ce_id,
-                source=f"{SOURCE}/{event.provider}",
-                key=event.counterpart or event.call_id,
-                time=when,
-                subject=event.call_id,
-            )
+            trimmed = event.model_copy(update={"raw": {"omitted": "too large for a Kafka record"}})
+            record = call_record(topic, trimmed, ce_id)
         await self.bus.publish(record)
         self.recent.add(ce_id)
         if final:
