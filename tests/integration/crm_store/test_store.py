@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_store.db import make_sessionmaker
+from crm_store.metrics import METRICS
 from crm_store.migrate import migrate
 from crm_store.models import (
     Activity,
@@ -24,10 +25,13 @@ from crm_store.models import (
     OutboxMessage,
     Preset,
 )
+from crm_store.publisher import OutboxRelay
 from crm_store.repository import Repository, outbox_record
 from crm_store.service import record_interaction, record_interactions
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ActivityChanged, InteractionClassified, InteractionLinked
+from switchboard_shared.kafka import Bus
+from switchboard_shared.settings import CommonSettings
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +72,7 @@ async def test_migrations_apply_again_without_change(
     await migrate(database_url)
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert [v[0] for v in versions] == ["0002_contacts_companies"]
+    assert [v[0] for v in versions] == ["0003_open_counterpart_index"]
 
 
 async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
@@ -265,6 +269,39 @@ async def test_outbox_rows_are_marked_published(
         assert [r.topic for r in await Repository(session).pending_outbox()] == [
             "crm.interactions.v1"
         ]
+
+
+async def test_published_outbox_rows_are_pruned_after_the_retention(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    await record(sessions, call_event("callback", call_id="twilio:CA-old"))
+    await record(
+        sessions, call_event("callback", call_id="twilio:CA-2", counterpart="+14155550999")
+    )
+    async with sessions() as session:
+        repo = Repository(session)
+        rows = await repo.pending_outbox(limit=10)
+        assert len(rows) == 4
+        old, recent = rows[0], rows[1]
+        await repo.mark_published([old.id, recent.id])
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == old.id)
+            .values(published_at=datetime.now(UTC) - timedelta(days=8))
+        )
+        await session.commit()
+    bus = Bus(CommonSettings(), client_id="test", metrics=METRICS)
+    relay = OutboxRelay(bus, sessions, retention=timedelta(days=7))
+
+    assert await relay.prune() == 1
+    assert await relay.prune() == 0
+
+    async with sessions() as session:
+        left = list((await session.execute(select(OutboxMessage.id))).scalars())
+        pending = await Repository(session).pending_outbox(limit=10)
+    # the recently published row stays for the retention; unpublished rows always stay
+    assert sorted(left) == sorted([r.id for r in rows[1:]])
+    assert [r.id for r in pending] == [r.id for r in rows[2:]]
 
 
 async def test_concurrent_missed_calls_from_one_number_share_one_callback(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import text
@@ -36,7 +37,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         metrics=METRICS,
         publish_timeout_s=settings.common.publish_timeout_s,
     )
-    relay = OutboxRelay(bus, sessionmaker, interval_s=settings.outbox_interval_s)
+    relay = OutboxRelay(
+        bus,
+        sessionmaker,
+        interval_s=settings.outbox_interval_s,
+        retention=timedelta(hours=settings.outbox_retention_h),
+    )
     policy = settings.store_policy()
     bus.include_router(
         build_router(

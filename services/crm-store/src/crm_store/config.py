@@ -22,6 +22,9 @@ class Settings(ServiceSettings):
         default=5, ge=1, description="Tries before a message is dead-lettered"
     )
     outbox_interval_s: float = Field(default=0.5, gt=0)
+    outbox_retention_h: float = Field(
+        default=168.0, ge=0, description="How long published outbox rows are kept"
+    )
     consumer_batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Records stored per transaction at most"
     )

@@ -39,6 +39,7 @@ NAMING = {
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 OutboxId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
 # One open callback / identify_contact per counterpart; withheld (NULL) callers never collide.
+OPEN = "state = 'open'"
 OPEN_PER_COUNTERPART = "state = 'open' AND kind IN ('callback', 'identify_contact')"
 ACTIVE_CONTACT_POINT = "active AND contact_id IS NOT NULL"
 ACTIVE_COMPANY_POINT = "active AND contact_id IS NULL"
@@ -143,7 +144,14 @@ class Interaction(Base):
 class Activity(Base):
     __tablename__ = "activities"
     __table_args__ = (
-        Index("ix_activities_open_lookup", "kind", "counterpart", "state"),
+        # The consumer looks up the open activities of hundreds of counterparts per batch.
+        Index(
+            "ix_activities_open_counterpart",
+            "counterpart",
+            "kind",
+            postgresql_where=text(OPEN),
+            sqlite_where=text(OPEN),
+        ),
         Index("ix_activities_listing", "opened_at", "id"),
         Index("ix_activities_inbox", "assignee_id", "state", "opened_at", "id"),
         Index("ix_activities_state_opened", "state", "opened_at", "id"),

@@ -3,6 +3,7 @@
 Events are written to the `outbox` table in the same transaction as the change they describe,
 so a crash between commit and publish loses nothing: the relay publishes pending rows (acks=all)
 and marks them, at least once. Their ce_ids are deterministic, so consumers dedupe a repeat.
+Published rows are kept for `retention` (to look into what was sent), then deleted.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_store.metrics import DB_LATENCY, OUTBOX_PENDING
+from crm_store.models import utcnow
 from crm_store.repository import Repository, outbox_record
 from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.kafka import BrokerUnavailable, Bus
@@ -32,12 +35,17 @@ class OutboxRelay:
         interval_s: float = 0.5,
         batch: int = 500,
         timeout_s: float | None = None,
+        retention: timedelta = timedelta(days=7),
+        prune_every_s: float = 600.0,
     ) -> None:
         self.bus = bus
         self.sessionmaker = sessionmaker
         self.interval_s = interval_s
         self.batch = batch
         self.timeout_s = timeout_s or bus.publish_timeout_s
+        self.retention = retention
+        self.prune_every_s = prune_every_s
+        self._pruned_at = 0.0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -118,6 +126,21 @@ class OutboxRelay:
             metrics.publish_failures.labels(record.topic).inc()
         return acked
 
+    async def prune(self) -> int:
+        """Delete the rows published longer ago than the retention; how many went."""
+        total = 0
+        before = utcnow() - self.retention
+        while True:
+            async with self.sessionmaker() as session:
+                deleted = await Repository(session).prune_outbox(before)
+                await session.commit()
+            total += deleted
+            if deleted == 0:
+                break
+        if total:
+            log.info("outbox pruned", extra={"deleted": total})
+        return total
+
     async def measure_backlog(self) -> int:
         async with self.sessionmaker() as session:
             backlog = await Repository(session).outbox_backlog()
@@ -140,3 +163,9 @@ class OutboxRelay:
                     await self.measure_backlog()
             except Exception:
                 log.exception("outbox relay failed; retrying")
+            if time.monotonic() - self._pruned_at >= self.prune_every_s:
+                self._pruned_at = time.monotonic()
+                try:
+                    await self.prune()
+                except Exception:
+                    log.warning("outbox prune failed; retried later", exc_info=True)

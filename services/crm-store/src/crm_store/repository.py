@@ -17,14 +17,17 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    any_,
     bindparam,
     case,
+    delete,
     exists,
     func,
     insert,
     literal,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -156,6 +159,31 @@ class Repository:
     def _dialect(self) -> str:
         return self.session.get_bind().dialect.name
 
+    async def plan_with_values(self, on: bool) -> None:
+        """Until the transaction ends (or this is called with False), PostgreSQL plans each
+        statement with its parameter values.
+
+        asyncpg prepares every statement, and after five runs PostgreSQL may keep a generic
+        plan made without the values. For the consumer's lookups of hundreds of ids, planned
+        while a fresh table's statistics still say it is tiny, that plan is a sequential scan
+        that compares every row with every value: a hundred times slower. The bulk writes
+        that follow are better off with the cached plan, so they turn this off again.
+        """
+        if self._dialect() == "postgresql":
+            mode = "force_custom_plan" if on else "auto"
+            await self.session.execute(text(f"SET LOCAL plan_cache_mode = {mode}"))
+
+    def _among(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+        """`column IN values` for the consumer's bulk lookups (hundreds of values).
+
+        On PostgreSQL one array parameter (`= ANY($1)`) instead of one per value: the statement
+        stays the same whatever the count and compiles once.
+        """
+        if self._dialect() == "postgresql":
+            array = bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+            return cast(ColumnElement[bool], column == any_(array))
+        return cast(ColumnElement[bool], column.in_(values))
+
     # -- interactions ----------------------------------------------------------------------
 
     async def get_interaction(self, interaction_id: str) -> Interaction | None:
@@ -176,7 +204,7 @@ class Repository:
         wanted = sorted(set(ids))
         if not wanted:
             return set()
-        statement = select(Interaction.id).where(Interaction.id.in_(wanted))
+        statement = select(Interaction.id).where(self._among(Interaction.id, wanted))
         return set((await self.session.execute(statement)).scalars())
 
     async def insert_interactions(self, rows: Sequence[dict[str, Any]]) -> set[str]:
@@ -199,7 +227,7 @@ class Repository:
         if not wanted:
             return set()
         statement = select(Interaction.linked_id).where(
-            Interaction.linked_id.in_(wanted),
+            self._among(Interaction.linked_id, wanted),
             Interaction.status == "answered",
             Interaction.direction != "internal",
         )
@@ -448,14 +476,14 @@ class Repository:
         table = _table(Activity)
         matches: list[ColumnElement[bool]] = []
         if wanted := sorted(set(counterparts)):
-            matches.append(table.c.counterpart.in_(wanted))
+            matches.append(self._among(table.c.counterpart, wanted))
         if threads := sorted(set(thread_ids)):
-            matches.append(table.c.thread_id.in_(threads))
+            matches.append(self._among(table.c.thread_id, threads))
         if keys := sorted(set(linked_keys)):
             holding = (
                 select(ActivityInteraction.activity_id)
                 .join(Interaction, Interaction.id == ActivityInteraction.interaction_id)
-                .where(Interaction.linked_id.in_(keys))
+                .where(self._among(Interaction.linked_id, keys))
             )
             matches.append(table.c.id.in_(holding))
         if not matches:
@@ -497,7 +525,7 @@ class Repository:
         statement = (
             select(ActivityInteraction.activity_id, Interaction.id, Interaction.linked_id)
             .join(Interaction, Interaction.id == ActivityInteraction.interaction_id)
-            .where(ActivityInteraction.activity_id.in_(wanted), Interaction.kind == "call")
+            .where(self._among(ActivityInteraction.activity_id, wanted), Interaction.kind == "call")
         )
         for activity_id, interaction_id, linked_id in await self.session.execute(statement):
             out[activity_id].add(linked_id or interaction_id)
@@ -644,7 +672,7 @@ class Repository:
             )
             .outerjoin(Contact, Contact.id == Point.contact_id)
             .outerjoin(company, company.id == company_id)
-            .where(Point.active.is_(True), Point.value.in_(wanted))
+            .where(Point.active.is_(True), self._among(Point.value, wanted))
             .order_by(Point.value, Point.contact_id, company_id)
         )
         for value, contact_id, company_id_, owner_id in await self.session.execute(statement):
@@ -659,7 +687,7 @@ class Repository:
         statement = (
             select(CompanyDomain.domain, Company.id, Company.owner_id)
             .join(Company, Company.id == CompanyDomain.company_id)
-            .where(CompanyDomain.active.is_(True), CompanyDomain.domain.in_(wanted))
+            .where(CompanyDomain.active.is_(True), self._among(CompanyDomain.domain, wanted))
         )
         return {d: (c, o) for d, c, o in await self.session.execute(statement)}
 
@@ -1044,25 +1072,39 @@ class Repository:
         statement = select(func.count()).where(OutboxMessage.published_at.is_(None))
         return int((await self.session.execute(statement)).scalar_one())
 
-    async def pending_outbox(self, limit: int = 100) -> list[OutboxMessage]:
+    async def pending_outbox(self, limit: int = 100) -> list[PendingRecord]:
         """Oldest unpublished first; on PostgreSQL, rows another publisher holds are skipped."""
+        table = _table(OutboxMessage)
         statement = (
-            select(OutboxMessage)
-            .where(OutboxMessage.published_at.is_(None))
-            .order_by(OutboxMessage.id)
+            select(table.c.id, table.c.topic, table.c.key, table.c.value, table.c.headers)
+            .where(table.c.published_at.is_(None))
+            .order_by(table.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list((await self.session.execute(statement)).scalars())
+        return [PendingRecord(*row) for row in await self.session.execute(statement)]
 
     async def mark_published(self, ids: Iterable[int]) -> None:
         wanted = list(ids)
         if wanted:
+            table = _table(OutboxMessage)
             await self.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(wanted))
-                .values(published_at=utcnow())
+                update(table).where(self._among(table.c.id, wanted)).values(published_at=utcnow())
             )
+
+    async def prune_outbox(self, published_before: datetime, limit: int = 10_000) -> int:
+        """Delete up to `limit` rows published before then; how many were deleted."""
+        table = _table(OutboxMessage)
+        oldest = (
+            select(table.c.id)
+            .where(table.c.published_at < published_before)
+            .order_by(table.c.id)
+            .limit(limit)
+        )
+        ids = list((await self.session.execute(oldest)).scalars())
+        if ids:
+            await self.session.execute(delete(table).where(self._among(table.c.id, ids)))
+        return len(ids)
 
     # -- audit -----------------------------------------------------------------------------
 
@@ -1100,11 +1142,21 @@ class Repository:
         return (await self.session.execute(statement)).scalar_one_or_none() is not None
 
 
-def outbox_record(row: OutboxMessage) -> KafkaRecord:
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """An outbox row waiting to be published."""
+
+    id: int
+    topic: str
+    key: bytes | None
+    value: bytes | None  # None for a tombstone
+    headers: dict[str, str]
+
+
+def outbox_record(row: PendingRecord) -> KafkaRecord:
     """The Kafka record an outbox row stands for.
 
     A tombstone's value is None. `KafkaRecord.value` is typed `bytes` in shared; `Bus.publish`
     hands the value to FastStream, which sends a keyed None as a real null value.
     """
-    value = row.value  # None for a tombstone
-    return KafkaRecord(row.topic, row.key, value, dict(row.headers))
+    return KafkaRecord(row.topic, row.key, row.value, dict(row.headers))

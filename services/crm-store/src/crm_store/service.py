@@ -248,7 +248,8 @@ class _Batch:
         if not fresh:
             return results
 
-        # Pass 1: who each interaction belongs to; store the interactions.
+        # Pass 1: who each interaction belongs to; what is open for them; store them.
+        await self.repo.plan_with_values(True)
         links = await self._links(fresh)
         managers = [
             ManagerView(m.id, m.email, tuple(m.extensions), m.active)
@@ -265,12 +266,13 @@ class _Batch:
         answered = await self.repo.answered_call_keys(
             key for e in fresh if (key := domain.linked_key(e)) is not None
         )
+        open_set = await self._open_set(fresh)
+        await self.repo.plan_with_values(False)
         inserted = await self.repo.insert_interactions(rows)
         if len(inserted) != len(rows):
             raise _Raced()
 
         # Pass 2: activities, in arrival order, against the open ones and the batch's own.
-        open_set = await self._open_set(fresh)
         for event in fresh:
             result = results[firsts[event.interaction_id]]
             link = links[event.interaction_id]
