@@ -47,11 +47,12 @@ from crm_store.service import _interaction_values  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from switchboard_shared.cloudevents import encode  # noqa: E402
 from switchboard_shared.events import InteractionClassified  # noqa: E402
+from switchboard_shared.serve import tune_gc  # noqa: E402
 from switchboard_shared.topics import INTERACTIONS_CLASSIFIED  # noqa: E402
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 EVENTS = int(os.environ.get("CRM_STORE_BENCH_EVENTS", "20000"))
-BATCH = 500
+BATCH = 1000  # the consumer's default (CRM_STORE_CONSUMER_BATCH_SIZE)
 INBOX_ACTIVITIES = 100_000
 INBOX_QUERIES = 400
 MANAGERS = 20
@@ -502,6 +503,7 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     """Run both measurements against the broker at `bootstrap` (topics created) and print them."""
     base_url = os.environ.get("CRM_STORE_BENCH_DATABASE_URL", DEFAULT_URL)
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    tune_gc()  # the baselines run with the collector set as in the service
     events = workload(EVENTS)
     service_db = await create_database(base_url)
     plain_db = await create_database(base_url)

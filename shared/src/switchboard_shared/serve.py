@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -14,10 +15,27 @@ from switchboard_shared.settings import ServiceSettings
 S = TypeVar("S", bound=ServiceSettings)
 
 
+# The cyclic garbage collector's first generation runs after this many new container objects
+# (default 700). Consumers allocate hundreds of thousands per batch (events, rows, records)
+# that plain reference counting frees; collecting every 700 cost them a fifth of their time.
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Fewer, cheaper collections: the code and app built so far (modules, schemas, routes)
+    live as long as the process, so they move out of the collector's way."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def serve(name: str, settings: S, create_app: Callable[[S], FastAPI]) -> None:
     configure_logging(name, settings.common.log_level, settings.common.log_format)
+    app = create_app(settings)
+    tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,

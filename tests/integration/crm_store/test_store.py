@@ -20,6 +20,7 @@ from crm_store.migrate import migrate
 from crm_store.models import (
     Activity,
     ActivityInteraction,
+    AuditEntry,
     Base,
     Interaction,
     OutboxMessage,
@@ -337,6 +338,127 @@ async def test_concurrent_missed_calls_from_one_number_share_one_callback(
             )
             await session.execute(delete(Activity).where(Activity.counterpart == number))
             await session.execute(delete(OutboxMessage))
+            await session.execute(delete(Interaction).where(Interaction.id.in_(ids)))
+            await session.commit()
+
+
+def big_batch(
+    call_event: EventFactory, mail_event: EventFactory, tag: str, area: str = "555"
+) -> list[Any]:
+    """60 events, enough for the bulk path (COPY on PostgreSQL): missed calls from 20
+    numbers (each twice), 10 answered calls back to some of them, 10 mails needing a reply."""
+    events = []
+    for n in range(40):
+        number = f"+1415{area}{n % 20:04d}"
+        at = T0 + timedelta(minutes=n)
+        events.append(call_event("callback", call_id=f"{tag}:m{n}", counterpart=number, at=at))
+    for n in range(10):
+        number = f"+1415{area}{n:04d}"
+        at = T0 + timedelta(hours=1, minutes=n)
+        events.append(
+            call_event(
+                "needs_status",
+                call_id=f"{tag}:a{n}",
+                counterpart=number,
+                status="answered",
+                direction="outbound",
+                at=at,
+            )
+        )
+    for n in range(10):
+        events.append(
+            mail_event(
+                "reply_needed",
+                message_id=f"<{tag}{n}@client.example>",
+                counterpart=f"buyer{n}@{tag}{n}.example",
+                thread_id=f"<{tag}-t{n}@client.example>",
+                at=T0 + timedelta(hours=2, minutes=n),
+            )
+        )
+    return events
+
+
+async def stored_shape(session: AsyncSession, events: list[Any]) -> dict[str, Any]:
+    """What a set of events left behind, comparable between two sets."""
+    ids = [e.interaction_id for e in events]
+    activities = (
+        (await session.execute(select(Activity).where(Activity.interaction_id.in_(ids))))
+        .scalars()
+        .all()
+    )
+    activity_ids = [a.id for a in activities]
+    return {
+        "interactions": await count(session, Interaction, Interaction.id.in_(ids)),
+        "activities": sorted((a.kind, a.state, a.count, a.closed_by) for a in activities),
+        "links": await count(
+            session, ActivityInteraction, ActivityInteraction.interaction_id.in_(ids)
+        ),
+        "audit": await count(session, AuditEntry, AuditEntry.entity_id.in_(activity_ids)),
+    }
+
+
+async def test_a_large_batch_is_stored_as_one_event_at_a_time_would_be(
+    sessions: Sessions, call_event: EventFactory, mail_event: EventFactory
+) -> None:
+    bulk = big_batch(call_event, mail_event, "bulk", "555")
+    single = big_batch(call_event, mail_event, "single", "666")
+    async with sessions() as session:
+        results = await record_interactions(session, bulk)
+        await session.commit()
+    async with sessions() as session:
+        outbox_after_bulk = await count(session, OutboxMessage)
+    for event in single:
+        await record(sessions, event)
+
+    assert not any(r.duplicate for r in results)
+    async with sessions() as session:
+        bulk_shape = await stored_shape(session, bulk)
+        single_shape = await stored_shape(session, single)
+        stored = await session.get(Interaction, bulk[-1].interaction_id)
+        rows = (await session.execute(select(OutboxMessage))).scalars().all()
+    assert bulk_shape == single_shape
+    assert bulk_shape["interactions"] == 60
+    assert ("callback", "done", 2, "auto") in bulk_shape["activities"]
+    assert ("callback", "open", 2, None) in bulk_shape["activities"]
+    assert len(rows) == 2 * outbox_after_bulk
+    assert stored is not None
+    assert stored.payload == bulk[-1].model_dump(mode="json", by_alias=True)
+    assert stored.created_at.tzinfo is not None
+    assert all(r.published_at is None and r.created_at is not None for r in rows)
+    assert {r.headers["ce_specversion"] for r in rows} == {"1.0"}
+
+
+async def test_a_large_batch_racing_its_twin_is_stored_once(
+    engine: AsyncEngine, call_event: EventFactory, mail_event: EventFactory
+) -> None:
+    """Another unit of work stores the same batch first: the bulk insert fails on the
+    unique ids, and the batch is decided again, as duplicates."""
+    events = big_batch(call_event, mail_event, "twin", "777")
+    sessions = make_sessionmaker(engine)
+    ids = [e.interaction_id for e in events]
+    try:
+        async with sessions() as a, sessions() as b:
+            await record_interactions(a, events)  # uncommitted
+            racing = asyncio.create_task(record_interactions(b, events))
+            await asyncio.sleep(0.3)  # b waits on a's rows
+            await a.commit()
+            results = await racing
+            await b.commit()
+        assert all(r.duplicate for r in results)
+        async with sessions() as session:
+            assert await count(session, Interaction, Interaction.id.in_(ids)) == 60
+    finally:
+        async with sessions() as session:
+            activities = select(Activity.id).where(Activity.interaction_id.in_(ids))
+            await session.execute(
+                delete(ActivityInteraction).where(ActivityInteraction.activity_id.in_(activities))
+            )
+            await session.execute(
+                delete(ActivityInteraction).where(ActivityInteraction.interaction_id.in_(ids))
+            )
+            await session.execute(delete(Activity).where(Activity.interaction_id.in_(ids)))
+            await session.execute(delete(OutboxMessage))
+            await session.execute(delete(AuditEntry))
             await session.execute(delete(Interaction).where(Interaction.id.in_(ids)))
             await session.commit()
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from switchboard_shared.cloudevents import (
     CloudEventError,
@@ -190,6 +192,12 @@ def test_deterministic_id_is_stable_and_a_uuid() -> None:
     first = deterministic_id("calls.recorded.v1", "generic:call-0001")
     assert first == deterministic_id("calls.recorded.v1", "generic:call-0001")
     assert uuid.UUID(first).version == 5
+
+
+@given(st.lists(st.text(), min_size=1, max_size=4))
+def test_deterministic_id_is_uuid5_over_the_joined_parts(parts: list[str]) -> None:
+    expected = uuid.uuid5(uuid.UUID("6f1c2a8e-3b0d-5c6e-9a51-7d2f4b8e0c13"), "|".join(parts))
+    assert deterministic_id(*parts) == str(expected)
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ class Settings(ServiceSettings):
         default=168.0, ge=0, description="How long published outbox rows are kept"
     )
     consumer_batch_size: int = Field(
-        default=500, ge=1, le=10_000, description="Records stored per transaction at most"
+        default=1000, ge=1, le=10_000, description="Records stored per transaction at most"
     )
     consumer_batch_timeout_ms: int = Field(
         default=200, ge=1, description="How long to wait for a batch to fill"

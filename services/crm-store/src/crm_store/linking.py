@@ -88,6 +88,7 @@ def forms_of(values: Iterable[str]) -> set[str]:
 # -- domains ----------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8192)
 def clean_domain(raw: str) -> str | None:
     """`@Example.COM.` → `example.com`; None when it is not a host name."""
     domain = raw.strip().lstrip("@").rstrip(".").lower()
@@ -108,6 +109,7 @@ def registrable_domain(domain: str) -> str | None:
     return found
 
 
+@lru_cache(maxsize=8192)
 def is_public_mail_domain(domain: str) -> bool:
     """A free-mail or disposable provider: its users are not one company."""
     cleaned = clean_domain(domain)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -119,11 +120,13 @@ class OutboxRelay:
                 break
             acked += 1
         elapsed = time.perf_counter() - start
-        for record in records[:acked]:
-            metrics.published.labels(record.topic).inc()
-            metrics.publish_latency.labels(record.topic).observe(elapsed)
-        for record in records[acked:]:
-            metrics.publish_failures.labels(record.topic).inc()
+        for topic, count in Counter(r.topic for r in records[:acked]).items():
+            metrics.published.labels(topic).inc(count)
+            latency = metrics.publish_latency.labels(topic)
+            for _ in range(count):
+                latency.observe(elapsed)
+        for topic, count in Counter(r.topic for r in records[acked:]).items():
+            metrics.publish_failures.labels(topic).inc(count)
         return acked
 
     async def prune(self) -> int:
