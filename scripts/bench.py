@@ -230,23 +230,26 @@ AREAS = ("mail", "classifier", "crm")
 async def main_async(args: argparse.Namespace) -> None:
     workdir = ROOT / "var" / "bench"
     workdir.mkdir(parents=True, exist_ok=True)
-    broker = start_broker(workdir / "broker.log")
-    try:
-        await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
-        if not args.only or args.only == "calls":
-            await bench_calls(
-                broker.bootstrap, workdir, args.requests, args.rounds, args.concurrency
-            )
-        sys.path.insert(0, str(ROOT / "scripts"))
-        for area in AREAS:
-            if args.only and args.only != area:
-                continue
-            path = ROOT / "scripts" / f"bench_{area}.py"
-            if path.exists():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    for area in ("calls", *AREAS):
+        if args.only and args.only != area:
+            continue
+        if area != "calls" and not (ROOT / "scripts" / f"bench_{area}.py").exists():
+            continue
+        # A fresh broker per area: one area's records (e.g. the classifier's output on
+        # interactions.classified.v1) must not become the next one's input.
+        broker = start_broker(workdir / f"broker-{area}.log")
+        try:
+            await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
+            if area == "calls":
+                await bench_calls(
+                    broker.bootstrap, workdir, args.requests, args.rounds, args.concurrency
+                )
+            else:
                 module = importlib.import_module(f"bench_{area}")
                 await module.bench(broker.bootstrap, workdir)
-    finally:
-        broker.stop()
+        finally:
+            broker.stop()
 
 
 def main() -> int:

@@ -12,10 +12,12 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker, KafkaRouter
 
 from switchboard_shared.cloudevents import KafkaRecord
@@ -28,8 +30,19 @@ log = logging.getLogger(__name__)
 INFLIGHT_LIMIT = 10_000
 
 
+# Up to this much per produce batch in publish_batch (the broker's default limit is 1 MiB).
+BULK_BATCH_BYTES = 512 * 1024
+BULK_STOP_GRACE_S = 2.0
+
+
 def _succeeded(future: asyncio.Future[Any]) -> bool:
     return not future.cancelled() and future.exception() is None
+
+
+def _append(batch: Any, record: KafkaRecord, headers: list[tuple[str, bytes]]) -> bool:
+    """Add a record to a produce batch; False when the batch is full."""
+    added = batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
+    return added is not None
 
 
 class RecordTooLarge(ValueError):
@@ -60,9 +73,12 @@ class Bus:
             logger=logging.getLogger(f"{client_id}.kafka"),
             log_level=logging.DEBUG,  # one line per message is for debugging, not operations
         )
+        self.client_id = client_id
         self._connected = asyncio.Event()
         self._inflight: OrderedDict[str, asyncio.Future[Any]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._bulk: Any = None  # AIOKafkaProducer for publish_batch, started on first use
+        self._partitioner = DefaultPartitioner()
 
     def include_router(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)
@@ -114,6 +130,12 @@ class Bus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._bulk is not None:
+            # Its unacknowledged batches are not reported as published, so their senders
+            # retry them later; do not wait out the client's request timeout for them.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._bulk.stop(), BULK_STOP_GRACE_S)
+            self._bulk = None
         await self.broker.stop()
         self._connected.clear()
 
@@ -165,6 +187,86 @@ class Bus:
         self._inflight[event_id] = sending
         while len(self._inflight) > INFLIGHT_LIMIT:
             self._inflight.popitem(last=False)
+
+    async def publish_batch(
+        self, records: Sequence[KafkaRecord], timeout_s: float | None = None
+    ) -> int:
+        """Publish many records at once (acks=all); how many of the first were acknowledged.
+
+        For relays that publish thousands of stored records: they go out as one produce batch
+        per partition, in order, instead of one send per record. Partitions are chosen as the
+        producer does for single records (murmur2 of the key), so a key keeps its partition.
+        Fewer than all acknowledged means the broker failed part way; the caller retries the
+        rest later. Records carry deterministic ce_ids, so a repeat is dropped downstream.
+        """
+        if not records:
+            return 0
+        if not self.connected:
+            raise BrokerUnavailable("not connected to the Kafka broker")
+        timeout = timeout_s or self.publish_timeout_s
+        sending: list[asyncio.Future[Any]] = []  # one per batch
+        batch_of: list[int] = []  # per record, the index of its batch in `sending`
+        try:
+            async with asyncio.timeout(timeout):
+                producer = await self._bulk_producer()
+                open_batches: dict[tuple[str, int], tuple[Any, int]] = {}
+                pending: list[tuple[Any, str, int]] = []
+                partitions: dict[str, list[int]] = {}
+                for record in records:
+                    partition = await self._partition_of(producer, record, partitions)
+                    slot = open_batches.get((record.topic, partition))
+                    headers = [(k, v.encode()) for k, v in record.headers.items()]
+                    if slot is None or not _append(slot[0], record, headers):
+                        batch = producer.create_batch()
+                        if not _append(batch, record, headers):
+                            raise RecordTooLarge(f"{record.topic}: {len(record.value or b'')}")
+                        slot = (batch, len(pending))
+                        open_batches[(record.topic, partition)] = slot
+                        pending.append((batch, record.topic, partition))
+                    batch_of.append(slot[1])
+                for batch, topic, partition in pending:
+                    batch.close()
+                    sending.append(await producer.send_batch(batch, topic, partition=partition))
+                await asyncio.wait(sending)
+        except RecordTooLarge:
+            raise
+        except Exception as exc:  # a timeout or the client's assorted connection errors
+            log.warning("batch publish incomplete", extra={"error": repr(exc)})
+        acked = 0
+        for index in batch_of:
+            if index >= len(sending) or not sending[index].done():
+                break
+            if not _succeeded(sending[index]):
+                break
+            acked += 1
+        return acked
+
+    async def _bulk_producer(self) -> Any:
+        """A producer of its own for batches (FastStream's sends one record at a time)."""
+        if self._bulk is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.kafka_bootstrap,
+                client_id=self.client_id,
+                acks="all",
+                enable_idempotence=self.settings.kafka_enable_idempotence,
+                max_batch_size=BULK_BATCH_BYTES,
+            )
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._bulk = producer
+        return self._bulk
+
+    async def _partition_of(
+        self, producer: Any, record: KafkaRecord, known: dict[str, list[int]]
+    ) -> int:
+        partitions = known.get(record.topic)
+        if partitions is None:  # from the producer's metadata, refreshed as it refreshes it
+            partitions = known[record.topic] = sorted(await producer.partitions_for(record.topic))
+        return int(self._partitioner(record.key, partitions, partitions))
 
     async def publish_all(self, records: list[KafkaRecord]) -> None:
         """Publish in order; all acknowledged or BrokerUnavailable."""

@@ -161,6 +161,11 @@ def is_answered_call(event: InteractionClassified) -> bool:
     )
 
 
+# The kinds `decide` may close or fold into; it never touches a log_outcome (a manager closes
+# those), so the consumer does not load them, however many a busy number has open.
+ACTED_ON = frozenset({ActivityKind.CALLBACK, ActivityKind.REPLY, ActivityKind.IDENTIFY_CONTACT})
+
+
 def decide(
     event: InteractionClassified,
     open_activities: Sequence[ActivityView],

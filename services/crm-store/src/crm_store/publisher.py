@@ -14,7 +14,6 @@ import logging
 import time
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -88,37 +87,13 @@ class OutboxRelay:
                     raise BrokerUnavailable(f"{len(rows) - acked} records not acknowledged")
 
     async def publish_in_order(self, records: list[KafkaRecord]) -> int:
-        """Hand every record to the producer in order, then wait for the acknowledgements
-        (acks=all) together; returns how many of the first records were acknowledged.
-
-        One record at a time would wait a broker round trip per record; the producer keeps the
-        order within a partition either way. (A `Bus.publish_many` in shared would do this.)
-        """
+        """Publish in order (acks=all), as produce batches; how many of the first records
+        were acknowledged."""
         if not self.bus.connected:
             raise BrokerUnavailable("not connected to the Kafka broker")
         metrics = self.bus.metrics
         start = time.perf_counter()
-        sending: list[asyncio.Future[Any]] = []
-        try:
-            for record in records:
-                sending.append(
-                    await self.bus.broker.publish(
-                        record.value,
-                        record.topic,
-                        key=record.key,
-                        headers=record.headers,
-                        no_confirm=True,
-                    )
-                )
-        except Exception as exc:  # the client raises assorted errors when the broker is away
-            log.warning("outbox relay: enqueue failed", extra={"error": repr(exc)})
-        if sending:
-            await asyncio.wait(sending, timeout=self.timeout_s)
-        acked = 0
-        for future in sending:
-            if not future.done() or future.cancelled() or future.exception() is not None:
-                break
-            acked += 1
+        acked = await self.bus.publish_batch(records, self.timeout_s)
         elapsed = time.perf_counter() - start
         for topic, count in Counter(r.topic for r in records[:acked]).items():
             metrics.published.labels(topic).inc(count)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union_all,
     update,
 )
@@ -572,8 +573,10 @@ class Repository:
         counterparts: Iterable[str] = (),
         thread_ids: Iterable[str] = (),
         linked_keys: Iterable[str] = (),
+        kinds: Iterable[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """As `open_activities_matching`, as plain rows (for the consumer's bulk path)."""
+        """As `open_activities_matching`, as plain rows (for the consumer's bulk path);
+        `kinds` limits them to those kinds."""
         table = _table(Activity)
         matches: list[ColumnElement[bool]] = []
         if wanted := sorted(set(counterparts)):
@@ -592,6 +595,7 @@ class Repository:
         statement = (
             select(table)
             .where(table.c.state == "open", or_(*matches))
+            .where(table.c.kind.in_(sorted(kinds)) if kinds is not None else true())
             .order_by(table.c.id)
             .with_for_update()
         )

@@ -327,7 +327,10 @@ class _Batch:
             if (key := domain.linked_key(event)) is not None:
                 keys.add(key)  # a call without a linked_id is in no stored activity yet
         rows = [
-            _Act(**row) for row in await self.repo.open_activity_rows(counterparts, threads, keys)
+            _Act(**row)
+            for row in await self.repo.open_activity_rows(
+                counterparts, threads, keys, kinds=[k.value for k in domain.ACTED_ON]
+            )
         ]
         call_keys = await self.repo.call_keys_of(a.id for a in rows)
         open_set = _OpenSet()
