@@ -8,7 +8,9 @@
    a. the same interaction rows alone, and
    b. every row the consumer wrote for them (interactions, activities, their links, outbox
       records, audit entries), copied from the service's database.
-   Prints the rates and both ratios (target: >= 0.5).
+   Prints the rates and both ratios. The target (>= 0.5) is on b, the same rows: the consumer
+   writes about six rows per interaction in its transaction, so a. (one row) is shown for
+   reference. The consumer writes its bulk rows with COPY; the baselines are plain INSERTs.
 2. The managers' inbox (`GET /activities` as a manager: their own and unassigned open
    activities, newest first, 50 a page) with 100,000 activities in the table: p50/p99.
 
@@ -540,10 +542,14 @@ async def bench(bootstrap: str, workdir: Path) -> None:
         f"  b. plain insert     {same_rows_rate:8.0f} interactions/s ({copy_s:5.1f} s; "
         f"all {copied} rows the consumer wrote)"
     )
-    for name, baseline in (("a", base_rate), ("b", same_rows_rate)):
-        ratio = ours_rate / baseline
-        verdict = "meets" if ratio >= 0.5 else "BELOW"
-        print(f"  ratio consumer / {name}: {ratio:.2f}  -> {verdict} the 0.5 target")
+    ratio = ours_rate / same_rows_rate
+    verdict = "meets" if ratio >= 0.5 else "BELOW"
+    print(f"  ratio consumer / b: {ratio:.2f}  -> {verdict} the 0.5 target (the same rows)")
+    per_interaction = copied / len(events)
+    print(
+        f"  ratio consumer / a: {ours_rate / base_rate:.2f}  (for reference: the consumer "
+        f"writes {per_interaction:.1f} rows per interaction, a. one)"
+    )
     print(f"\ncrm-store: managers' inbox with {total} activities ({len(latencies)} queries)")
     p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
     mean = statistics.fmean(latencies) * 1000
