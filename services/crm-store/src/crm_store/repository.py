@@ -121,6 +121,43 @@ def _array_of(type_: Any) -> Any:
 COPY_MIN_ROWS = 20
 
 
+async def _copy(driver: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY rows (all with the same keys) into a table, in the driver's transaction.
+
+    The consumer writes thousands of rows per transaction; binding an INSERT row by row costs
+    several times the work. COPY skips SQLAlchemy, so the Python-side column defaults and bind
+    conversions are applied here, and the driver's errors are raised as SQLAlchemy's (a
+    constraint violation stays an IntegrityError, a lost connection an OperationalError).
+    """
+    names = list(rows[0])
+    # Python-side defaults of the columns the rows leave out (COPY would write NULL).
+    defaulted = [
+        c
+        for c in table.columns
+        if c.name not in rows[0]
+        and c.default is not None
+        and (c.default.is_scalar or c.default.is_callable)
+    ]
+    columns = names + [c.name for c in defaulted]
+    fixed = tuple(_default_value(c) for c in defaulted)
+    values_of = itemgetter(*names)
+    convert = [(i, f) for i, n in enumerate(names) if (f := _copy_converter(table.c[n].type))]
+    records = []
+    for row in rows:
+        values = list(values_of(row)) if len(names) > 1 else [values_of(row)]
+        for i, f in convert:
+            values[i] = f(values[i])
+        records.append((*values, *fixed))
+    try:
+        await driver.copy_records_to_table(table.name, columns=columns, records=records)
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(f"COPY {table.name}", None, exc) from exc
+    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
+        raise OperationalError(f"COPY {table.name}", None, exc) from exc
+    except asyncpg.PostgresError as exc:
+        raise DBAPIError(f"COPY {table.name}", None, exc) from exc
+
+
 def _default_value(column: Any) -> Any:
     default: Any = column.default
     # SQLAlchemy wraps a callable default to take an execution context
@@ -229,51 +266,21 @@ class Repository:
         return cast(ColumnElement[bool], column.in_(values))
 
     async def _append(self, model: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-        """Insert many rows (all with the same keys).
-
-        On PostgreSQL a batch goes in with COPY: the consumer writes thousands of rows per
-        transaction, and binding an INSERT row by row costs several times the work. COPY skips
-        SQLAlchemy, so Python-side column defaults and bind conversions are applied here, and
-        the driver's errors are raised as SQLAlchemy's (a constraint violation stays an
-        IntegrityError, a lost connection an OperationalError).
-        """
+        """Insert many rows (all with the same keys); with COPY on PostgreSQL (see `_copy`)."""
         if not rows:
             return
         table = _table(model)
-        driver = await self._copy_driver() if len(rows) >= COPY_MIN_ROWS else None
+        driver = await self._copy_driver(len(rows))
         if driver is None:
             await self.session.execute(insert(table), list(rows))
-            return
-        names = list(rows[0])
-        # Python-side defaults of the columns the rows leave out (COPY would write NULL).
-        defaulted = [
-            c
-            for c in table.columns
-            if c.name not in rows[0]
-            and c.default is not None
-            and (c.default.is_scalar or c.default.is_callable)
-        ]
-        columns = names + [c.name for c in defaulted]
-        fixed = tuple(_default_value(c) for c in defaulted)
-        values_of = itemgetter(*names)
-        convert = [(i, f) for i, n in enumerate(names) if (f := _copy_converter(table.c[n].type))]
-        records = []
-        for row in rows:
-            values = list(values_of(row)) if len(names) > 1 else [values_of(row)]
-            for i, f in convert:
-                values[i] = f(values[i])
-            records.append((*values, *fixed))
-        try:
-            await driver.copy_records_to_table(table.name, columns=columns, records=records)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(f"COPY {table.name}", None, exc) from exc
-        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-            raise OperationalError(f"COPY {table.name}", None, exc) from exc
-        except asyncpg.PostgresError as exc:
-            raise DBAPIError(f"COPY {table.name}", None, exc) from exc
+        else:
+            await _copy(driver, table, rows)
 
-    async def _copy_driver(self) -> Any:
-        """The asyncpg connection of this session's transaction, or None (another driver)."""
+    async def _copy_driver(self, count: int) -> Any:
+        """The asyncpg connection of this session's transaction when `count` rows are worth a
+        COPY; else None (few rows, or another driver)."""
+        if count < COPY_MIN_ROWS:
+            return None
         connection = await self.session.connection()
         if connection.dialect.driver != "asyncpg":
             return None
@@ -309,13 +316,14 @@ class Repository:
             return set()
         now = utcnow()
         rows = [{**r, "created_at": now} for r in rows]
-        if len(rows) >= COPY_MIN_ROWS and await self._copy_driver() is not None:
+        table = _table(Interaction)
+        driver = await self._copy_driver(len(rows))
+        if driver is not None:
             # COPY has no ON CONFLICT: an id stored meanwhile raises IntegrityError, and the
             # caller decides the batch again.
-            await self._append(Interaction, rows)
+            await _copy(driver, table, rows)
             return {r["id"] for r in rows}
         insert_ = postgresql.insert if self._dialect() == "postgresql" else sqlite.insert
-        table = _table(Interaction)
         # Core, not the ORM's bulk path: one multi-row INSERT per page of rows.
         statement = (
             insert_(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
