@@ -1,7 +1,9 @@
-"""ingest-mail against a real Dovecot: one server per test session, one fresh user per test."""
+"""ingest-mail against a real Dovecot (one server per test session, one fresh user per test)
+and a real Postfix delivering by LMTP (one instance per test session)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 from ingest_mail.checkpoints import CheckpointStore
 from support.dovecot import DovecotServer, MailAccount, dovecot_binary, start_dovecot
 from support.infra import missing_infra
+from support.ports import free_port
+from support.postfix import PostfixServer, postfix_binary, running_postfix
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +26,18 @@ def dovecot() -> Iterator[DovecotServer]:
         yield server
     finally:
         server.remove()
+
+
+@pytest.fixture(scope="session")
+def postfix() -> Iterator[PostfixServer]:
+    """Postfix relaying mail for acme.test by LMTP to `postfix.lmtp_port`, where a test starts
+    ingest-mail."""
+    if postfix_binary() is None:
+        missing_infra("postfix is not installed (Debian: postfix)")
+    if os.geteuid() != 0:
+        missing_infra("postfix starts as root (it then runs as its own user)")
+    with running_postfix(free_port()) as server:
+        yield server
 
 
 @pytest.fixture

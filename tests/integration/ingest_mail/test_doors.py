@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
 import os
 import signal
 import time
@@ -20,6 +21,7 @@ from ingest_mail.app import create_app
 from ingest_mail.config import Settings
 from support.broker import BrokerProcess
 from support.ports import free_port
+from support.postfix import PostfixServer
 from switchboard_shared.admin import create_topics
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import IngestRejected, MailReceived
@@ -42,8 +44,10 @@ def message(subject: str, sender: str = "ann@client.example") -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def mail_app(bootstrap: str, **settings: object) -> AsyncIterator[tuple[FastAPI, int]]:
-    lmtp_port = free_port()
+async def mail_app(
+    bootstrap: str, lmtp_port: int | None = None, **settings: object
+) -> AsyncIterator[tuple[FastAPI, int]]:
+    lmtp_port = lmtp_port or free_port()
     app = create_app(
         Settings(
             lmtp_port=lmtp_port,
@@ -204,3 +208,63 @@ async def test_lmtp_answers_451_while_the_broker_is_frozen(broker: BrokerProcess
         finally:
             os.kill(broker.process.pid, signal.SIGCONT)
     assert [code for code, _ in replies] == [451]
+
+
+async def count_on(bootstrap: str, topic: str, message_id: str) -> int:
+    """How many records on `topic` carry this message (read from the beginning)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    count = 0
+    try:
+        while batch := await consumer.getmany(timeout_ms=1000):
+            for records in batch.values():
+                for record in records:
+                    _, event = decode(record.headers, record.value)
+                    if isinstance(event, MailReceived) and event.message_id == message_id:
+                        count += 1
+    finally:
+        await consumer.stop()
+    return count
+
+
+def message_id_of(raw: bytes) -> str:
+    return email.message_from_bytes(raw)["Message-ID"]
+
+
+async def test_postfix_delivers_by_lmtp(kafka_bootstrap: str, postfix: PostfixServer) -> None:
+    """The README's setup: Postfix relays a domain's mail to ingest-mail over LMTP."""
+    raw = message("Relayed by Postfix")
+    message_id = message_id_of(raw)
+    async with mail_app(kafka_bootstrap, lmtp_port=postfix.lmtp_port):
+        mark = postfix.log_size()
+        await asyncio.to_thread(postfix.send, raw, "ann@client.example", ["sales@acme.test"])
+        events = await events_on(kafka_bootstrap, MAIL_RECEIVED.name, {message_id})
+        await asyncio.to_thread(postfix.wait_for_log, "status=sent (250", after=mark)
+    event = events[message_id]
+    assert isinstance(event, MailReceived)
+    assert event.mailbox == "sales@acme.test"
+    assert event.subject == "Relayed by Postfix"
+
+
+async def test_postfix_keeps_the_message_while_the_broker_is_away(
+    broker: BrokerProcess, postfix: PostfixServer
+) -> None:
+    """451 from the intake: Postfix queues the message and delivers it once Kafka is back,
+    and it is published once."""
+    await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
+    raw = message("Queued by Postfix")
+    message_id = message_id_of(raw)
+    async with mail_app(broker.bootstrap, lmtp_port=postfix.lmtp_port):
+        mark = postfix.log_size()
+        os.kill(broker.process.pid, signal.SIGSTOP)
+        try:
+            await asyncio.to_thread(postfix.send, raw, "ann@client.example", ["sales@acme.test"])
+            await asyncio.to_thread(postfix.wait_for_log, "status=deferred", after=mark)
+        finally:
+            os.kill(broker.process.pid, signal.SIGCONT)
+        await asyncio.to_thread(postfix.wait_for_log, "status=sent (250", after=mark)
+    log = postfix.log()
+    assert "451" in log
+    assert await count_on(broker.bootstrap, MAIL_RECEIVED.name, message_id) == 1
