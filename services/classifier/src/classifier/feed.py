@@ -32,6 +32,7 @@ from classifier.metrics import (
 )
 from classifier.repository import Changes, Repository
 from classifier.rules import RuleSet
+from switchboard_shared.background import Background
 from switchboard_shared.cloudevents import CloudEventError, decode
 from switchboard_shared.events import ContactPoint, Feedback
 from switchboard_shared.masking import mask_text
@@ -43,7 +44,9 @@ TOPICS = (CRM_CONTACT_POINTS.name, CRM_FEEDBACK.name)
 _COUNTERPART_RE = re.compile(r"^(\+[1-9][0-9]{1,14}|[^@\s]+@[^@\s]+)$")
 
 
-class KnowledgeFeed:
+class KnowledgeFeed(Background):
+    task_name = "knowledge-feed"
+
     def __init__(
         self,
         bootstrap: str,
@@ -59,7 +62,6 @@ class KnowledgeFeed:
         self.rules = rules
         self.client_id = client_id
         self.loaded = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._restore()
 
     def _restore(self) -> None:
@@ -73,15 +75,6 @@ class KnowledgeFeed:
 
     async def ready(self) -> bool:
         return self.loaded.is_set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="knowledge-feed")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         delay = 0.5

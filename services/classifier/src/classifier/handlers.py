@@ -17,6 +17,7 @@ from faststream.kafka import KafkaRouter
 from classifier.metrics import HELD_LEGS, TAGS, VERDICTS
 from classifier.publisher import VerdictPublisher
 from classifier.service import Classifier, Held
+from switchboard_shared.background import Background
 from switchboard_shared.cloudevents import Envelope
 from switchboard_shared.consumer import RetryableError, subscribe
 from switchboard_shared.events import CallRecorded, Event, InteractionClassified, MailReceived
@@ -70,9 +71,11 @@ def build_router(
     return router
 
 
-class LegReleaser:
+class LegReleaser(Background):
     """Publishes held legs once due (or at once when a sibling answered); a leg stays held until
     the broker acknowledged its verdict."""
+
+    task_name = "leg-releaser"
 
     def __init__(
         self,
@@ -86,19 +89,9 @@ class LegReleaser:
         self.knowledge_loaded = knowledge_loaded
         self.interval_s = interval_s
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="leg-releaser")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         await self.knowledge_loaded.wait()

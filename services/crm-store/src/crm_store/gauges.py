@@ -6,7 +6,6 @@ Refreshed in the background, so a dashboard shows them even when nothing is happ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
@@ -14,18 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_store.metrics import ACTIVITIES_OPEN, ACTIVITIES_OVERDUE
 from crm_store.repository import Repository
+from switchboard_shared.background import Background
 from switchboard_shared.events import ActivityKind
 
 log = logging.getLogger(__name__)
 
 
-class ActivityGauges:
+class ActivityGauges(Background):
+    task_name = "activity-gauges"
+
     def __init__(
         self, sessionmaker: async_sessionmaker[AsyncSession], interval_s: float = 30.0
     ) -> None:
         self.sessionmaker = sessionmaker
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> None:
         async with self.sessionmaker() as session:
@@ -34,15 +35,6 @@ class ActivityGauges:
             total, overdue = counts.get(kind.value, (0, 0))
             ACTIVITIES_OPEN.labels(kind.value).set(total)
             ACTIVITIES_OVERDUE.labels(kind.value).set(overdue)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="activity-gauges")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _run(self) -> None:
         while True:

@@ -20,13 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from crm_store.metrics import DB_LATENCY, OUTBOX_PENDING
 from crm_store.models import utcnow
 from crm_store.repository import Repository, outbox_record
+from switchboard_shared.background import Background
 from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.kafka import BrokerUnavailable, Bus
 
 log = logging.getLogger(__name__)
 
 
-class OutboxRelay:
+class OutboxRelay(Background):
+    task_name = "outbox-relay"
+
     def __init__(
         self,
         bus: Bus,
@@ -47,20 +50,10 @@ class OutboxRelay:
         self.prune_every_s = prune_every_s
         self._pruned_at = 0.0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def notify(self) -> None:
         """Something was committed to the outbox: publish it now rather than at the next tick."""
         self._wake.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def flush(self) -> int:
         """Publish every pending row, in order; returns how many were published."""
