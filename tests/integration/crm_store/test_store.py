@@ -12,9 +12,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from crm_store.db import make_sessionmaker
+from crm_store.handlers import is_outage
 from crm_store.metrics import METRICS
 from crm_store.migrate import migrate
 from crm_store.models import (
@@ -27,7 +29,7 @@ from crm_store.models import (
     Preset,
 )
 from crm_store.publisher import OutboxRelay
-from crm_store.repository import Repository, outbox_record
+from crm_store.repository import COPY_MIN_ROWS, Repository, outbox_record
 from crm_store.service import record_interaction, record_interactions
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ActivityChanged, InteractionClassified, InteractionLinked
@@ -461,6 +463,25 @@ async def test_a_large_batch_racing_its_twin_is_stored_once(
             await session.execute(delete(AuditEntry))
             await session.execute(delete(Interaction).where(Interaction.id.in_(ids)))
             await session.commit()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # COPY is PostgreSQL's
+async def test_a_connection_lost_during_a_bulk_write_is_an_outage(engine: AsyncEngine) -> None:
+    """The bulk path talks to the driver directly; losing the connection there must still
+    read as the database being away (the consumer pauses), not as a bad batch."""
+    sessions = make_sessionmaker(engine)
+    entries = [
+        {"actor": "test", "actor_role": "system", "action": "x", "entity": "t", "entity_id": str(n)}
+        for n in range(COPY_MIN_ROWS)
+    ]
+    async with sessions() as session:
+        pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(OperationalError) as caught:
+            await Repository(session).audit(entries)
+        await session.rollback()
+    assert is_outage(caught.value)
 
 
 async def test_presets_can_be_added_and_changed(sessions: Sessions) -> None:

@@ -152,10 +152,13 @@ async def _copy(driver: Any, table: Table, rows: Sequence[dict[str, Any]]) -> No
         await driver.copy_records_to_table(table.name, columns=columns, records=records)
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(f"COPY {table.name}", None, exc) from exc
-    except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-        raise OperationalError(f"COPY {table.name}", None, exc) from exc
-    except asyncpg.PostgresError as exc:
+    except (asyncpg.PostgresError, ValueError, TypeError) as exc:
+        # The server refused the rows, or the driver could not encode a value: not an outage.
         raise DBAPIError(f"COPY {table.name}", None, exc) from exc
+    except Exception as exc:  # the connection is lost, or in a state nobody can trust
+        raise OperationalError(
+            f"COPY {table.name}", None, exc, connection_invalidated=True
+        ) from exc
 
 
 def _default_value(column: Any) -> Any:
@@ -274,7 +277,16 @@ class Repository:
         if driver is None:
             await self.session.execute(insert(table), list(rows))
         else:
+            await self._copy(driver, table, rows)
+
+    async def _copy(self, driver: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+        try:
             await _copy(driver, table, rows)
+        except OperationalError:
+            # The connection is gone; SQLAlchemy did not see it fail, so tell it, or the
+            # rollback that follows would fail too.
+            await (await self.session.connection()).invalidate()
+            raise
 
     async def _copy_driver(self, count: int) -> Any:
         """The asyncpg connection of this session's transaction when `count` rows are worth a
@@ -321,7 +333,7 @@ class Repository:
         if driver is not None:
             # COPY has no ON CONFLICT: an id stored meanwhile raises IntegrityError, and the
             # caller decides the batch again.
-            await _copy(driver, table, rows)
+            await self._copy(driver, table, rows)
             return {r["id"] for r in rows}
         insert_ = postgresql.insert if self._dialect() == "postgresql" else sqlite.insert
         # Core, not the ORM's bulk path: one multi-row INSERT per page of rows.
