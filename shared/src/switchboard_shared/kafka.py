@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -77,8 +77,43 @@ class Bus:
         self._connected = asyncio.Event()
         self._inflight: OrderedDict[str, asyncio.Future[Any]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
+        self._lag_task: asyncio.Task[None] | None = None
         self._bulk: Any = None  # AIOKafkaProducer for publish_batch, started on first use
         self._partitioner = DefaultPartitioner()
+
+    async def measure_lag(self) -> dict[str, int]:
+        """Each consumer's lag, read from the broker: per topic, over the partitions assigned
+        here, the newest offset minus the group's committed one. Unlike the lag noted as
+        records arrive, this stays true while nothing is consumed (a paused or stuck
+        consumer)."""
+        out: Counter[str] = Counter()
+        for subscriber in self.broker.subscribers:
+            consumer: Any = getattr(subscriber, "consumer", None)
+            partitions = list(consumer.assignment()) if consumer is not None else []
+            if not partitions:
+                continue
+            ends = await consumer.end_offsets(partitions)
+            starts: dict[Any, int] | None = None
+            for tp in partitions:
+                committed = await consumer.committed(tp)
+                if committed is None:  # nothing committed yet: all that is kept is waiting
+                    starts = starts or await consumer.beginning_offsets(partitions)
+                    committed = starts[tp]
+                # The newest offset the broker reports, or the one seen in the last fetch if
+                # that is ahead (the development broker under-reports after batched writes).
+                end = max(int(ends[tp]), int(consumer.highwater(tp) or 0))
+                out[tp.topic] += max(0, end - int(committed))
+        for topic, lag in out.items():
+            self.metrics.consumer_lag.labels(topic).set(lag)
+        return dict(out)
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.consumer_lag_interval_s)
+            try:
+                await self.measure_lag()
+            except Exception as exc:  # the broker may be away; the next round retries
+                log.debug("consumer lag not measured", extra={"error": repr(exc)})
 
     def include_router(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)
@@ -113,6 +148,7 @@ class Bus:
                 continue
             self._connected.set()
             self.metrics.broker_up.set(1)
+            self._lag_task = asyncio.create_task(self._watch_lag(), name="kafka-consumer-lag")
             log.info("connected to kafka", extra={"bootstrap": self.settings.kafka_bootstrap})
             return
 
@@ -126,10 +162,12 @@ class Bus:
             await self.stop()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._lag_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._lag_task = None
         if self._bulk is not None:
             # Its unacknowledged batches are not reported as published, so their senders
             # retry them later; do not wait out the client's request timeout for them.

@@ -34,6 +34,9 @@ class CommonSettings(BaseSettings):
     publish_timeout_s: float = Field(
         default=10.0, gt=0, description="How long to wait for the broker's acknowledgement"
     )
+    consumer_lag_interval_s: float = Field(
+        default=15.0, gt=0, description="How often consumer lag is read from the broker"
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaMessage, KafkaRouter
 
 from support.broker import BrokerProcess, start_broker
 from switchboard_shared.admin import create_topics
@@ -16,7 +19,7 @@ from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.kafka import BrokerUnavailable, Bus
 from switchboard_shared.metrics import ServiceMetrics
 from switchboard_shared.settings import CommonSettings
-from switchboard_shared.topics import CRM_ACTIVITIES, CRM_CONTACT_POINTS
+from switchboard_shared.topics import CRM_ACTIVITIES, CRM_CONTACT_POINTS, CRM_FEEDBACK
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +127,46 @@ async def test_without_the_broker_nothing_is_acknowledged(tmp_path: Path) -> Non
     offline = Bus(settings, client_id="t", metrics=METRICS)
     with pytest.raises(BrokerUnavailable):
         await offline.publish_batch(records(1))
+
+
+async def test_consumer_lag_is_read_from_the_broker_while_nothing_is_consumed(
+    own_broker: BrokerProcess,
+) -> None:
+    """A consumer stuck on its first record: the lag gauge still shows what waits."""
+    settings = CommonSettings(kafka_bootstrap=own_broker.bootstrap, consumer_lag_interval_s=0.2)
+    bus = Bus(settings, client_id="t", metrics=METRICS)
+    router = KafkaRouter()
+    release = asyncio.Event()
+    handled: list[bytes] = []
+    topic = CRM_FEEDBACK.name
+
+    @router.subscriber(
+        topic, group_id="lag-test", auto_offset_reset="earliest", ack_policy=AckPolicy.ACK
+    )
+    async def stuck(message: KafkaMessage) -> None:
+        handled.append(message.body)
+        await release.wait()
+
+    bus.include_router(router)
+    gauge = METRICS.consumer_lag.labels(topic)
+
+    async def until(condition: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + 20
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.1)
+
+    await bus.start()
+    try:
+        assert await bus.wait_connected(30)
+        sent = [KafkaRecord(topic, f"k{n}".encode(), b"{}", {"ce_id": f"f{n}"}) for n in range(10)]
+        assert await bus.publish_batch(sent) == 10
+        await until(lambda: bool(handled), "the first record handled")
+        await until(lambda: gauge._value.get() == 10, "lag 10")  # nothing committed yet
+        release.set()
+        await until(lambda: len(handled) == 10, "all handled")
+        await until(lambda: gauge._value.get() == 0, "lag 0")
+        assert await bus.measure_lag() == {topic: 0}
+    finally:
+        release.set()
+        await bus.stop()
