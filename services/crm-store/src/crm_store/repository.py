@@ -949,6 +949,21 @@ class Repository:
         self.session.add(row)
         await self.session.flush()
 
+    async def _page_by_name(
+        self, statement: Select[Any], model: Any, limit: int, cursor: str | None
+    ) -> tuple[list[Any], str | None]:
+        """One page of contacts or companies by (name_key, id), and the next page's cursor."""
+        if cursor is not None:
+            key, last_id = decode_name_cursor(cursor)
+            statement = statement.where(
+                or_(model.name_key > key, and_(model.name_key == key, model.id > last_id))
+            )
+        statement = statement.order_by(model.name_key, model.id).limit(limit + 1)
+        rows = list((await self.session.execute(statement)).scalars())
+        items = rows[:limit]
+        more = len(rows) > limit
+        return items, encode_name_cursor(items[-1].name_key, items[-1].id) if more else None
+
     async def list_contacts(
         self,
         *,
@@ -975,16 +990,7 @@ class Repository:
             statement = statement.where(Contact.name_key.contains(token, autoescape=True))
         if company_id is not None:
             statement = statement.where(Contact.company_id == company_id)
-        if cursor is not None:
-            key, last_id = decode_name_cursor(cursor)
-            statement = statement.where(
-                or_(Contact.name_key > key, and_(Contact.name_key == key, Contact.id > last_id))
-            )
-        statement = statement.order_by(Contact.name_key, Contact.id).limit(limit + 1)
-        rows = list((await self.session.execute(statement)).scalars())
-        items = rows[:limit]
-        more = len(rows) > limit
-        return items, encode_name_cursor(items[-1].name_key, items[-1].id) if more else None
+        return await self._page_by_name(statement, Contact, limit, cursor)
 
     async def list_companies(
         self,
@@ -1013,16 +1019,7 @@ class Repository:
             )
         for token in tokens:
             statement = statement.where(Company.name_key.contains(token, autoescape=True))
-        if cursor is not None:
-            key, last_id = decode_name_cursor(cursor)
-            statement = statement.where(
-                or_(Company.name_key > key, and_(Company.name_key == key, Company.id > last_id))
-            )
-        statement = statement.order_by(Company.name_key, Company.id).limit(limit + 1)
-        rows = list((await self.session.execute(statement)).scalars())
-        items = rows[:limit]
-        more = len(rows) > limit
-        return items, encode_name_cursor(items[-1].name_key, items[-1].id) if more else None
+        return await self._page_by_name(statement, Company, limit, cursor)
 
     async def domains_of(
         self, company_ids: Iterable[str], *, active: bool = True
