@@ -10,6 +10,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "secret", "password", "xxx", "todo"})
 
+# The secrets `make run` fills in. They are printed on the terminal and written in the README,
+# so a service refuses them unless SWITCHBOARD_ENVIRONMENT=development (which `make run` sets).
+DEVELOPMENT_SECRETS = {
+    "INGEST_CALLS_GENERIC_HMAC_SECRET": "dev-generic-secret-change-me-in-prod",
+    "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": "dev-admin-token-0123456789abcdef",
+    "INGEST_MAIL_HTTP_TOKEN": "dev-mail-token-0123456789abcdef",
+}
+
 
 def split_csv(value: object) -> object:
     """Accept `a,b , c` from the environment as well as a list."""
@@ -36,6 +44,11 @@ class CommonSettings(BaseSettings):
     )
     consumer_lag_interval_s: float = Field(
         default=15.0, gt=0, description="How often consumer lag is read from the broker"
+    )
+    environment: str = Field(
+        default="production",
+        pattern="^(production|development)$",
+        description="`development` (set by `make run`) admits the printed development secrets",
     )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
@@ -81,3 +94,16 @@ def refuse_placeholder(name: str, value: str | None) -> str | None:
     if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
         raise ValueError(f"{name} is a placeholder; set a real secret or leave it unset")
     return value
+
+
+def refuse_development_secret(name: str, value: str | None, common: CommonSettings) -> None:
+    """Outside `make run`, refuse a secret that `make run` prints for everyone to see."""
+    if (
+        value is not None
+        and common.environment != "development"
+        and value == DEVELOPMENT_SECRETS.get(name)
+    ):
+        raise ValueError(
+            f"{name} is the development value printed by `make run`; set a secret of your own "
+            "(or SWITCHBOARD_ENVIRONMENT=development on a development machine)"
+        )
