@@ -362,6 +362,58 @@ def test_published_ports_match_the_design(compose: dict[str, Any]) -> None:
         assert all(host == container for host, container in pairs), name
 
 
+# What has no authentication of its own: published on the host's loopback only.
+LOOPBACK_ONLY = {"kafka": {9092}, "prometheus": {9090}, "classifier": {8003}, "ingest-mail": {8025}}
+
+
+def published_on(service: dict[str, Any]) -> dict[int, str]:
+    """Host port -> the address it is published on ("" for every interface)."""
+    found: dict[int, str] = {}
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            found[int(entry["published"])] = str(entry.get("host_ip", ""))
+            continue
+        parts = str(entry).split(":")
+        found[int(parts[-2])] = parts[0] if len(parts) == 3 else ""
+    return found
+
+
+def test_nothing_without_authentication_is_published_beyond_loopback(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in compose["services"].items():
+        for port, address in published_on(service).items():
+            if port in LOOPBACK_ONLY.get(name, set()):
+                assert address == "127.0.0.1", f"{name}:{port} is published on {address or '*'}"
+    assert "ports" not in compose["services"]["postgres"]
+
+
+def test_our_containers_are_read_only_without_capabilities_and_bounded(
+    compose: dict[str, Any],
+) -> None:
+    ours = set(SERVICES) | one_shots(compose)
+    for name, service in compose["services"].items():
+        assert service.get("mem_limit"), f"{name} has no memory limit"
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+        if name in ours:
+            assert service["read_only"] is True, name
+            assert service["cap_drop"] == ["ALL"], name
+            assert any(t.startswith("/tmp") for t in service["tmpfs"]), name
+    # the same memory as the Kubernetes limits
+    for name in SERVICES:
+        limit = compose["services"][name]["mem_limit"]
+        k8s = yaml.safe_load_all((K8S_DIR / "base" / f"{name}.yaml").read_text())
+        [deployment] = [d for d in k8s if d and d["kind"] == "Deployment"]
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        expected = container["resources"]["limits"]["memory"]
+        assert limit.lower().rstrip("b") == expected.lower().rstrip("i"), name
+
+
+def test_the_mail_intake_token_is_required_by_compose(compose: dict[str, Any]) -> None:
+    mail = compose["services"]["ingest-mail"]["environment"]
+    assert re.fullmatch(r"\$\{INGEST_MAIL_HTTP_TOKEN:\?.+\}", mail["INGEST_MAIL_HTTP_TOKEN"])
+
+
 def test_kafka_runs_in_kraft_mode_from_an_official_image(compose: dict[str, Any]) -> None:
     kafka = compose["services"]["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
@@ -874,10 +926,67 @@ def test_references_resolve(manifests: list[dict[str, Any]]) -> None:
                     required = not key_ref.get("optional", False)
                     secret_keys[key_ref["key"]] = secret_keys.get(key_ref["key"], False) or required
     assert not by_kind(manifests, "Secret")
-    assert {key for key, required in secret_keys.items() if required} == {"CRM_STORE_DATABASE_URL"}
+    assert {key for key, required in secret_keys.items() if required} == {
+        "CRM_STORE_DATABASE_URL",
+        "INGEST_MAIL_HTTP_TOKEN",  # ingest-mail does not start with an open intake
+    }
     documented = OPERATIONS.read_text(encoding="utf-8")
     for key in secret_keys:
         assert key in documented, f"docs/operations.md does not mention the secret key {key}"
+
+
+def test_network_policies_deny_by_default_and_open_only_what_is_used(
+    manifests: list[dict[str, Any]],
+) -> None:
+    policies = by_kind(manifests, "NetworkPolicy")
+    deny = policies["switchboard-default-deny"]["spec"]
+    assert deny["podSelector"] == {}
+    assert set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny
+    assert "egress" not in deny
+    deployments = by_kind(manifests, "Deployment")
+
+    def selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+        selector = policy["spec"]["podSelector"]  # {} selects every pod
+        if not selector.get("matchLabels", {}).items() <= labels.items():
+            return False
+        for expression in selector.get("matchExpressions", []):
+            assert expression["operator"] == "In"
+            if labels.get(expression["key"]) not in expression["values"]:
+                return False
+        return True
+
+    def ingress_ports(labels: dict[str, str]) -> set[str]:
+        return {
+            str(port["port"])
+            for policy in policies.values()
+            if "Ingress" in policy["spec"]["policyTypes"] and selects(policy, labels)
+            for rule in policy["spec"].get("ingress", [])
+            for port in rule.get("ports", [])
+        }
+
+    for name, deployment in deployments.items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        names = {p["name"] for p in container["ports"]}
+        opened = ingress_ports(labels)
+        assert opened <= names, f"{name}: a policy opens a port the pod does not name"
+        assert "http" in opened, f"{name}: Prometheus cannot scrape it"
+        if name == "ingest-mail":
+            assert "lmtp" in opened
+    # only the webhooks and crm-store take traffic from anywhere
+    public = policies["switchboard-public-ingress"]["spec"]
+    [expression] = public["podSelector"]["matchExpressions"]
+    assert set(expression["values"]) == {"ingest-calls", "crm-store"}
+    mail = policies["ingest-mail-ingress"]["spec"]["ingress"]
+    assert all(rule.get("from") for rule in mail), "ingest-mail must not be open to everyone"
+    dns = [
+        port
+        for rule in policies["switchboard-egress"]["spec"]["egress"]
+        for port in rule["ports"]
+        if port["port"] == 53
+    ]
+    assert {p["protocol"] for p in dns} == {"UDP", "TCP"}
 
 
 def test_the_production_overlay_pins_images_and_a_namespace() -> None:
