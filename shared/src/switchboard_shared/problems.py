@@ -10,6 +10,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+HTTP_TITLES = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    413: "Content too large",
+    431: "Request header fields too large",
+}
 
 
 class Problem(Exception):
@@ -90,9 +97,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        title = {401: "Unauthorized", 403: "Forbidden", 404: "Not found"}.get(
-            exc.status_code, "Error"
-        )
+        title = HTTP_TITLES.get(exc.status_code, "Error")
         return problem_response(
             exc.status_code, title, str(exc.detail or ""), headers=dict(exc.headers or {})
         )

@@ -21,7 +21,11 @@ PATH_VALUES = {
     "{contact_id}": "no-such-contact",
     "{company_id}": "no-such-company",
     "{interaction_id}": "no-such-interaction",
+    "{manager_id}": "no-such-manager",
+    "{token_id}": "no-such-token",
 }
+# Only admins see, issue and revoke tokens; the rest read what is not personal-data export.
+ADMIN_ONLY_READS = (f"{P}/managers", f"{P}/audit", f"{P}/contact-points/export", f"{P}/tokens")
 
 # What each role may do, in words, as the issue states it; the table in policy.py must agree.
 SPEC: dict[Role, set[tuple[str, str]]] = {
@@ -29,13 +33,13 @@ SPEC: dict[Role, set[tuple[str, str]]] = {
     Role.SUPERVISOR: {
         (m, p)
         for m, p in ROUTES
-        if (m == "GET" and "export" not in p) or p.endswith(("/status", "/plan-targets"))
+        if (m == "GET" and "export" not in p and p != f"{P}/tokens")
+        or p.endswith(("/status", "/plan-targets"))
     },
     Role.MANAGER: {
         (m, p)
         for m, p in ROUTES
-        if (m == "GET" and p not in (f"{P}/managers", f"{P}/audit", f"{P}/contact-points/export"))
-        or p.endswith("/status")
+        if (m == "GET" and p not in ADMIN_ONLY_READS) or p.endswith("/status")
     },
     Role.OPERATOR: {
         (m, p)
@@ -43,11 +47,7 @@ SPEC: dict[Role, set[tuple[str, str]]] = {
         if ("/contacts" in p or "/companies" in p or "/contact-points" in p)
         or (m == "GET" and ("/interactions" in p or p.endswith("/presets")))
     },
-    Role.VIEWER: {
-        (m, p)
-        for m, p in ROUTES
-        if m == "GET" and p not in (f"{P}/managers", f"{P}/audit", f"{P}/contact-points/export")
-    },
+    Role.VIEWER: {(m, p) for m, p in ROUTES if m == "GET" and p not in ADMIN_ONLY_READS},
 }
 
 

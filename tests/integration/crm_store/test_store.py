@@ -75,7 +75,7 @@ async def test_migrations_apply_again_without_change(
     await migrate(database_url)
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert [v[0] for v in versions] == ["0003_open_counterpart_index"]
+    assert [v[0] for v in versions] == ["0004_token_lifecycle"]
 
 
 async def test_models_match_the_migrations(engine: AsyncEngine) -> None:

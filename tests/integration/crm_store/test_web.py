@@ -253,7 +253,7 @@ async def test_a_wrong_token_or_a_forged_login_form_is_refused(
             "/login", data={"csrf": hidden(form.text, "csrf"), "token": "sbt_not-a-token"}
         )
         assert wrong.status_code == 401
-        assert "unknown or revoked" in wrong.text
+        assert "unknown, expired or revoked" in wrong.text
     async with browser(app) as client:  # no nonce cookie: a login form posted from elsewhere
         forged = await client.post("/login", data={"csrf": "guess", "token": rita.token})
         assert forged.status_code == 400

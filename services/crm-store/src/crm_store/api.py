@@ -1,15 +1,18 @@
-"""`/api/v1`: activities, presets, managers and tokens; the contacts and reports routers are
-included from `api_directory` and `api_reports`. Writes commit here, at the edge. Who may call
-what is `policy.ROUTES`, enforced by the `Authorized` dependency on every route."""
+"""`/api/v1`: activities, presets, managers (created, renamed, deactivated) and tokens (issued
+with an optional expiry, listed, revoked); the contacts and reports routers are included from
+`api_directory` and `api_reports`. Writes commit here, at the edge. Who may call what is
+`policy.ROUTES`, enforced by `auth.GuardedRoute` before a route's body is read."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import Query, status
+from fastapi import Query, Response, status
 
 from crm_store import api_directory, api_reports, domain, service
+from crm_store.access import AccessRepository, TokenState
 from crm_store.auth import Authorized, SessionDep, SettingsDep
 from crm_store.domain import Principal, Role
 from crm_store.metrics import ACTIVITY_CHANGES
@@ -21,11 +24,13 @@ from crm_store.schemas import (
     ActivityPage,
     ManagerIn,
     ManagerOut,
+    ManagerPatch,
     PresetIn,
     PresetOut,
     PresetPatch,
     StatusIn,
     TokenIn,
+    TokenInfo,
     TokenOut,
 )
 from crm_store.validation import invalid, normalised_phones
@@ -191,33 +196,114 @@ async def list_managers(session: SessionDep, who: Authorized) -> list[Manager]:
     return await Repository(session).list_managers()
 
 
+@router.patch("/managers/{manager_id}", response_model=ManagerOut, tags=["managers"])
+async def update_manager(
+    manager_id: str, body: ManagerPatch, session: SessionDep, who: Authorized
+) -> Manager:
+    """Rename, deactivate or reactivate. Deactivating revokes every token of the manager and
+    ends their page sessions at once; reactivating revives none of them (issue new tokens)."""
+    repo = Repository(session)
+    manager = await repo.get_manager(manager_id)
+    if manager is None:
+        raise Problem(404, "Not found", f"no manager {manager_id}")
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    revoked: list[str] = []
+    if changes.get("active") is False:
+        access_repo = AccessRepository(session)
+        revoked = await access_repo.revoke(await access_repo.token_ids_of(manager_id), utcnow())
+    for name, value in changes.items():
+        setattr(manager, name, value)
+    await repo.audit(
+        [service.audit_entry(who, "updated", "manager", manager_id, **changes, revoked=revoked)]
+    )
+    await session.commit()
+    return manager
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+def _expiry(body: TokenIn, now: datetime) -> datetime | None:
+    if body.expires_in_days is not None:
+        return now + timedelta(days=body.expires_in_days)
+    if body.expires_at is not None and body.expires_at <= now:
+        raise invalid("expires_at", "must be in the future")
+    return body.expires_at
+
+
 @router.post(
     "/tokens", response_model=TokenOut, status_code=status.HTTP_201_CREATED, tags=["tokens"]
 )
 async def create_token(body: TokenIn, session: SessionDep, who: Authorized) -> TokenOut:
-    repo = Repository(session)
     manager = None
     if body.manager_id is not None:
-        manager = await repo.get_manager(body.manager_id)
+        manager = await Repository(session).get_manager(body.manager_id)
         if manager is None:
             raise invalid("manager_id", "no such manager")
+        if not manager.active:
+            raise Problem(409, "Conflict", "the manager is deactivated; reactivate them first")
     role = body.role or (Role(manager.role) if manager is not None else None)
     if role is None:
         raise invalid("role", "required when the token belongs to no manager")
     if role is Role.MANAGER and manager is None:
         raise invalid("manager_id", "a manager token needs its manager")
-    row, plaintext = await repo.create_token(role=role.value, manager_id=body.manager_id)
-    await repo.audit(
-        [
-            service.audit_entry(
-                who, "created", "token", row.id, role=role.value, manager_id=body.manager_id
-            )
-        ]
+    now = utcnow()
+    expires_at = _expiry(body, now)
+    row, plaintext = await AccessRepository(session).create_token(
+        role=role.value, manager_id=body.manager_id, now=now, expires_at=expires_at
     )
+    audit = {"role": role.value, "manager_id": body.manager_id}
+    if expires_at is not None:
+        audit["expires_at"] = expires_at.isoformat()
+    await Repository(session).audit([service.audit_entry(who, "created", "token", row.id, **audit)])
     await session.commit()
     return TokenOut(
-        id=row.id, token=plaintext, manager_id=row.manager_id, role=role, created_at=row.created_at
+        id=row.id,
+        token=plaintext,
+        manager_id=row.manager_id,
+        role=role,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
     )
+
+
+@router.get("/tokens", response_model=list[TokenInfo], tags=["tokens"])
+async def list_tokens(
+    session: SessionDep,
+    who: Authorized,
+    manager_id: Annotated[str | None, Query(max_length=64)] = None,
+    state: TokenState | None = None,
+) -> list[TokenInfo]:
+    """Every token (newest first) with its state and last use; never the secret."""
+    now = utcnow()
+    views = await AccessRepository(session).list_tokens(manager_id=manager_id)
+    listed = [
+        TokenInfo(
+            id=v.token.id,
+            manager_id=v.token.manager_id,
+            manager_name=v.manager.name if v.manager is not None else None,
+            role=Role(v.token.role),
+            state=v.state(now),
+            created_at=v.token.created_at,
+            expires_at=v.token.expires_at,
+            last_used_at=v.token.last_used_at,
+            revoked_at=v.token.revoked_at,
+        )
+        for v in views
+    ]
+    return [t for t in listed if state is None or t.state == state]
+
+
+@router.delete("/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["tokens"])
+async def revoke_token(token_id: str, session: SessionDep, who: Authorized) -> Response:
+    """Revoke the token and end the page sessions opened with it; revoking twice is a no-op."""
+    repo = AccessRepository(session)
+    if await repo.get_token(token_id) is None:
+        raise Problem(404, "Not found", f"no token {token_id}")
+    if await repo.revoke([token_id], utcnow()):
+        await Repository(session).audit([service.audit_entry(who, "revoked", "token", token_id)])
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # The contacts and reports routes register on the same router when their modules load.

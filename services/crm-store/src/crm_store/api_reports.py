@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Query, status
 from pydantic import AwareDatetime
 
-from crm_store import contacts, linking, service
+from crm_store import contacts, domain, linking, service
 from crm_store.api_directory import contact_view
 from crm_store.auth import Authorized, SessionDep, SettingsDep
 from crm_store.domain import Principal, Role
@@ -106,7 +106,8 @@ async def contact_timeline(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Timeline:
-    """The contact's interactions (newest first, paginated) and activities."""
+    """The contact's interactions (newest first, paginated) and the activities the caller may
+    read (none for operators; a manager's own and unassigned ones for a manager)."""
     repo = Repository(session)
     contact = await repo.get_contact(contact_id)
     if contact is None:
@@ -117,14 +118,17 @@ async def contact_timeline(
         )
     except InvalidCursorError as exc:
         raise invalid("cursor", str(exc)) from exc
-    visible_to = None if who.role is not Role.MANAGER else (who.manager_id or "")
-    activities = await repo.list_activities(
-        ActivityFilter(contact_id=contact_id, visible_to_manager=visible_to), limit=MAX_PAGE
-    )
+    activities: list[ActivityOut] = []
+    if who.role in domain.ACTIVITY_READERS:  # as `GET /activities`: no notes for operators
+        visible_to = None if who.role is not Role.MANAGER else (who.manager_id or "")
+        found = await repo.list_activities(
+            ActivityFilter(contact_id=contact_id, visible_to_manager=visible_to), limit=MAX_PAGE
+        )
+        activities = [ActivityOut.model_validate(a) for a in found.items]
     return Timeline(
         contact=await contact_view(repo, contact),
         interactions=[InteractionOut.model_validate(i) for i in page.items],
-        activities=[ActivityOut.model_validate(a) for a in activities.items],
+        activities=activities,
         next_cursor=page.next_cursor,
     )
 

@@ -1,39 +1,48 @@
-"""Request-edge dependencies: the session, the settings, and who is calling (bearer tokens)."""
+"""Request-edge dependencies (the session, the settings) and the API's guard.
+
+Every `/api/v1` route is a `GuardedRoute`: before FastAPI reads or parses the body, it reads the
+bearer token, checks it (`identify`: the bootstrap admin token, or a live token of an active
+manager) and checks the role matrix (`policy.ROUTES`). A stranger gets 401 and a role that may
+not use the route 403 without a byte of the body being read. The endpoint then finds who called
+in `Authorized`.
+"""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_store import policy
+from crm_store import access, policy
 from crm_store.config import Settings
 from crm_store.domain import Principal, Role
-from crm_store.repository import Repository
+from crm_store.models import utcnow
 from switchboard_shared.problems import Problem
 
 __all__ = [
     "Authorized",
     "CurrentPrincipal",
+    "GuardedRoute",
     "Principal",
     "SessionDep",
     "SettingsDep",
-    "authenticate",
-    "authorize",
     "get_session",
     "get_settings",
+    "identify",
 ]
 
+MAX_TOKEN_CHARS = 512
 _bearer = HTTPBearer(auto_error=False, description="A crm-store API token")
+Sessions = async_sessionmaker[AsyncSession]
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; endpoints that write commit it themselves."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    sessionmaker: Sessions = request.app.state.sessionmaker
     async with sessionmaker() as session:
         yield session
 
@@ -47,40 +56,68 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def _unauthorized(detail: str) -> Problem:
+def unauthorized(detail: str) -> Problem:
     return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def authenticate(
-    session: SessionDep,
-    settings: SettingsDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or not credentials.credentials.strip():
-        raise _unauthorized("a bearer token is required")
-    token = credentials.credentials.strip()
-    bootstrap = settings.bootstrap_admin_token
-    if bootstrap and hmac.compare_digest(token.encode(), bootstrap.encode()):
+async def identify(sessions: Sessions, settings: Settings, token: str) -> Principal:
+    """Who holds `token` (raises the 401 `Problem`); records the token's use (once a minute)."""
+    if access.is_bootstrap(token, settings.bootstrap_admin_token):
         return Principal(Role.ADMIN)
-    found = await Repository(session).find_token(token)
-    if found is None:
-        raise _unauthorized("unknown or revoked token")
-    row, manager = found
-    if manager is not None and not manager.active:
-        raise _unauthorized("the token's manager is deactivated")
-    return Principal(Role(row.role), row.manager_id, row.id)
-
-
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-
-
-async def authorize(request: Request, who: CurrentPrincipal) -> Principal:
-    """Admit the caller when the role matrix (`policy.ROUTES`) lets its role use this route."""
-    route = request.scope.get("route")
-    template = getattr(route, "path", "")
-    if not policy.allowed(request.method, template, who.role):
-        raise Problem(403, "Forbidden", f"role {who.role.value} may not do this")
+    now = utcnow()
+    async with sessions() as session:
+        repo = access.AccessRepository(session)
+        found = await repo.find_token(token)
+        try:
+            who = access.check(found, now)
+        except access.Denied as exc:
+            raise unauthorized(str(exc)) from exc
+        if found is not None and await repo.touch(found.token, now):
+            await session.commit()
     return who
 
 
-Authorized = Annotated[Principal, Depends(authorize)]
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized("a bearer token is required")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise unauthorized("unknown or revoked token")
+    return token
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class GuardedRoute(APIRoute):
+    """An API route that authenticates and authorises before its body is read."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        template = self.path
+
+        async def guarded(request: Request) -> Response:
+            token = bearer_token(request)
+            who = await identify(request.app.state.sessionmaker, request.app.state.settings, token)
+            if not policy.allowed(request.method, template, who.role):
+                raise Problem(403, "Forbidden", f"role {who.role.value} may not do this")
+            request.state.principal = who
+            return await handler(request)
+
+        return guarded
+
+
+async def current_principal(
+    request: Request,
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller `GuardedRoute` admitted (the bearer scheme is declared for the docs)."""
+    who: Principal | None = getattr(request.state, "principal", None)
+    if who is None:
+        raise unauthorized("a bearer token is required")
+    return who
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+Authorized = CurrentPrincipal

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from crm_store.domain import DuePolicy
 from crm_store.service import StorePolicy
 from switchboard_shared.events import ActivityKind
-from switchboard_shared.settings import ServiceSettings, empty_is_unset, refuse_placeholder
+from switchboard_shared.settings import (
+    ServiceSettings,
+    empty_is_unset,
+    refuse_development_secret,
+    refuse_placeholder,
+)
 
 
 class Settings(ServiceSettings):
@@ -17,6 +24,17 @@ class Settings(ServiceSettings):
     port: int = 8004
     database_url: str = "sqlite+aiosqlite:///var/crm.db"
     bootstrap_admin_token: str | None = Field(default=None, min_length=16)
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Larger request bodies are refused (413) before they are read",
+    )
+    docs_enabled: bool = Field(
+        default=True, description="Serve Swagger UI at /docs (from local files); off: none"
+    )
+    page_session_h: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="How long a page sign-in lasts at most"
+    )
     consumer_group: str = "crm-store"
     max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered"
@@ -54,3 +72,9 @@ class Settings(ServiceSettings):
     @classmethod
     def _no_placeholder(cls, value: str | None) -> str | None:
         return refuse_placeholder("CRM_STORE_BOOTSTRAP_ADMIN_TOKEN", value)
+
+    @model_validator(mode="after")
+    def _no_development_token(self) -> Self:
+        name = "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN"
+        refuse_development_secret(name, self.bootstrap_admin_token, self.common)
+        return self

@@ -97,6 +97,27 @@ class ApiToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    """Recorded at most once a minute per token (`access.LAST_USED_EVERY`)."""
+
+
+class PageSession(Base):
+    """A signed-in browser. Its cookie holds a random secret stored here only as a SHA-256; the
+    session lives as long as its token (revoked, expired or deactivated ends it) or `expires_at`.
+    A session opened with the bootstrap admin token has no token row: it keeps that token's
+    SHA-256, so changing `CRM_STORE_BOOTSTRAP_ADMIN_TOKEN` ends it."""
+
+    __tablename__ = "page_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[str | None] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    bootstrap_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Preset(Base):

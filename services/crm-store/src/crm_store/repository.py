@@ -1,12 +1,10 @@
-"""All SQL of crm-store. Methods flush when they must; they never commit."""
+"""All SQL of crm-store (tokens and page sessions: `access`). Methods flush when they must; they
+never commit."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
-import secrets
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +44,6 @@ from crm_store.linking import PointOwner
 from crm_store.models import (
     Activity,
     ActivityInteraction,
-    ApiToken,
     AuditEntry,
     Base,
     Company,
@@ -186,10 +183,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         raise ValueError("naive datetime; pass a timezone-aware value")
     return value.astimezone(UTC)
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -728,32 +721,6 @@ class Repository:
     async def find_manager_by_extension(self, extension: str) -> Manager | None:
         found = await self.find_managers_by_extensions([extension])
         return found[0] if found else None
-
-    # -- tokens ----------------------------------------------------------------------------
-
-    async def create_token(self, *, role: str, manager_id: str | None) -> tuple[ApiToken, str]:
-        """Returns the row and the plaintext token; only its SHA-256 is stored."""
-        plaintext = "sbt_" + secrets.token_urlsafe(32)
-        token = ApiToken(
-            id=str(uuid.uuid4()),
-            manager_id=manager_id,
-            role=role,
-            token_sha256=hash_token(plaintext),
-            created_at=utcnow(),
-        )
-        self.session.add(token)
-        await self.session.flush()
-        return token, plaintext
-
-    async def find_token(self, plaintext: str) -> tuple[ApiToken, Manager | None] | None:
-        """A live token and its manager (None for a token without one)."""
-        statement = (
-            select(ApiToken, Manager)
-            .outerjoin(Manager, Manager.id == ApiToken.manager_id)
-            .where(ApiToken.token_sha256 == hash_token(plaintext), ApiToken.revoked_at.is_(None))
-        )
-        row = (await self.session.execute(statement)).first()
-        return None if row is None else (row[0], row[1])
 
     # -- presets ---------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from crm_store.access import TokenState
 from crm_store.domain import Role
 from switchboard_shared.events import ActivityKind, ActivityState, ClosedBy, Disposition
 
@@ -125,9 +126,35 @@ class ManagerOut(Out):
     created_at: datetime
 
 
+class ManagerPatch(Body):
+    name: Text200 | None = None
+    active: bool | None = Field(
+        default=None,
+        description="false ends every token and page session of the manager at once; "
+        "true lets them sign in again with new tokens (revoked tokens stay revoked)",
+    )
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        _no_nulls(self, "name", "active")
+        return self
+
+
 class TokenIn(Body):
     manager_id: str | None = None
     role: Role | None = Field(default=None, description="Defaults to the manager's role")
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=3650, description="The token stops working after this many days"
+    )
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="The token stops working at this time (in the future)"
+    )
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> Self:
+        if self.expires_in_days is not None and self.expires_at is not None:
+            raise ValueError("give expires_in_days or expires_at, not both")
+        return self
 
 
 class TokenOut(BaseModel):
@@ -136,6 +163,21 @@ class TokenOut(BaseModel):
     manager_id: str | None
     role: Role
     created_at: datetime
+    expires_at: datetime | None = None
+
+
+class TokenInfo(BaseModel):
+    """A token as listed: never its secret."""
+
+    id: str
+    manager_id: str | None
+    manager_name: str | None
+    role: Role
+    state: TokenState
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(description="Recorded at most once a minute")
+    revoked_at: datetime | None
 
 
 def _no_nulls(model: BaseModel, *names: str) -> None:
@@ -292,7 +334,10 @@ class InteractionPage(BaseModel):
 class Timeline(BaseModel):
     contact: ContactOut
     interactions: list[InteractionOut]
-    activities: list[ActivityOut] = Field(description="The contact's activities, newest first")
+    activities: list[ActivityOut] = Field(
+        description="The contact's activities the caller may read (as `GET /activities`), "
+        "newest first"
+    )
     next_cursor: str | None = Field(description="The next page of interactions")
 
 

@@ -23,7 +23,7 @@ from crm_store.models import Activity, utcnow
 from crm_store.repository import InvalidCursorError, Repository
 from crm_store.validation import normalised_emails, normalised_phones
 from crm_store.web import queries
-from crm_store.web.forms import FormDep, FormError, checked, text_field
+from crm_store.web.forms import FormDep, FormError, checked, read_form, text_field
 from crm_store.web.render import (
     STATIC_DIR,
     STATIC_TYPES,
@@ -37,7 +37,6 @@ from crm_store.web.session import (
     LOGIN_MAX_AGE_S,
     MAX_TOKEN_CHARS,
     SESSION_COOKIE,
-    SESSION_MAX_AGE_S,
     CurrentUser,
     PostingUser,
     Refused,
@@ -47,11 +46,12 @@ from crm_store.web.session import (
     csrf_for,
     may_sign_in_here,
     new_login_nonce,
-    principal_for,
     same_origin,
     same_text,
-    session_token,
+    session_secret,
     set_cookie,
+    sign_in,
+    sign_out,
 )
 from switchboard_shared.events import ActivityKind, ActivityState
 from switchboard_shared.problems import Problem
@@ -133,9 +133,7 @@ async def login_page(request: Request) -> Response:
 
 
 @router.post("/login")
-async def login(
-    request: Request, session: SessionDep, settings: SettingsDep, form: FormDep
-) -> Response:
+async def login(request: Request, settings: SettingsDep, form: FormDep) -> Response:
     if not same_origin(request):
         raise Refused("this request came from another site")
     if not may_sign_in_here(request):
@@ -146,24 +144,27 @@ async def login(
     if not token or len(token) > MAX_TOKEN_CHARS:
         return _login_page(request, "Enter your personal token.", 400)
     try:
-        who = await principal_for(token, session, settings)
+        who, secret = await sign_in(request, settings, token)
     except Problem:
-        return _login_page(request, "This token is unknown or revoked.", 401)
+        return _login_page(request, "This token is unknown, expired or revoked.", 401)
     log.info("signed in to the page", extra={"role": who.role.value})
     response = RedirectResponse("/", status_code=303)
-    set_cookie(response, request, SESSION_COOKIE, token, SESSION_MAX_AGE_S)
+    max_age = int(settings.page_session_h * 3600)
+    set_cookie(response, request, SESSION_COOKIE, secret, max_age)
     clear_cookie(response, request, LOGIN_COOKIE)
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request, form: FormDep) -> Response:
-    """Needs no valid token (a revoked one must still be able to leave), only its CSRF token."""
-    token = session_token(request)
-    if token is not None and (
-        not same_origin(request) or not same_text(form.get("csrf"), csrf_for(token))
-    ):
-        raise Refused("the form is out of date; reload the page and try again")
+async def logout(request: Request) -> Response:
+    """Needs no live session (an ended one must still be able to leave), only its CSRF token;
+    without a session cookie nothing is read."""
+    secret = session_secret(request)
+    if secret is not None:
+        form = await read_form(request)
+        if not same_origin(request) or not same_text(form.get("csrf"), csrf_for(secret)):
+            raise Refused("the form is out of date; reload the page and try again")
+        await sign_out(request, secret)
     response = RedirectResponse("/login", status_code=303)
     clear_cookie(response, request, SESSION_COOKIE)
     return response

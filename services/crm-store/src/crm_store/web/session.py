@@ -1,13 +1,16 @@
 """Signing in with a personal token, and who is using the page.
 
-The token (a crm-store API token, or the bootstrap admin token) is kept in an HTTP-only,
-SameSite=Strict cookie; over HTTPS it is also Secure and `__Host-` prefixed. Plain HTTP is
-accepted only on a loopback address (development); anywhere else the page refuses to sign in.
-The token is checked on every request, so revoking it ends the session at once.
+Signing in checks the token (a crm-store API token, or the bootstrap admin token) and opens a
+server-side session (`access`): the cookie holds only the session's random secret, never the
+token. The cookie is HTTP-only and SameSite=Strict; over HTTPS it is also Secure and `__Host-`
+prefixed. Plain HTTP is accepted only on a loopback address (development); anywhere else the
+page refuses to sign in. The session is checked with its token on every request, so revoking the
+token, its expiry or deactivating the manager ends the session at once; signing out deletes it.
 
 Every POST must come from this origin (`Origin`, `Sec-Fetch-Site`) and carry the session's
 CSRF token (a form field `csrf` or the `X-CSRF-Token` header): an HMAC of a fixed label keyed
-with the session token, so it needs no server state and changes with each token.
+with the session secret, so it needs no more state and changes with each session. A POST
+without a live session is answered before its form is read.
 """
 
 from __future__ import annotations
@@ -16,24 +19,23 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import auth
+from crm_store import access, auth
 from crm_store.auth import SessionDep, SettingsDep
 from crm_store.config import Settings
 from crm_store.domain import Principal, Role
+from crm_store.models import utcnow
 from crm_store.repository import Repository
 from crm_store.web.forms import FormDep
-from switchboard_shared.problems import Problem
 
 SESSION_COOKIE = "sb_session"
 LOGIN_COOKIE = "sb_login"
 SECURE_PREFIX = "__Host-"
-SESSION_MAX_AGE_S = 12 * 3600
 LOGIN_MAX_AGE_S = 3600
 MAX_TOKEN_CHARS = 512
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -49,7 +51,7 @@ ROLE_NAMES = {
 
 
 class SignInRequired(Exception):
-    """No session, or its token is unknown, revoked or its manager deactivated."""
+    """No session, or it expired, or its token is revoked, expired or its manager deactivated."""
 
 
 class Refused(Exception):
@@ -107,8 +109,8 @@ def clear_cookie(response: Response, request: Request, base: str) -> None:
     )
 
 
-def csrf_for(token: str) -> str:
-    return hmac.new(token.encode(), _CSRF_LABEL, hashlib.sha256).hexdigest()
+def csrf_for(session_secret: str) -> str:
+    return hmac.new(session_secret.encode(), _CSRF_LABEL, hashlib.sha256).hexdigest()
 
 
 def new_login_nonce() -> str:
@@ -130,15 +132,58 @@ def same_origin(request: Request) -> bool:
     return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
-def session_token(request: Request) -> str | None:
-    token = request.cookies.get(cookie_name(request, SESSION_COOKIE), "").strip()
-    return token if 0 < len(token) <= MAX_TOKEN_CHARS else None
+def session_secret(request: Request) -> str | None:
+    secret = request.cookies.get(cookie_name(request, SESSION_COOKIE), "").strip()
+    return secret if 0 < len(secret) <= MAX_TOKEN_CHARS else None
 
 
-async def principal_for(token: str, session: AsyncSession, settings: Settings) -> Principal:
-    """The API's own check of a token (raises its 401 `Problem`)."""
-    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-    return await auth.authenticate(session, settings, credentials)
+async def sign_in(request: Request, settings: Settings, token: str) -> tuple[Principal, str]:
+    """Check the token as the API does (raises its 401 `Problem`) and open a session; returns
+    who signed in and the session secret for the cookie."""
+    sessions = request.app.state.sessionmaker
+    who = await auth.identify(sessions, settings, token)
+    now = utcnow()
+    bootstrap = access.sha256(token) if who.token_id is None else None
+    async with sessions() as session:
+        secret = await access.AccessRepository(session).open_session(
+            token_id=who.token_id,
+            bootstrap_sha256=bootstrap,
+            now=now,
+            expires_at=now + timedelta(hours=settings.page_session_h),
+        )
+        await session.commit()
+    return who, secret
+
+
+async def sign_out(request: Request, secret: str) -> None:
+    async with request.app.state.sessionmaker() as session:
+        await access.AccessRepository(session).end_session(secret)
+        await session.commit()
+
+
+async def session_principal(request: Request, settings: Settings, secret: str) -> Principal:
+    """Who the session belongs to, checked with its token now; `SignInRequired` otherwise."""
+    now = utcnow()
+    async with request.app.state.sessionmaker() as session:
+        repo = access.AccessRepository(session)
+        found = await repo.find_session(secret, now)
+        if found is None:
+            raise SignInRequired()
+        page_session, token = found
+        if token is None:
+            bootstrap = access.sha256(settings.bootstrap_admin_token or "")
+            if not settings.bootstrap_admin_token or not same_text(
+                page_session.bootstrap_sha256, bootstrap
+            ):
+                raise SignInRequired()
+            return Principal(Role.ADMIN)
+        try:
+            who = access.check(token, now)
+        except access.Denied as exc:
+            raise SignInRequired() from exc
+        if await repo.touch(token.token, now):
+            await session.commit()
+    return who
 
 
 async def display_name(session: AsyncSession, who: Principal) -> str:
@@ -150,14 +195,11 @@ async def display_name(session: AsyncSession, who: Principal) -> str:
 
 
 async def current_user(request: Request, session: SessionDep, settings: SettingsDep) -> User:
-    token = session_token(request)
-    if token is None:
+    secret = session_secret(request)
+    if secret is None:
         raise SignInRequired()
-    try:
-        who = await principal_for(token, session, settings)
-    except Problem as exc:
-        raise SignInRequired() from exc
-    return User(who, await display_name(session, who), csrf_for(token))
+    who = await session_principal(request, settings, secret)
+    return User(who, await display_name(session, who), csrf_for(secret))
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
