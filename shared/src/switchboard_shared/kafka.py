@@ -3,6 +3,17 @@
 A service starts even when the broker is away: `ready()` says so, publishes fail fast with
 `BrokerUnavailable` (webhooks answer 503 and the provider retries), and the connection is retried
 with backoff until it succeeds.
+
+Once connected, the broker is probed in the background (`SWITCHBOARD_BROKER_PROBE_INTERVAL_S`):
+the probe sets `<prefix>_broker_up`, which `/readyz` reads, and drives a breaker (see
+`breaker.py`): while the broker is known down, publishes are refused at once instead of each
+waiting out its deadline. A refused or timed-out publish means "not confirmed", not "not
+stored": a send that timed out may still be written once the broker answers again, which is why
+its sender's retry, carrying the same ce_id, waits for that send instead of making another.
+
+The same background task reads the lag of the consumer groups that read this service's topics
+(`SWITCHBOARD_DOWNSTREAM_GROUPS`) as `<prefix>_downstream_lag`, so a stopped consumer's backlog
+shows up even though the consumer itself exports nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +27,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
 from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker, KafkaRouter
 
+from switchboard_shared import topics
+from switchboard_shared.breaker import Breaker, State
 from switchboard_shared.cloudevents import KafkaRecord
+from switchboard_shared.lag import DownstreamLag
 from switchboard_shared.metrics import ServiceMetrics
 from switchboard_shared.settings import CommonSettings
+from switchboard_shared.topics import Topic
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +54,24 @@ INFLIGHT_LIMIT = 10_000
 # Up to this much per produce batch in publish_batch (the broker's default limit is 1 MiB).
 BULK_BATCH_BYTES = 512 * 1024
 BULK_STOP_GRACE_S = 2.0
+
+# A publish failing this way says the broker is not answering: open the breaker.
+BROKER_DOWN_ERRORS = (
+    TimeoutError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
+)
+# While the breaker is open, one publish is tried this long after the broker was found down
+# (the probe normally closes the breaker well before).
+BREAKER_TRIAL_AFTER_S = 5.0
+DOWNSTREAM_LAG_TIMEOUT_S = 10.0
+
+
+def produced_by(service: str) -> list[Topic]:
+    """The topics the registry names `service` a producer of."""
+    return [t for t in topics.ALL if service in (p.strip() for p in t.producer.split(","))]
 
 
 def _succeeded(future: asyncio.Future[Any]) -> bool:
@@ -50,7 +89,11 @@ class RecordTooLarge(ValueError):
 
 
 class BrokerUnavailable(Exception):
-    """The broker did not acknowledge in time; nothing may be reported as accepted."""
+    """The broker did not acknowledge (in time, or it is known down and was not tried).
+
+    Not confirmed is not "not stored": a send that timed out may still be written later, so
+    the sender retries the same event (same ce_id) and the retry is deduplicated.
+    """
 
 
 class Bus:
@@ -61,10 +104,22 @@ class Bus:
         client_id: str,
         metrics: ServiceMetrics,
         publish_timeout_s: float = 10.0,
+        publishes: Sequence[Topic] | None = None,
     ) -> None:
+        """`publishes`: the topics this service publishes (by default those the topic registry
+        names `client_id` the producer of); the lag of the groups that read them (per
+        `settings.downstream_groups`) is reported as `<prefix>_downstream_lag`."""
+        if publishes is None:
+            publishes = produced_by(client_id)
         self.settings = settings
         self.metrics = metrics
         self.publish_timeout_s = publish_timeout_s
+        self.breaker = Breaker(trial_after_s=BREAKER_TRIAL_AFTER_S, on_change=self._breaker_moved)
+        self.downstream = DownstreamLag(
+            settings.kafka_bootstrap,
+            client_id,
+            {t.name: settings.downstream_groups.get(t.name, []) for t in publishes},
+        )
         self.broker = KafkaBroker(
             settings.kafka_bootstrap,
             client_id=client_id,
@@ -78,6 +133,7 @@ class Bus:
         self._inflight: OrderedDict[str, asyncio.Future[Any]] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._lag_task: asyncio.Task[None] | None = None
+        self._probe_task: asyncio.Task[None] | None = None
         self._bulk: Any = None  # AIOKafkaProducer for publish_batch, started on first use
         self._partitioner = DefaultPartitioner()
 
@@ -107,13 +163,59 @@ class Bus:
             self.metrics.consumer_lag.labels(topic).set(lag)
         return dict(out)
 
+    async def measure_downstream_lag(self) -> dict[tuple[str, str], int]:
+        """The lag of the groups that read this service's topics, {(group, topic): lag}."""
+        async with asyncio.timeout(DOWNSTREAM_LAG_TIMEOUT_S):
+            lags = await self.downstream.measure()
+        for (group, topic), lag in lags.items():
+            self.metrics.downstream_lag.labels(group, topic).set(lag)
+        return lags
+
     async def _watch_lag(self) -> None:
         while True:
+            for measure in (self.measure_lag, self.measure_downstream_lag):
+                if not self.breaker.closed:
+                    break  # the broker is down; its requests would only wait
+                try:
+                    await measure()
+                except Exception as exc:  # the broker may be away; the next round retries
+                    log.debug("lag not measured", extra={"error": repr(exc)})
             await asyncio.sleep(self.settings.consumer_lag_interval_s)
+
+    async def probe(self) -> bool:
+        """Ask the broker for its cluster metadata; the answer drives `broker_up` and the
+        breaker."""
+        up = self.connected and await self.broker.ping(timeout=self.settings.broker_probe_timeout_s)
+        if up:
+            self.breaker.succeeded()
+        else:
+            if self.breaker.closed:
+                log.warning("kafka broker not answering", extra={"bootstrap": self.bootstrap})
+            self.breaker.probe_failed()
+        self._show_state()
+        return up
+
+    async def _watch_broker(self) -> None:
+        while True:
             try:
-                await self.measure_lag()
-            except Exception as exc:  # the broker may be away; the next round retries
-                log.debug("consumer lag not measured", extra={"error": repr(exc)})
+                await self.probe()
+            except Exception as exc:  # a probe that breaks says as much as one unanswered
+                log.debug("broker probe failed", extra={"error": repr(exc)})
+                self.breaker.probe_failed()
+                self._show_state()
+            await asyncio.sleep(self.settings.broker_probe_interval_s)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.settings.kafka_bootstrap
+
+    def _breaker_moved(self, state: State) -> None:
+        if state is State.CLOSED:
+            log.info("kafka broker answering again", extra={"bootstrap": self.bootstrap})
+        self._show_state()
+
+    def _show_state(self) -> None:
+        self.metrics.broker_up.set(1 if self.connected and self.breaker.closed else 0)
 
     def include_router(self, router: KafkaRouter) -> None:
         self.broker.include_router(router)
@@ -147,8 +249,10 @@ class Bus:
                 delay = min(delay * 2, 15.0)
                 continue
             self._connected.set()
-            self.metrics.broker_up.set(1)
+            self.breaker.succeeded()
+            self._show_state()
             self._lag_task = asyncio.create_task(self._watch_lag(), name="kafka-consumer-lag")
+            self._probe_task = asyncio.create_task(self._watch_broker(), name="kafka-probe")
             log.info("connected to kafka", extra={"bootstrap": self.settings.kafka_bootstrap})
             return
 
@@ -162,12 +266,14 @@ class Bus:
             await self.stop()
 
     async def stop(self) -> None:
-        for task in (self._task, self._lag_task):
+        for task in (self._task, self._lag_task, self._probe_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._task = self._lag_task = None
+        self._task = self._lag_task = self._probe_task = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.downstream.close(), BULK_STOP_GRACE_S)
         if self._bulk is not None:
             # Its unacknowledged batches are not reported as published, so their senders
             # retry them later; do not wait out the client's request timeout for them.
@@ -176,26 +282,36 @@ class Bus:
             self._bulk = None
         await self.broker.stop()
         self._connected.clear()
+        self._show_state()
 
     async def ready(self) -> bool:
-        up = self.connected and await self.broker.ping(timeout=2.0)
-        self.metrics.broker_up.set(1 if up else 0)
-        return up
+        """Connected, and the broker answered the last probe (and the last publish)."""
+        self._show_state()
+        return self.connected and self.breaker.closed
 
     async def publish(self, record: KafkaRecord) -> None:
         """Return only once the broker acknowledged the record (acks=all).
 
         A send that timed out may still be delivered once the broker is back. Its future is
         kept by ce_id, so the caller's retry of the same event waits for that send instead of
-        producing the record a second time.
+        producing the record a second time (and, once it was acknowledged, returns at once,
+        even while the breaker is open). While the breaker is open nothing else is tried:
+        `BrokerUnavailable` at once.
         """
+        event_id = record.headers.get("ce_id")
+        sending = self._inflight.get(event_id) if event_id else None
+        if sending is not None and sending.done():
+            if _succeeded(sending):  # written after its first sender was told to retry
+                self._inflight.pop(str(event_id), None)
+                self.metrics.published.labels(record.topic).inc()
+                return
+            sending = None
         if not self.connected:
             self.metrics.publish_failures.labels(record.topic).inc()
             raise BrokerUnavailable("not connected to the Kafka broker")
-        event_id = record.headers.get("ce_id")
-        sending = self._inflight.get(event_id) if event_id else None
-        if sending is not None and sending.done() and not _succeeded(sending):
-            sending = None
+        if not self.breaker.allow():
+            self.metrics.publish_failures.labels(record.topic).inc()
+            raise BrokerUnavailable("the Kafka broker is not answering; not tried")
         start = time.perf_counter()
         try:
             async with asyncio.timeout(self.publish_timeout_s):
@@ -211,11 +327,19 @@ class Bus:
                         self._remember(event_id, sending)
                 await asyncio.shield(sending)
         except MessageSizeTooLargeError as exc:
+            self.breaker.inconclusive()
             self.metrics.publish_failures.labels(record.topic).inc()
             raise RecordTooLarge(f"{record.topic}: {len(record.value or b'')} bytes") from exc
         except Exception as exc:
+            if isinstance(exc, BROKER_DOWN_ERRORS):
+                if self.breaker.closed:
+                    log.warning("kafka broker not answering", extra={"error": repr(exc)})
+                self.breaker.failed()
+            else:
+                self.breaker.inconclusive()
             self.metrics.publish_failures.labels(record.topic).inc()
             raise BrokerUnavailable(f"broker did not acknowledge: {exc!r}") from exc
+        self.breaker.succeeded()
         if event_id:
             self._inflight.pop(event_id, None)
         self.metrics.publish_latency.labels(record.topic).observe(time.perf_counter() - start)
@@ -241,6 +365,8 @@ class Bus:
             return 0
         if not self.connected:
             raise BrokerUnavailable("not connected to the Kafka broker")
+        if not self.breaker.allow():
+            raise BrokerUnavailable("the Kafka broker is not answering; not tried")
         timeout = timeout_s or self.publish_timeout_s
         sending: list[asyncio.Future[Any]] = []  # one per batch
         batch_of: list[int] = []  # per record, the index of its batch in `sending`
@@ -267,9 +393,16 @@ class Bus:
                     sending.append(await producer.send_batch(batch, topic, partition=partition))
                 await asyncio.wait(sending)
         except RecordTooLarge:
+            self.breaker.inconclusive()
             raise
         except Exception as exc:  # a timeout or the client's assorted connection errors
             log.warning("batch publish incomplete", extra={"error": repr(exc)})
+            if isinstance(exc, BROKER_DOWN_ERRORS):
+                self.breaker.failed()
+            else:
+                self.breaker.inconclusive()
+        else:
+            self.breaker.succeeded()
         acked = 0
         for index in batch_of:
             if index >= len(sending) or not sending[index].done():

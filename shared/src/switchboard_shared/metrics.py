@@ -32,6 +32,7 @@ class ServiceMetrics:
     rejected: Counter
     consumer_lag: Gauge
     broker_up: Gauge
+    downstream_lag: Gauge
 
     @classmethod
     def create(cls, prefix: str, version: str) -> ServiceMetrics:
@@ -81,7 +82,16 @@ class ServiceMetrics:
             consumer_lag=Gauge(
                 f"{prefix}_consumer_lag", "Messages behind the end of the partition", ["topic"]
             ),
-            broker_up=Gauge(f"{prefix}_broker_up", "1 when the Kafka broker is reachable"),
+            broker_up=Gauge(
+                f"{prefix}_broker_up",
+                "1 while the Kafka broker answers (probed in the background every second)",
+            ),
+            downstream_lag=Gauge(
+                f"{prefix}_downstream_lag",
+                "Messages the consumer groups reading this service's topics are behind, read "
+                "from the broker (so it grows while such a consumer is down)",
+                ["group", "topic"],
+            ),
         )
 
 

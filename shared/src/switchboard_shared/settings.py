@@ -19,6 +19,14 @@ DEVELOPMENT_SECRETS = {
 }
 
 
+# Which consumer groups read the topics the services publish (their default group names).
+DEFAULT_DOWNSTREAM_GROUPS: dict[str, list[str]] = {
+    "calls.recorded.v1": ["classifier"],
+    "mail.received.v1": ["classifier-mail"],
+    "interactions.classified.v1": ["crm-store"],
+}
+
+
 def split_csv(value: object) -> object:
     """Accept `a,b , c` from the environment as well as a list."""
     if isinstance(value, str):
@@ -40,7 +48,27 @@ class CommonSettings(BaseSettings):
         default=False, description="On with Apache Kafka; the development broker lacks it"
     )
     publish_timeout_s: float = Field(
-        default=10.0, gt=0, description="How long to wait for the broker's acknowledgement"
+        default=10.0,
+        gt=0,
+        description="How long a background publisher (crm-store's outbox relay, the classifier) "
+        "waits for the broker's acknowledgement",
+    )
+    intake_publish_timeout_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long an intake (webhook, LMTP, mail HTTP) waits for the broker's "
+        "acknowledgement before answering 503/451: the sender retries",
+    )
+    broker_probe_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the broker is probed in the background"
+    )
+    broker_probe_timeout_s: float = Field(
+        default=2.0, gt=0, description="A probe not answered within this marks the broker down"
+    )
+    downstream_groups: Annotated[dict[str, list[str]], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_DOWNSTREAM_GROUPS),
+        description="topic=group pairs: the consumer groups whose lag on a topic a publisher "
+        "of that topic reports as <prefix>_downstream_lag",
     )
     consumer_lag_interval_s: float = Field(
         default=15.0, gt=0, description="How often consumer lag is read from the broker"
@@ -57,6 +85,22 @@ class CommonSettings(BaseSettings):
     @classmethod
     def _split_domains(cls, value: object) -> object:
         return split_csv(value)
+
+    @field_validator("downstream_groups", mode="before")
+    @classmethod
+    def _parse_groups(cls, value: object) -> object:
+        """`topic=group,topic=group2` from the environment; a topic may repeat."""
+        if not isinstance(value, str):
+            return value
+        groups: dict[str, list[str]] = {}
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            topic, sep, group = item.partition("=")
+            if not sep or not topic.strip() or not group.strip():
+                raise ValueError(
+                    f"SWITCHBOARD_DOWNSTREAM_GROUPS: expected topic=group, got {item!r}"
+                )
+            groups.setdefault(topic.strip(), []).append(group.strip())
+        return groups
 
     @field_validator("default_region")
     @classmethod

@@ -101,9 +101,20 @@ async def retry_until_accepted(client: httpx.AsyncClient, call_id: str) -> httpx
 
 
 async def test_unresponsive_broker_gets_503_and_the_retry_is_published_exactly_once(
-    broker: BrokerProcess,
+    tmp_path: Path,
 ) -> None:
-    """The broker stops answering (frozen, data kept) while a webhook is being published."""
+    """The broker stops answering (frozen, data kept) while a webhook is being published.
+
+    A broker of its own: freezing the session's would stall every other test."""
+    broker = start_broker(tmp_path / "broker.log")
+    try:
+        await _frozen_then_retried(broker)
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+        broker.stop()
+
+
+async def _frozen_then_retried(broker: BrokerProcess) -> None:
     await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
     async with running_app(broker.bootstrap) as (_, client):
         call_id = f"frozen-{uuid.uuid4().hex[:8]}"

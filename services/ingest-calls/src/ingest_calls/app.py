@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.common,
         client_id="ingest-calls",
         metrics=METRICS,
-        publish_timeout_s=settings.common.publish_timeout_s,
+        publish_timeout_s=settings.common.intake_publish_timeout_s,
     )
 
     def lifespan(_: FastAPI) -> AbstractAsyncContextManager[None]:

@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.common,
         client_id="ingest-mail",
         metrics=METRICS,
-        publish_timeout_s=settings.common.publish_timeout_s,
+        publish_timeout_s=settings.common.intake_publish_timeout_s,
     )
     intake = MailIntake(
         MailPublisher(bus, settings.dedupe_window),
