@@ -110,6 +110,7 @@ def make_mail() -> MailFactory:
         body: str = "Hello Anna,\nCould you send the quote by Friday?\nBob\n",
         content_type: str | None = None,
         raw_body: str | None = None,
+        folder: str | None = None,
     ) -> MailReceived:
         lines = [
             f"From: {sender}",
@@ -125,7 +126,7 @@ def make_mail() -> MailFactory:
         lines += [f"{name}: {value}" for name, value in items]
         lines.append(f"Content-Type: {content_type or 'text/plain; charset=utf-8'}")
         raw = "\n".join(lines) + "\n\n" + (raw_body if raw_body is not None else body)
-        return parse_message(raw.encode(), mailbox=MAILBOX)
+        return parse_message(raw.encode(), mailbox=MAILBOX, folder=folder)
 
     return build
 

@@ -5,6 +5,7 @@ a newsletter from a client's domain, junk contacts from no-reply senders, auto-r
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
@@ -341,14 +342,14 @@ def test_mail_loops(make_mail: MailFactory, rules: RuleSet) -> None:
 
 
 def test_internal_mail(make_mail: MailFactory, rules: RuleSet) -> None:
-    mail = make_mail(sender="Carl <carl@acme.example>", subject="Lunch?")
+    mail = make_mail(sender="Carl <carl@acme.example>", subject="Lunch?", folder="Sent")
     assert mail.direction == "internal"
     assert judge(mail, rules) == (D.AUTO_CLOSED, [T.INTERNAL], "mail.internal")
 
 
 class TestOutbound:
     def test_our_message_is_logged(self, make_mail: MailFactory, rules: RuleSet) -> None:
-        mail = make_mail(sender="Anna <anna@acme.example>", to="bob@client.example")
+        mail = make_mail(sender="Anna <anna@acme.example>", to="bob@client.example", folder="Sent")
         assert mail.direction == "outbound"
         assert judge(mail, rules) == (D.LOGGED, [], "mail.outbound")
 
@@ -360,6 +361,7 @@ class TestOutbound:
             sender="anna@acme.example",
             to="bob@client.example",
             subject="Automatic reply: Quote",
+            folder="Sent",
         )
         assert judge(mail, rules) == (D.AUTO_CLOSED, [T.AUTO_REPLY], "mail.auto_reply")
 
@@ -368,8 +370,79 @@ class TestOutbound:
             {"List-Unsubscribe": "<https://acme.example/u>"},
             sender="news@acme.example",
             to="bob@client.example",
+            folder="Sent",
         )
         assert judge(mail, rules)[1] == [T.BULK]
+
+
+class TestSpoofedSender:
+    """From: one of ours, delivered from outside with no evidence: a claim, never our act."""
+
+    FORGED = {"sender": "Anna <anna@acme.example>", "to": "bob@client.example"}
+
+    def test_a_forged_reply_is_auto_closed_and_tagged(
+        self, make_mail: MailFactory, rules: RuleSet
+    ) -> None:
+        mail = make_mail({"In-Reply-To": "<q1@client.example>"}, **self.FORGED)
+        assert (mail.direction, mail.spoofed_sender) == ("inbound", True)
+        disposition, tags, rule = judge(mail, rules)
+        assert (disposition, tags, rule) == (
+            D.AUTO_CLOSED,
+            [T.SPOOFED_SENDER],
+            "mail.spoofed_sender",
+        )
+        assert disposition is not D.LOGGED
+
+    def test_forged_internal_mail_is_not_internal(
+        self, make_mail: MailFactory, rules: RuleSet
+    ) -> None:
+        mail = make_mail(sender="Carl <carl@acme.example>", subject="Lunch?")
+        assert judge(mail, rules) == (D.AUTO_CLOSED, [T.SPOOFED_SENDER], "mail.spoofed_sender")
+
+    def test_machine_rules_above_keep_their_tags(
+        self, make_mail: MailFactory, rules: RuleSet
+    ) -> None:
+        mail = make_mail({"Auto-Submitted": "auto-replied"}, **self.FORGED)
+        assert judge(mail, rules) == (
+            D.AUTO_CLOSED,
+            [T.AUTO_REPLY, T.SPOOFED_SENDER],
+            "mail.auto_reply",
+        )
+
+    def test_no_rules_file_can_make_it_open_or_close_anything(
+        self, make_mail: MailFactory, custom_rules: Callable[..., RuleSet]
+    ) -> None:
+        # a file without the spoofed rule, allow-listing our own domain
+        rules = custom_rules(mail={"allow_senders": ["@acme.example"]})
+        rules = replace(
+            rules, mail_rules=tuple(r for r in rules.mail_rules if r.id != "mail.spoofed_sender")
+        )
+        for mail in (
+            make_mail(**self.FORGED),
+            make_mail(sender="Anna <anna@acme.example>", to="anna@acme.example"),
+            make_mail(
+                sender="Anna <anna@acme.example>",
+                content_type="text/calendar; method=REQUEST",
+                raw_body="BEGIN:VCALENDAR\nMETHOD:REQUEST\nEND:VCALENDAR\n",
+            ),
+        ):
+            verdict = classify_mail(mail, rules, NoKnowledge())
+            assert verdict.disposition is D.AUTO_CLOSED
+            assert T.SPOOFED_SENDER in verdict.tags
+            [reason] = verdict.reasons
+            assert reason.rule == "mail.spoofed_sender"
+            assert "said" in reason.detail
+            assert "@" not in reason.detail
+
+    def test_the_real_reply_from_the_sent_folder_is_logged(
+        self, make_mail: MailFactory, rules: RuleSet
+    ) -> None:
+        mail = make_mail(folder="Sent", **self.FORGED)
+        assert (mail.direction, mail.spoofed_sender) == ("outbound", False)
+        assert judge(mail, rules) == (D.LOGGED, [], "mail.outbound")
+
+    def test_a_clients_mail_is_unchanged(self, make_mail: MailFactory, rules: RuleSet) -> None:
+        assert judge(make_mail(), rules) == (D.REPLY_NEEDED, [], "mail.inbound")
 
 
 def test_allow_list_overrides_machine_headers(

@@ -134,7 +134,7 @@ def test_the_default_rules_load() -> None:
             "mail.inbound",
             "detail",
             "mail from {sender_domain}",
-            "rule 'mail.inbound' (mail_rules[19]) field 'detail': {sender_domain} is personal data",
+            "rule 'mail.inbound' (mail_rules[20]) field 'detail': {sender_domain} is personal data",
         ),
         (
             "mail_rules",

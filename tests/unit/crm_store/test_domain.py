@@ -84,6 +84,8 @@ def mail(
     to: tuple[str, ...] = ("sales@our.example",),
     at: datetime = T0,
     message_id: str = "<m1@client.example>",
+    tags: tuple[str, ...] = (),
+    spoofed_sender: bool = False,
 ) -> InteractionClassified:
     def address(a: str) -> dict[str, Any]:
         return {"raw": a, "address": a, "name": None, "valid": True}
@@ -95,8 +97,10 @@ def mail(
         "occurred_at": at,
         "counterpart": counterpart,
         "disposition": disposition,
+        "tags": list(tags),
         "classifier_version": "test",
         "mail": {
+            "spoofed_sender": spoofed_sender,
             "message_id": message_id,
             "mailbox": "sales@our.example",
             "direction": direction,
@@ -234,6 +238,43 @@ def test_outbound_auto_reply_closes_nothing() -> None:
         ActivityKind.REPLY, counterpart="ann@client.example", thread_id="<t1@client.example>"
     )
     assert decide(mail("auto_closed", direction="outbound"), [existing]) == []
+
+
+def test_a_spoofed_sender_message_closes_nothing() -> None:
+    """A forged From: our manager, delivered from outside: the client's reply stays open."""
+    existing = open_activity(
+        ActivityKind.REPLY, counterpart="ann@client.example", thread_id="<t1@client.example>"
+    )
+    forged = mail(
+        "auto_closed",
+        counterpart="sales@our.example",
+        to=("ann@client.example",),
+        tags=("spoofed_sender",),
+        spoofed_sender=True,
+    )
+    assert decide(forged, [existing]) == []
+    # nor when an older classifier or a hand-made rules file still called it our act
+    as_outbound = mail(
+        "logged",
+        direction="outbound",
+        to=("ann@client.example",),
+        tags=("spoofed_sender",),
+        message_id="<forged@our.example>",
+    )
+    assert decide(as_outbound, [existing]) == []
+    flagged_only = mail("logged", direction="outbound", spoofed_sender=True)
+    assert decide(flagged_only, [existing]) == []
+
+
+def test_a_spoofed_sender_message_asks_nothing() -> None:
+    forged = mail(
+        "reply_needed",
+        counterpart="sales@our.example",
+        spoofed_sender=True,
+        message_id="<forged2@our.example>",
+    )
+    assert decide(forged, [], unknown_counterpart=True) == []
+    assert not is_real_conversation(forged)
 
 
 def test_related_counterparts_of_outbound_mail_include_every_recipient() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ingest_mail.domain import MailboxIdentity, UnparseableMessage, message_key, parse_message
-from switchboard_shared.events.mail import MailDirection, MailReceived
+from switchboard_shared.events.mail import MailDirection, MailReceived, SenderEvidence
 
 ACME = MailboxIdentity(
     address="sales@acme.example.com",
@@ -912,8 +912,11 @@ CASES = [
         {
             "report_type": "delivery-status",
             "from_.address": "mailer-daemon@mx.acme.example.com",
-            "direction": MailDirection.INTERNAL,
-            "counterpart": None,
+            # our own MTA's bounce, but nothing proves it: a claim, so inbound and flagged
+            "direction": MailDirection.INBOUND,
+            "counterpart": "mailer-daemon@mx.acme.example.com",
+            "spoofed_sender": True,
+            "sender_evidence": SenderEvidence.NONE,
             "auto_headers": {"Auto-Submitted": "auto-replied", "Return-Path": "<>"},
             "text": "I'm sorry to have to inform you that your message could not\nbe delivered "
             "to one or more recipients.\n\n<nobody@client.example.org>: host "
@@ -1069,14 +1072,15 @@ def test_parse_message(case: Case) -> None:
 def test_direction(
     sender: str, to: str, cc: str, direction: MailDirection, counterpart: str | None
 ) -> None:
-    result = parse_message(addressed(sender, to, cc), mailbox=ACME)
+    # read from the Sent folder: what is ours counts as ours
+    result = parse_message(addressed(sender, to, cc), mailbox=ACME, folder="Sent")
     assert (result.direction, result.counterpart) == (direction, counterpart)
 
 
 def test_mailbox_address_is_own_without_domains() -> None:
     mailbox = MailboxIdentity(address="Me@Personal.example.org", own_domains=frozenset())
     result = parse_message(
-        addressed("me@personal.example.org", "x@client.example.org"), mailbox=mailbox
+        addressed("me@personal.example.org", "x@client.example.org"), mailbox=mailbox, folder="Sent"
     )
     assert result.direction is MailDirection.OUTBOUND
     assert result.counterpart == "x@client.example.org"

@@ -178,8 +178,12 @@ def decide(
 
     `answered_elsewhere`: another leg of this call (same linked_id) was answered, so a missed
     leg asks for nothing. `unknown_counterpart`: no contact or company has the counterpart, so
-    a real conversation also asks someone to identify it.
+    a real conversation also asks someone to identify it. A message that claims one of our
+    addresses without evidence (`spoofed_sender`) is nobody's act: it closes and asks nothing,
+    whatever its disposition says.
     """
+    if is_spoofed(event):
+        return []
     closes = _auto_closes(event, open_activities)
     closed = {c.activity_id for c in closes}
     still_open = [a for a in open_activities if a.id not in closed]
@@ -189,14 +193,28 @@ def decide(
     return [*closes, *asks]
 
 
+def is_spoofed(event: InteractionClassified) -> bool:
+    mail = event.mail
+    return mail is not None and (mail.spoofed_sender or Tag.SPOOFED_SENDER in event.tags)
+
+
 NOT_A_CONVERSATION = frozenset(
-    {Tag.SPAM, Tag.WRONG_NUMBER, Tag.AUTO_REPLY, Tag.BOUNCE, Tag.BULK, Tag.NOTIFICATION, Tag.LOOP}
+    {
+        Tag.SPAM,
+        Tag.WRONG_NUMBER,
+        Tag.AUTO_REPLY,
+        Tag.BOUNCE,
+        Tag.BULK,
+        Tag.NOTIFICATION,
+        Tag.LOOP,
+        Tag.SPOOFED_SENDER,
+    }
 )
 
 
 def is_real_conversation(event: InteractionClassified) -> bool:
     """A person talked or wrote to us and someone must act: not spam, bulk or a robot."""
-    if event.counterpart is None or NOT_A_CONVERSATION & set(event.tags):
+    if event.counterpart is None or NOT_A_CONVERSATION & set(event.tags) or is_spoofed(event):
         return False
     if event.disposition is Disposition.NEEDS_STATUS:
         return event.call is None or event.call.status is CallStatus.ANSWERED

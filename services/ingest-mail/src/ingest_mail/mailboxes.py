@@ -11,6 +11,8 @@ mailboxes:
     username: sales@example.com
     password_env: SALES_IMAP_PASSWORD   # read from the environment: the file holds no secret
     folders: [INBOX, Sent]       # the default; a folder the server lacks is logged and skipped
+    sent_folders: []             # folders among `folders` that hold what the mailbox sent, when
+                                 # the server does not flag them \\Sent and they are not "Sent"
   - name: support
     host: outlook.office365.com
     port: 993
@@ -60,6 +62,7 @@ class MailboxConfig(BaseModel):
     oauth2_token: SecretStr | None = None
     oauth2_token_env: str | None = None
     folders: tuple[str, ...] = Field(default=("INBOX", "Sent"), min_length=1)
+    sent_folders: tuple[str, ...] = ()
     address: str = Field(min_length=1)
     poll_interval_s: float = Field(default=30.0, gt=0)
     idle: bool = True
@@ -93,6 +96,13 @@ class MailboxConfig(BaseModel):
         if isinstance(data.get("folders"), list):
             data["folders"] = tuple(dict.fromkeys(data["folders"]))
         return data
+
+    @model_validator(mode="after")
+    def _sent_folders_are_read(self) -> MailboxConfig:
+        unread = [f for f in self.sent_folders if f not in self.folders]
+        if unread:
+            raise ValueError(f"sent_folders must also be in folders: {', '.join(unread)}")
+        return self
 
 
 def _parse_document(text: str, source: str, *, as_yaml: bool) -> list[Any]:

@@ -25,7 +25,12 @@ from switchboard_shared.events.interactions import (
     Reason,
     Tag,
 )
-from switchboard_shared.events.mail import Attachment, MailDirection, MailReceived
+from switchboard_shared.events.mail import (
+    Attachment,
+    MailDirection,
+    MailReceived,
+    SenderEvidence,
+)
 
 __all__ = [
     "ActivityChanged",
@@ -50,5 +55,6 @@ __all__ = [
     "MailReceived",
     "Part",
     "Reason",
+    "SenderEvidence",
     "Tag",
 ]

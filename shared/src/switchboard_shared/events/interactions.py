@@ -44,6 +44,8 @@ class Tag(StrEnum):
     NOTIFICATION = "notification"
     CALENDAR = "calendar"
     LOOP = "loop"
+    SPOOFED_SENDER = "spoofed_sender"
+    """The message claims one of our addresses as its sender without evidence (mail)."""
 
 
 class Reason(Part):

@@ -17,6 +17,18 @@ class MailDirection(StrEnum):
     INTERNAL = "internal"
 
 
+class SenderEvidence(StrEnum):
+    """Why a message counts as ours (or nothing does): `From:` alone is a claim, not evidence."""
+
+    SENT_FOLDER = "sent_folder"
+    """Read from the mailbox's Sent folder (IMAP \\Sent, a configured sent folder, or posted
+    with `folder=Sent` on the authenticated HTTP intake)."""
+    AUTHENTICATION_RESULTS = "authentication_results"
+    """A trusted relay's Authentication-Results header: DKIM (aligned) or DMARC passed for one
+    of our domains."""
+    NONE = "none"
+
+
 class Attachment(Part):
     name: str | None = None
     type: str
@@ -51,4 +63,14 @@ class MailReceived(Event):
     defects: list[str] = Field(default_factory=list)
     counterpart: str | None = Field(
         default=None, description="Normalised address of the other party, when there is one"
+    )
+    sender_evidence: SenderEvidence | None = Field(
+        default=None,
+        description="What shows the message is ours: `sent_folder`, `authentication_results` "
+        "or `none`. Outbound and internal need evidence. Absent: produced before it was recorded",
+    )
+    spoofed_sender: bool = Field(
+        default=False,
+        description="From (or, without a From, Sender / Return-Path) names one of our addresses "
+        "or domains without evidence: the message is inbound and must not count as our act",
     )

@@ -1,6 +1,13 @@
 """Facts about a message, for the mail rules: the machine-mail signals ingest-mail copied into
 `auto_headers` (RFC 3834, Microsoft, list and ESP headers, null Return-Path, calendar method),
-the MIME report type, the sender's shape and the subject, matched against the file's patterns."""
+the MIME report type, the sender's shape and the subject, matched against the file's patterns.
+
+One decision is not the file's to make: a message that claims one of our addresses as its sender
+without evidence (`spoofed_sender`) opens and closes nothing, whatever rule matched. It is
+`auto_closed` and tagged `spoofed_sender`; when the file's verdict was anything else, the reason
+is `mail.spoofed_sender` and names the rule it overrode. A forged `From:` can then neither pass
+for our reply (`logged` closes activities) nor make work for a manager.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,14 @@ from typing import Any
 
 from classifier.rules.engine import FactKind, FactSpec, Verdict, evaluate
 from classifier.rules.ruleset import KnowledgeView, RuleSet
-from switchboard_shared.events import MailDirection, MailReceived
+from switchboard_shared.events import (
+    Disposition,
+    MailDirection,
+    MailReceived,
+    Reason,
+    SenderEvidence,
+    Tag,
+)
 
 B, N, C, T = FactKind.BOOL, FactKind.NUMBER, FactKind.CHOICE, FactKind.TEXT
 
@@ -36,10 +50,22 @@ CALENDAR_METHODS = (
     "other",
 )
 CALENDAR_METHOD_HEADER = "X-Switchboard-Calendar-Method"
+SENDER_EVIDENCE = tuple(e.value for e in SenderEvidence)
+SPOOFED_RULE = "mail.spoofed_sender"
 
 MAIL_FACTS: dict[str, FactSpec] = {
     "direction": FactSpec(
         C, "inbound, outbound or internal", tuple(d.value for d in MailDirection)
+    ),
+    "spoofed_sender": FactSpec(
+        B,
+        "From names one of our addresses or domains, but nothing shows the message is ours "
+        "(not from a Sent folder, no trusted Authentication-Results)",
+    ),
+    "sender_evidence": FactSpec(
+        C,
+        "what shows the message is ours (sent_folder, authentication_results, none)",
+        SENDER_EVIDENCE,
     ),
     "auto_submitted": FactSpec(C, "first token of Auto-Submitted (RFC 3834)", AUTO_SUBMITTED),
     "precedence": FactSpec(C, "first token of Precedence or X-Precedence", PRECEDENCE),
@@ -132,7 +158,24 @@ _TOKEN = re.compile(r"[A-Za-z0-9_\-]+")
 
 
 def classify_mail(mail: MailReceived, rules: RuleSet, knowledge: KnowledgeView) -> Verdict:
-    return evaluate(rules.mail_rules, mail_facts(mail, rules, knowledge), rules.thresholds)
+    verdict = evaluate(rules.mail_rules, mail_facts(mail, rules, knowledge), rules.thresholds)
+    return contain_spoofed(verdict) if mail.spoofed_sender else verdict
+
+
+def contain_spoofed(verdict: Verdict) -> Verdict:
+    """A sender that claims to be us without evidence opens and closes nothing."""
+    tags = verdict.tags
+    if Tag.SPOOFED_SENDER not in tags:
+        tags = (*tags, Tag.SPOOFED_SENDER)
+    if verdict.disposition is Disposition.AUTO_CLOSED:
+        return Verdict(verdict.disposition, tags, verdict.reasons)
+    overridden = verdict.reasons[0].rule if verdict.reasons else "the rules file"
+    detail = (
+        "the sender claims to be ours without evidence (no Sent folder, no trusted "
+        f"Authentication-Results): nothing is opened or closed ({overridden} said "
+        f"{verdict.disposition.value})"
+    )
+    return Verdict(Disposition.AUTO_CLOSED, tags, (Reason(rule=SPOOFED_RULE, detail=detail),))
 
 
 def mail_facts(mail: MailReceived, rules: RuleSet, knowledge: KnowledgeView) -> dict[str, Any]:
@@ -147,6 +190,8 @@ def mail_facts(mail: MailReceived, rules: RuleSet, knowledge: KnowledgeView) -> 
     counterpart = mail.counterpart
     return {
         "direction": mail.direction.value,
+        "spoofed_sender": mail.spoofed_sender,
+        "sender_evidence": (mail.sender_evidence or SenderEvidence.NONE).value,
         "auto_submitted": _first_token(headers.get("auto-submitted"), AUTO_SUBMITTED),
         "precedence": _precedence(headers),
         "auto_reply_header": any(

@@ -18,7 +18,12 @@ from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
-from ingest_mail.domain.direction import MailboxIdentity, direction_of
+from ingest_mail.domain.direction import (
+    MailboxIdentity,
+    direction_of,
+    is_sent_folder_name,
+    sender_of,
+)
 from ingest_mail.domain.headers import (
     SYNTHETIC_ID_DOMAIN,
     HeaderMap,
@@ -84,8 +89,13 @@ def parse_message(
     mailbox: MailboxIdentity,
     folder: str | None = None,
     max_bytes: int = 25_000_000,
+    sent_folder: bool | None = None,
 ) -> MailReceived:
-    """Parse one message; raises `UnparseableMessage` only for input that is not a message."""
+    """Parse one message; raises `UnparseableMessage` only for input that is not a message.
+
+    `sent_folder`: the message was read from the mailbox's Sent folder, which is evidence that
+    it is ours; None decides by the folder's name (`Sent`, any case).
+    """
     if len(raw) > max_bytes:
         raise UnparseableMessage("too_large", f"{len(raw)} bytes, limit {max_bytes}")
     if not raw or raw.isspace():
@@ -109,7 +119,16 @@ def parse_message(
     bcc = _addresses(headers, "Bcc", defects)
     reply_to = _addresses(headers, "Reply-To", defects)
     from_ = sender[0] if sender else None
-    direction, counterpart = direction_of(mailbox, from_, [*to, *cc, *bcc])
+    claim = sender_of(
+        mailbox,
+        from_=sender,
+        from_fields=len(headers.all("From")),
+        sender=_addresses(headers, "Sender", []),
+        return_path=headers.first("Return-Path"),
+        authentication_results=headers.all("Authentication-Results"),
+        sent_folder=is_sent_folder_name(folder) if sent_folder is None else sent_folder,
+    )
+    direction, counterpart = direction_of(mailbox, from_, [*to, *cc, *bcc], ours=claim.ours)
 
     key = message_key(raw)
     if key.endswith(f"@{SYNTHETIC_ID_DOMAIN}>"):
@@ -140,6 +159,8 @@ def parse_message(
         size_bytes=len(raw),
         defects=_unique(defects)[:MAX_DEFECTS],
         counterpart=counterpart,
+        sender_evidence=claim.evidence,
+        spoofed_sender=claim.spoofed,
     )
 
 
