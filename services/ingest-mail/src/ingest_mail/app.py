@@ -37,10 +37,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         own_domains=frozenset(settings.common.own_domains),
         own_addresses=settings.own_address_set,
         max_bytes=settings.max_message_bytes,
+        trusted_authserv_ids=settings.trusted_authserv_id_set,
     )
 
     async def imap_sink(raw: bytes, mailbox: MailboxConfig, folder: str) -> None:
-        await intake.accept(raw, mailbox=mailbox.address, folder=folder, intake="imap")
+        imap: ImapIntake | None = app.state.imap
+        sent = imap is not None and imap.is_sent_folder(mailbox.name, folder)
+        await intake.accept(
+            raw, mailbox=mailbox.address, folder=folder, intake="imap", sent_folder=sent
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

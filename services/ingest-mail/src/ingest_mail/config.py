@@ -30,6 +30,12 @@ class Settings(ServiceSettings):
     own_addresses: str = Field(
         default="", description="Our addresses outside SWITCHBOARD_OWN_DOMAINS, comma separated"
     )
+    trusted_authserv_ids: str = Field(
+        default="",
+        description="authserv-ids (comma separated) of the relays whose Authentication-Results "
+        "header is believed: DKIM or DMARC passing there for one of our domains makes a message "
+        "ours. Empty: only the Sent folder does",
+    )
     mailboxes_file: str | None = Field(default=None, description="YAML list of IMAP mailboxes")
     mailboxes: str | None = Field(default=None, description="IMAP mailboxes as JSON")
     checkpoint_db: str = "var/ingest-mail.db"
@@ -48,5 +54,11 @@ class Settings(ServiceSettings):
     @property
     def own_address_set(self) -> frozenset[str]:
         parts = split_csv(self.own_addresses)
+        assert isinstance(parts, list)
+        return frozenset(str(a).lower() for a in parts)
+
+    @property
+    def trusted_authserv_id_set(self) -> frozenset[str]:
+        parts = split_csv(self.trusted_authserv_ids)
         assert isinstance(parts, list)
         return frozenset(str(a).lower() for a in parts)

@@ -66,7 +66,12 @@ def mailbox_of(mailbox: str | None, settings: Settings) -> str:
 async def receive_message(
     request: Request,
     mailbox: str | None = Query(default=None, description="The mailbox it was delivered to"),
-    folder: str | None = Query(default=None, max_length=200),
+    folder: str | None = Query(
+        default=None,
+        max_length=200,
+        description="The folder it was read from. `Sent` (any case) says the mailbox sent it: "
+        "the evidence that a message From one of our addresses is ours",
+    ),
 ) -> JSONResponse:
     settings: Settings = request.app.state.settings
     intake: MailIntake = request.app.state.intake

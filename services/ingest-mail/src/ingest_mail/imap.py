@@ -36,6 +36,7 @@ from imapclient.imapclient import SocketTimeout
 from prometheus_client import Counter, Gauge
 
 from ingest_mail.checkpoints import CheckpointStore
+from ingest_mail.domain.direction import is_sent_folder_name
 from ingest_mail.mailboxes import MailboxConfig
 from switchboard_shared.kafka import BrokerUnavailable
 
@@ -82,6 +83,7 @@ IMAP_RECONNECTS = Counter(
 )
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_SENT_FLAG = b"\\Sent"  # RFC 6154 special-use attribute
 _BODY = b"BODY[]"
 _SIZE = b"RFC822.SIZE"
 
@@ -176,6 +178,7 @@ class MailboxPoller:
         self.options = options or PollerOptions()
         self._status = _Status()
         self._uidnext: dict[str, int] = {}
+        self._flagged_sent: frozenset[str] = frozenset()
         self._stop = threading.Event()
         self._executor: ThreadPoolExecutor | None = None
         self._connect_backoff = _Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
@@ -191,6 +194,15 @@ class MailboxPoller:
     @property
     def name(self) -> str:
         return self.config.name
+
+    def is_sent_folder(self, folder: str) -> bool:
+        """What this mailbox sent: a folder the server flags \\Sent (RFC 6154), one the config
+        lists in `sent_folders`, or one named `Sent`. Such a message is evidence of our act."""
+        return (
+            folder in self._flagged_sent
+            or folder in self.config.sent_folders
+            or is_sent_folder_name(folder)
+        )
 
     def status(self) -> MailboxStatus:
         s = self._status
@@ -259,6 +271,7 @@ class MailboxPoller:
         try:
             self._set_connected(True)
             log.info("imap connected", extra={"mailbox_label": self.name})
+            self._flagged_sent = await self._call(_flagged_sent, client, self.config.folders)
             while True:
                 try:
                     idle_folder = await self._round(client)
@@ -479,6 +492,22 @@ def _select(client: IMAPClient, folder: str) -> _Selected | str:
     return _Selected(int(info[b"UIDVALIDITY"]), int(uidnext) if uidnext is not None else None)
 
 
+def _flagged_sent(client: IMAPClient, folders: Sequence[str]) -> frozenset[str]:
+    """The configured folders that the server's LIST flags \\Sent (one LIST per folder, so a
+    mailbox with thousands of folders costs no more than its configuration)."""
+    found: set[str] = set()
+    for folder in folders:
+        try:
+            listed = client.list_folders(pattern=folder)
+        except IMAPClientAbortError:
+            raise
+        except IMAPClientError:
+            continue
+        if any(name == folder and _SENT_FLAG in flags for flags, _, name in listed):
+            found.add(folder)
+    return frozenset(found)
+
+
 def _uids_after(client: IMAPClient, last_uid: int) -> list[int]:
     # `UID n:*` always matches the highest UID, even when it is below n: filter.
     found = client.search(["UID", f"{last_uid + 1}:*"])
@@ -561,6 +590,10 @@ class ImapIntake:
 
     def status(self) -> list[MailboxStatus]:
         return [poller.status() for poller in self.pollers]
+
+    def is_sent_folder(self, mailbox: str, folder: str) -> bool:
+        """Whether `folder` of the mailbox named `mailbox` holds what it sent."""
+        return any(p.name == mailbox and p.is_sent_folder(folder) for p in self.pollers)
 
     async def ready(self) -> bool:
         """Every configured mailbox has a live session (true with no mailboxes)."""

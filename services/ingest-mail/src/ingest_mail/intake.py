@@ -51,23 +51,39 @@ class MailIntake:
         own_domains: frozenset[str],
         own_addresses: frozenset[str],
         max_bytes: int,
+        trusted_authserv_ids: frozenset[str] = frozenset(),
     ) -> None:
         self.publisher = publisher
         self.own_domains = own_domains
         self.own_addresses = own_addresses
         self.max_bytes = max_bytes
+        self.trusted_authserv_ids = trusted_authserv_ids
 
     def identity(self, mailbox: str) -> MailboxIdentity:
-        return MailboxIdentity(mailbox.lower(), self.own_domains, self.own_addresses)
+        return MailboxIdentity(
+            mailbox.lower(), self.own_domains, self.own_addresses, self.trusted_authserv_ids
+        )
 
     async def accept(
-        self, raw: bytes, *, mailbox: str, folder: str | None, intake: str
+        self,
+        raw: bytes,
+        *,
+        mailbox: str,
+        folder: str | None,
+        intake: str,
+        sent_folder: bool | None = None,
     ) -> Accepted:
+        """`sent_folder`: the door knows the folder is the mailbox's Sent folder (IMAP \\Sent);
+        None lets the folder's name decide (`Sent`)."""
         BYTES.labels(intake).inc(len(raw))
         start = time.perf_counter()
         try:
             event = parse_message(
-                raw, mailbox=self.identity(mailbox), folder=folder, max_bytes=self.max_bytes
+                raw,
+                mailbox=self.identity(mailbox),
+                folder=folder,
+                max_bytes=self.max_bytes,
+                sent_folder=sent_folder,
             )
         except UnparseableMessage as exc:
             return await self._reject(raw, intake, exc.reason, exc.detail)
