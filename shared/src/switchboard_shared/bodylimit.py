@@ -1,14 +1,14 @@
-"""A request-body limit checked before the body is read: `install_body_limit(app, max_bytes)`.
+"""Request limits checked before a body is read: `install_body_limit(app, max_bytes)`.
 
-A pure ASGI middleware, outermost, so nothing in the app can buffer past the limit:
-
-- a declared `Content-Length` over the limit is answered 413 at once; the app is not called and
-  the body is never read (the connection is closed, so the client stops sending);
-- a streamed (chunked) body is counted as the app reads it; the chunk that crosses the limit is
-  not handed over, the read raises `BodyTooLarge` (an HTTP 413 exception, which problem handlers
-  render) and, if nothing has been answered yet, the middleware answers 413 itself;
-- more than `max_headers` headers, or more than `max_header_bytes` of them, is answered 431
-  (the HTTP server caps a request head too; this keeps the bound whichever server runs us).
+- A declared `Content-Length` over the limit is answered 413 at once by a pure ASGI middleware
+  (`RequestLimits`, outermost of ours): the app is not called, the body is never read and the
+  connection is closed, so the client stops sending.
+- A streamed (chunked) body is counted as the app reads it (Starlette's
+  `RequestBodyLimitMiddleware`, which FastAPI's body reading understands): the chunk that
+  crosses the limit is never handed over, and the answer is a 413 problem.
+- More than `max_headers` headers, or more than `max_header_bytes` of them, is answered 431 (the
+  HTTP server caps a request head too: uvicorn's h11 at 16 KiB; this keeps a bound whichever
+  server runs us).
 """
 
 from __future__ import annotations
@@ -16,18 +16,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import FastAPI
 from starlette.exceptions import HTTPException
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard_shared.problems import PROBLEM_JSON
 
 DEFAULT_MAX_HEADERS = 100
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
-
-
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the body is larger than the limit of {limit} bytes")
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -53,13 +50,20 @@ def _problem(status: int, title: str, detail: str) -> tuple[dict[str, Any], byte
     return start, body
 
 
+def _too_large(exc: BaseException) -> bool:
+    """The body limit's 413, alone or wrapped by task groups (as `BaseHTTPMiddleware` does)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_too_large(e) for e in exc.exceptions)
+    return isinstance(exc, HTTPException) and exc.status_code == 413
+
+
 async def _answer(send: Send, status: int, title: str, detail: str) -> None:
     start, body = _problem(status, title, detail)
     await send(start)
     await send({"type": "http.response.body", "body": body})
 
 
-class BodyLimit:
+class RequestLimits:
     def __init__(
         self,
         app: ASGIApp,
@@ -70,7 +74,7 @@ class BodyLimit:
     ) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must not be negative")
-        self.app = app
+        self.app = RequestBodyLimitMiddleware(app, max_body_size=max_bytes)
         self.max_bytes = max_bytes
         self.max_headers = max_headers
         self.max_header_bytes = max_header_bytes
@@ -92,34 +96,22 @@ class BodyLimit:
             await _answer(send, 413, "Content too large", detail)
             return
 
-        limit = self.max_bytes
-        received = 0
         started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
 
         async def watched_send(message: Message) -> None:
             nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+            started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, watched_send)
-        except BodyTooLarge:
-            if started:
+            await self.app(scope, receive, watched_send)
+        except Exception as exc:
+            if started or not _too_large(exc):
                 raise
-            await _answer(send, 413, "Content too large", f"the limit is {limit} bytes")
+            await _answer(send, 413, "Content too large", f"the limit is {self.max_bytes} bytes")
 
 
-def install_body_limit(app: Any, max_bytes: int) -> None:
-    """Refuse bodies over `max_bytes` before they are read (call once, after other middleware,
-    so it runs first)."""
-    app.add_middleware(BodyLimit, max_bytes=max_bytes)
+def install_body_limit(app: FastAPI, max_bytes: int) -> None:
+    """Refuse request bodies over `max_bytes` before they are read, declared or streamed (call
+    once, before the first request)."""
+    app.add_middleware(RequestLimits, max_bytes=max_bytes)

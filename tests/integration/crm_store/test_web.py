@@ -15,14 +15,16 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_store import web
+from crm_store.access import sha256
 from crm_store.api import router as api_router
 from crm_store.config import Settings
-from crm_store.models import ApiToken
+from crm_store.models import ApiToken, PageSession
 from crm_store.service import record_interaction
+from crm_store.web.session import csrf_for
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.problems import install_problem_handlers
 
@@ -192,8 +194,8 @@ async def test_pages_send_strangers_to_sign_in(app: FastAPI) -> None:
         assert fetched.json()["error"] == "Your session has ended"
 
 
-async def test_signing_in_keeps_the_token_in_a_strict_http_only_cookie(
-    app: FastAPI, api: httpx.AsyncClient
+async def test_signing_in_keeps_a_session_not_the_token_in_a_strict_http_only_cookie(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions
 ) -> None:
     rita = await person(api, "Rita", "manager", "201")
     async with browser(app) as client:
@@ -210,10 +212,20 @@ async def test_signing_in_keeps_the_token_in_a_strict_http_only_cookie(
         attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
         assert {"httponly", "samesite=strict", "path=/"} <= attributes
         assert "secure" not in attributes  # plain HTTP, allowed on 127.0.0.1 only
+        secret = cookie.split(";")[0].removeprefix("sb_session=")
+        assert rita.token not in cookie
+        assert len(secret) >= 40
         inbox = await client.get("/")
         assert inbox.status_code == 200
         assert "Your inbox" in inbox.text
         assert rita.token not in inbox.text
+        # The CSRF token derives from the session, not from the API token.
+        assert csrf_of(inbox.text) == csrf_for(secret)
+        assert csrf_of(inbox.text) != csrf_for(rita.token)
+    async with sessions() as session:
+        [row] = (await session.execute(select(PageSession))).scalars().all()
+    assert (row.token_id, row.secret_sha256) == (rita.token_id, sha256(secret))
+    assert row.secret_sha256 != sha256(rita.token)
 
 
 async def test_over_https_the_cookie_is_secure_and_host_prefixed(
@@ -289,6 +301,106 @@ async def test_a_revoked_token_ends_the_session_and_sign_out_clears_it(
         response = await client.get("/")
         assert response.status_code == 303
         assert response.headers["location"] == "/login"
+
+
+def session_cookie(client: httpx.AsyncClient) -> str:
+    return next(c.value for c in client.cookies.jar if c.name.endswith("sb_session") and c.value)
+
+
+async def replayed(app: FastAPI, secret: str) -> httpx.Response:
+    """The inbox asked for with a copy of an old cookie, as a thief would."""
+    async with browser(app) as thief:
+        thief.cookies.set("sb_session", secret)
+        return await thief.get("/")
+
+
+async def test_sign_out_ends_the_session_on_the_server(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with sign_in(app, rita.token) as client:
+        secret = session_cookie(client)
+        page = await client.get("/")
+        assert (await replayed(app, secret)).status_code == 200
+        out = await client.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 303
+    response = await replayed(app, secret)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+
+
+async def test_revoking_the_token_through_the_api_ends_its_page_sessions(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with sign_in(app, rita.token) as first, sign_in(app, rita.token) as second:
+        assert (await first.get("/")).status_code == 200
+        revoked = await api.delete(f"/api/v1/tokens/{rita.token_id}")
+        assert revoked.status_code == 204
+        for client in (first, second):
+            response = await client.get("/")
+            assert response.status_code == 303
+            assert response.headers["location"] == "/login"
+    async with sessions() as session:
+        assert (await session.execute(select(PageSession))).scalars().all() == []
+
+
+async def test_deactivating_a_manager_ends_their_page_sessions_and_tokens(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    sam = await person(api, "Sam", "manager", "202")
+    async with sign_in(app, rita.token) as page, sign_in(app, sam.token) as other:
+        assert (await page.get("/")).status_code == 200
+        off = await api.patch(f"/api/v1/managers/{rita.id}", json={"active": False})
+        assert off.status_code == 200
+        assert (await page.get("/")).status_code == 303
+        assert (await other.get("/")).status_code == 200
+        fetched = await page.get("/inbox/state", headers=FETCH)
+        assert fetched.status_code == 401
+    own = {"Authorization": f"Bearer {rita.token}"}
+    assert (await api.get("/api/v1/presets", headers=own)).status_code == 401
+    async with browser(app) as client:
+        form = await client.get("/login")
+        again = await client.post(
+            "/login", data={"csrf": hidden(form.text, "csrf"), "token": rita.token}
+        )
+        assert again.status_code == 401
+    # Reactivated, the manager signs in with a new token only.
+    assert (await api.patch(f"/api/v1/managers/{rita.id}", json={"active": True})).is_success
+    fresh = await api.post("/api/v1/tokens", json={"manager_id": rita.id})
+    async with sign_in(app, fresh.json()["token"]) as page:
+        assert (await page.get("/")).status_code == 200
+
+
+async def test_an_expired_session_or_token_ends_the_page(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    async with sign_in(app, rita.token) as client:
+        async with sessions() as session:
+            await session.execute(update(PageSession).values(expires_at=past))
+            await session.commit()
+        assert (await client.get("/")).status_code == 303
+    async with sign_in(app, rita.token) as client:
+        async with sessions() as session:
+            await session.execute(
+                update(ApiToken).where(ApiToken.id == rita.token_id).values(expires_at=past)
+            )
+            await session.commit()
+        assert (await client.get("/")).status_code == 303
+
+
+async def test_a_bootstrap_admin_session_ends_when_that_token_is_changed(
+    app: FastAPI, settings: Settings, admin: dict[str, str]
+) -> None:
+    async with sign_in(app, admin["Authorization"].removeprefix("Bearer ")) as client:
+        assert (await client.get("/")).status_code == 200
+        app.state.settings = settings.model_copy(
+            update={"bootstrap_admin_token": "a-new-bootstrap-admin-token"}
+        )
+        assert (await client.get("/")).status_code == 303
 
 
 # -- the inbox -------------------------------------------------------------------------------
