@@ -77,6 +77,7 @@ class Item:
     payload: object = field(compare=False)
     truth: Truth = field(compare=False)
     mailbox: MailboxIdentity | None = field(compare=False, default=None)
+    folder: str | None = field(compare=False, default=None)
 
 
 def truth(
@@ -118,9 +119,10 @@ class Month:
         payload: object,
         t: Truth,
         mailbox: MailboxIdentity | None = None,
+        folder: str | None = None,
     ) -> None:
         self.seq += 1
-        self.items.append(Item(at.timestamp(), self.seq, kind, payload, t, mailbox))
+        self.items.append(Item(at.timestamp(), self.seq, kind, payload, t, mailbox, folder))
 
     def working_moments(self, per_day: float) -> Iterator[datetime]:
         for day in range(31):
@@ -371,7 +373,16 @@ class Month:
 
     # -- mail -------------------------------------------------------------------------------
 
-    def mail(self, at: datetime, manager: str, lines: list[str], body: str, t: Truth) -> None:
+    def mail(
+        self,
+        at: datetime,
+        manager: str,
+        lines: list[str],
+        body: str,
+        t: Truth,
+        folder: str = "INBOX",
+    ) -> None:
+        """`folder="Sent"` for our own messages: read from the Sent folder, they count as ours."""
         self.seq += 1
         headers = [
             *lines,
@@ -383,7 +394,12 @@ class Month:
             headers.append("Content-Type: text/plain; charset=utf-8")
         raw = ("\n".join(headers) + "\n\n" + body).encode()
         self.add(
-            at + timedelta(seconds=self.rng.uniform(1, 60)), "mail", raw, t, self.mailboxes[manager]
+            at + timedelta(seconds=self.rng.uniform(1, 60)),
+            "mail",
+            raw,
+            t,
+            self.mailboxes[manager],
+            folder,
         )
 
     def mails(self) -> None:
@@ -448,6 +464,7 @@ class Month:
                 ],
                 "Dear client,\nattached.\n",
                 truth("our mail", person=False),
+                folder="Sent",
             )
         ooo_styles = [
             [
@@ -579,6 +596,7 @@ class Month:
                 [f"From: {a} <{a}@{OUR_DOMAIN}>", f"To: {b}@{OUR_DOMAIN}", "Subject: Lunch?"],
                 "12:30?\n",
                 truth("internal mail", (Tag.INTERNAL,), person=False),
+                folder="Sent",
             )
         for at in self.working_moments(0.3):
             manager = rng.choice(self.managers)
@@ -594,6 +612,16 @@ class Month:
                 "Received.\n",
                 truth("mail loop", (Tag.LOOP,), person=False),
             )
+        for at in self.working_moments(0.2):  # a forged From: a colleague, delivered from outside
+            a, b = rng.sample(self.managers, 2)
+            _, address, _ = rng.choice(self.clients)
+            self.mail(
+                at,
+                b,
+                [f"From: {a} <{a}@{OUR_DOMAIN}>", f"To: {address}", "Subject: Re: Quote"],
+                "Please pay to the new account below.\n",
+                truth("forged colleague", (Tag.SPOOFED_SENDER,), person=False),
+            )
         for at in self.working_moments(1):  # our own out-of-office replies
             manager = rng.choice(self.managers)
             _, address, _ = rng.choice(self.clients)
@@ -608,6 +636,7 @@ class Month:
                 ],
                 "Away.\n",
                 truth("our out-of-office", (Tag.AUTO_REPLY,), person=False),
+                folder="Sent",
             )
 
     def bounce(self, at: datetime, manager: str) -> None:
@@ -755,7 +784,7 @@ def run_month(month: Month, rules: RuleSet) -> list[Outcome]:
         else:
             assert isinstance(item.payload, bytes)
             assert item.mailbox is not None
-            mail = parse_message(item.payload, mailbox=item.mailbox)
+            mail = parse_message(item.payload, mailbox=item.mailbox, folder=item.folder)
             at = datetime.fromtimestamp(item.at, UTC)
             record(item, classifier.mail(interaction_id, mail, at))
     advance(float("inf"))

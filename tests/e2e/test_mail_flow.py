@@ -127,3 +127,61 @@ async def test_an_out_of_office_reply_opens_nothing(stack: Stack) -> None:
     )
     items = await wait_for(stack, client, lambda items: len(items) >= 1)
     assert len(items) == 1, "the out-of-office must not open a reply"
+
+
+async def stored_interaction(stack: Stack, interaction_id: str, timeout: float = 30) -> Any:
+    """The interaction once crm-store stored it, which it does with the decisions it made."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=stack.url("crm_store"), headers=ADMIN) as client:
+        while True:
+            response = await client.get(f"/api/v1/interactions/{interaction_id}")
+            if response.status_code == 200:
+                return response.json()
+            assert response.status_code == 404, response.text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"interaction {interaction_id} was never stored")
+            await asyncio.sleep(0.2)
+
+
+async def test_a_forged_from_us_closes_nothing_and_our_real_reply_does(stack: Stack) -> None:
+    """From: is a claim: a message from outside that says it is our answer (SPF and DMARC
+    failing) leaves the client's reply open; the answer from our Sent folder closes it."""
+    client = f"cy.{uuid.uuid4().hex[:6]}@client-company.com"
+    question_id = f"<{uuid.uuid4().hex}@client-company.com>"
+    await post_mail(
+        stack, mail(f"Cy <{client}>", OURS, "Quote for 5 seats", message_id=question_id)
+    )
+    [reply] = await wait_for(stack, client, lambda items: len(items) == 1)
+    assert reply["state"] == "open"
+
+    forged = mail(
+        f"Sales <{OURS}>",
+        client,
+        "Re: Quote for 5 seats",
+        message_id=f"<{uuid.uuid4().hex}@forger.example>",
+        in_reply_to=question_id,
+        headers={
+            "Authentication-Results": "mx.forger.example; spf=fail smtp.mailfrom=acme-corp.com;"
+            " dmarc=fail (p=none) header.from=acme-corp.com"
+        },
+    )
+    posted = await post_mail(stack, forged)  # delivered to the INBOX, from outside
+    assert posted["direction"] == "inbound"
+    seen = await stored_interaction(stack, posted["event_id"])
+    assert "spoofed_sender" in seen["tags"]
+    assert seen["disposition"] == "auto_closed"
+    assert seen["reasons"][0]["rule"] == "mail.spoofed_sender"
+    [still_open] = await activities_for(stack, client)
+    assert (still_open["id"], still_open["state"]) == (reply["id"], "open")
+    assert await activities_for(stack, OURS) == [], "a forged message opens nothing either"
+
+    answer = mail(
+        OURS,
+        client,
+        "Re: Quote for 5 seats",
+        message_id=f"<{uuid.uuid4().hex}@acme-corp.com>",
+        in_reply_to=question_id,
+    )
+    assert (await post_mail(stack, answer, folder="Sent"))["direction"] == "outbound"
+    [closed] = await wait_for(stack, client, lambda items: items and items[0]["state"] != "open")
+    assert (closed["id"], closed["state"], closed["closed_by"]) == (reply["id"], "done", "auto")

@@ -37,6 +37,13 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
 first_valid_uid = 1
+namespace inbox {{
+  inbox = yes
+  # RFC 6154 special-use under a name that is not "Sent", as Exchange and Gmail do
+  mailbox "Sent Items" {{
+    special_use = \\Sent
+  }}
+}}
 log_path = {root}/dovecot.log
 {users}
 service imap-login {{

@@ -16,6 +16,8 @@ from support.ports import free_port
 
 GENERIC_SECRET = "test-generic-secret-0123456789abcdef"
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+MAIL_TOKEN = "test-mail-token-0123456789abcdef"  # INGEST_MAIL_HTTP_TOKEN: POST /messages
+MAIL_AUTH = {"Authorization": f"Bearer {MAIL_TOKEN}"}
 SERVICES = ("ingest_calls", "ingest_mail", "classifier", "crm_store")
 
 
@@ -101,6 +103,7 @@ def make_stack(
             # State files of the stateful services live with the test, not in the repo's var/.
             "CLASSIFIER_STATE_PATH": str(workdir / "classifier.db"),
             "INGEST_MAIL_CHECKPOINT_DB": str(workdir / "ingest-mail.db"),
+            "INGEST_MAIL_HTTP_TOKEN": MAIL_TOKEN,  # ingest-mail refuses to start without one
             **secrets,
         }
     )

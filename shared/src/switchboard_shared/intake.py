@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 from collections import OrderedDict
@@ -13,6 +14,7 @@ from switchboard_shared.events import IngestRejected
 from switchboard_shared.topics import INGEST_REJECTED
 
 MAX_KEPT_BYTES = 512_000  # base64 of this stays well inside Kafka's 1 MiB record limit
+GZIP_BASE64 = "gzip+base64"
 
 
 class RecentIds:
@@ -45,21 +47,32 @@ def rejected_record(
     detail: str,
     content_type: str | None,
     body: bytes,
+    compress: bool = False,
+    total_bytes: int | None = None,
 ) -> KafkaRecord:
     """An `ingest.rejected.v1` record keeping authenticated input that could not be used.
 
-    Bodies beyond what a Kafka record can carry keep their first `MAX_KEPT_BYTES`, with the
-    original size and digest, so the record is always publishable and nothing loops on it.
+    A body that fits in `MAX_KEPT_BYTES` is kept as it is (UTF-8 text, or base64). With
+    `compress`, a larger body is kept whole as base64 of its gzip (`body_encoding`
+    `gzip+base64`) when that fits; hostile MIME (a million empty parts) compresses a thousand
+    fold. Otherwise only its first `MAX_KEPT_BYTES` are kept (`truncated`), with the original
+    size and digest, so the record is always publishable and nothing loops on it.
+
+    `total_bytes` says `body` is already only the first bytes of a larger input of that size
+    (read partially because it was too large); it is kept truncated, and its digest is the
+    kept part's.
     """
+    prefix_only = total_bytes is not None and total_bytes > len(body)
     original = body
-    truncated = len(body) > MAX_KEPT_BYTES
-    body = body[:MAX_KEPT_BYTES]
-    try:
-        text, encoding = body.decode("utf-8"), "utf-8"
-        if len(json.dumps(text)) > 4 * len(body) // 3 + 4:  # JSON escapes would grow it more
-            raise UnicodeDecodeError("utf-8", body, 0, 0, "escapes")
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(body).decode(), "base64"
+    encoded: tuple[str, str] | None = None
+    if compress and len(body) > MAX_KEPT_BYTES and not prefix_only:
+        packed = gzip.compress(body, compresslevel=6, mtime=0)
+        if len(packed) <= MAX_KEPT_BYTES:
+            encoded = base64.b64encode(packed).decode(), GZIP_BASE64
+    truncated = prefix_only or (encoded is None and len(body) > MAX_KEPT_BYTES)
+    if encoded is None:
+        encoded = _plain(body[:MAX_KEPT_BYTES])
+    text, encoding = encoded
     event = IngestRejected(
         source=source,
         reason=reason,
@@ -67,10 +80,35 @@ def rejected_record(
         content_type=content_type,
         body=text,
         body_encoding=encoding,
-        body_bytes=len(original),
+        body_bytes=total_bytes if prefix_only else len(original),
         body_sha256=hashlib.sha256(original).hexdigest(),
         truncated=truncated,
         received_at=datetime.now(UTC),
     )
-    event_id = deterministic_id(INGEST_REJECTED.name, source, event.body_sha256 or "")
+    identity = event.body_sha256 or ""
+    if prefix_only:
+        identity = f"{identity}/{total_bytes}"
+    event_id = deterministic_id(INGEST_REJECTED.name, source, identity)
     return encode(INGEST_REJECTED, event, id=event_id, source=f"switchboard/{service}", key=source)
+
+
+def _plain(body: bytes) -> tuple[str, str]:
+    try:
+        text = body.decode("utf-8")
+        if len(json.dumps(text)) > 4 * len(body) // 3 + 4:  # JSON escapes would grow it more
+            raise UnicodeDecodeError("utf-8", body, 0, 0, "escapes")
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode(), "base64"
+    return text, "utf-8"
+
+
+def kept_body(rejected: IngestRejected) -> bytes:
+    """The bytes a rejected record kept, whichever `body_encoding` it used (for replay).
+
+    Check `truncated` first: a truncated body is only the input's first bytes.
+    """
+    if rejected.body_encoding == GZIP_BASE64:
+        return gzip.decompress(base64.b64decode(rejected.body))
+    if rejected.body_encoding == "base64":
+        return base64.b64decode(rejected.body)
+    return rejected.body.encode("utf-8")

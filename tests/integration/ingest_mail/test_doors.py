@@ -31,6 +31,9 @@ from switchboard_shared.topics import INGEST_REJECTED, MAIL_RECEIVED
 
 pytestmark = pytest.mark.integration
 
+TOKEN = "mail-http-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
 
 def message(subject: str, sender: str = "ann@client.example") -> bytes:
     msg = EmailMessage()
@@ -45,14 +48,18 @@ def message(subject: str, sender: str = "ann@client.example") -> bytes:
 
 @contextlib.asynccontextmanager
 async def mail_app(
-    bootstrap: str, lmtp_port: int | None = None, **settings: object
+    bootstrap: str,
+    lmtp_port: int | None = None,
+    own_domains: tuple[str, ...] = ("acme.test",),
+    **settings: object,
 ) -> AsyncIterator[tuple[FastAPI, int]]:
     lmtp_port = lmtp_port or free_port()
+    settings.setdefault("http_token", TOKEN)
     app = create_app(
         Settings(
             lmtp_port=lmtp_port,
             common=CommonSettings(
-                kafka_bootstrap=bootstrap, own_domains=["acme.test"], publish_timeout_s=2.0
+                kafka_bootstrap=bootstrap, own_domains=list(own_domains), publish_timeout_s=2.0
             ),
             **settings,  # type: ignore[arg-type]
         )
@@ -93,7 +100,9 @@ async def test_http_message_is_published_once(kafka_bootstrap: str) -> None:
     raw = message("Quote please")
     async with mail_app(kafka_bootstrap) as (app, _):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mail") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://mail", headers=AUTH
+        ) as client:
             headers = {"Content-Type": "message/rfc822"}
             first = await client.post(
                 "/messages?mailbox=sales@acme.test", content=raw, headers=headers
@@ -130,8 +139,8 @@ async def test_http_message_is_published_once(kafka_bootstrap: str) -> None:
     assert isinstance(kept[rejected_id], IngestRejected)
 
 
-async def test_http_token_when_configured(kafka_bootstrap: str) -> None:
-    token = "mail-http-token-0123456789abcdef"
+async def test_http_token_is_required(kafka_bootstrap: str) -> None:
+    token = "another-mail-token-0123456789abcdef"
     async with mail_app(kafka_bootstrap, http_token=token) as (app, _):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://mail") as client:

@@ -345,3 +345,29 @@ async def test_stop_is_prompt_while_idling_and_the_intake_can_start_again(
     async with intake.running():
         await sink.wait_for(2)
     assert sink.subjects == subjects(1, 2)
+
+
+async def test_knows_which_folders_hold_what_the_mailbox_sent(
+    account: MailAccount, store: CheckpointStore, sink: RecordingSink
+) -> None:
+    """The server's \\Sent special-use (RFC 6154), the mailbox's `sent_folders`, or the name."""
+    account.append("INBOX", make_message(1))
+    account.append("Sent Items", make_message(2))  # the test server flags it \Sent
+    account.append("Outbox", make_message(3))
+    account.append("Sent", make_message(4))
+    account.append("Archive", make_message(5))
+    folders = ["INBOX", "Sent Items", "Outbox", "Sent", "Archive"]
+    config = mailbox(account, folders=folders, sent_folders=["Outbox"])
+
+    async with running([config], store, sink) as intake:
+        await sink.wait_for(5)
+        sent = {folder: intake.is_sent_folder(config.name, folder) for folder in folders}
+
+    assert sent == {
+        "INBOX": False,
+        "Sent Items": True,
+        "Outbox": True,
+        "Sent": True,
+        "Archive": False,
+    }
+    assert not intake.is_sent_folder("another-mailbox", "Sent Items")

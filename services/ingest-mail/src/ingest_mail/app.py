@@ -11,12 +11,14 @@ from ingest_mail import __version__
 from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.config import Settings
 from ingest_mail.domain.parse import message_key
+from ingest_mail.domain.recipients import OurRecipients
 from ingest_mail.http import router
-from ingest_mail.imap import ImapIntake
+from ingest_mail.imap import ImapIntake, KeptMessage, PollerOptions
 from ingest_mail.intake import MailIntake
 from ingest_mail.lmtp import start_lmtp
 from ingest_mail.mailboxes import MailboxConfig, load_mailboxes
 from ingest_mail.metrics import METRICS
+from ingest_mail.parsing import ParseOptions, ParserPool
 from ingest_mail.publisher import MailPublisher
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
@@ -32,8 +34,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=METRICS,
         publish_timeout_s=settings.common.intake_publish_timeout_s,
     )
+    parser = ParserPool(
+        ParseOptions(
+            workers=settings.parse_workers,
+            timeout_s=settings.parse_timeout_s,
+            memory_limit_bytes=settings.parse_worker_memory_mb * 1024 * 1024 or None,
+            limits=settings.limits,
+        )
+    )
+    recipients = OurRecipients.of(
+        settings.common.own_domains, [*settings.own_address_set, *(m.address for m in mailboxes)]
+    )
     intake = MailIntake(
         MailPublisher(bus, settings.dedupe_window),
+        parser=parser,
         own_domains=frozenset(settings.common.own_domains),
         own_addresses=settings.own_address_set,
         max_bytes=settings.max_message_bytes,
@@ -47,13 +61,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raw, mailbox=mailbox.address, folder=folder, intake="imap", sent_folder=sent
         )
 
+    async def imap_keep(kept: KeptMessage) -> None:
+        await intake.keep_rejected(
+            kept.raw,
+            intake="imap",
+            reason=kept.reason,
+            detail=kept.detail,
+            total_bytes=kept.total_bytes,
+        )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(bus.running())
+            stack.push_async_callback(parser.close)
+            await parser.start()
             if settings.lmtp_port:
                 server = await start_lmtp(
-                    intake, settings.host, settings.lmtp_port, max_bytes=settings.max_message_bytes
+                    intake,
+                    settings.host,
+                    settings.lmtp_port,
+                    max_bytes=settings.max_message_bytes,
+                    recipients=recipients,
+                    max_recipients=settings.lmtp_max_recipients,
                 )
                 stack.push_async_callback(server.wait_closed)
                 stack.callback(server.close)
@@ -62,7 +92,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     settings.checkpoint_db, seen_retention_days=settings.seen_retention_days
                 )
                 stack.push_async_callback(store.close)
-                imap = ImapIntake(mailboxes, store, imap_sink, key_of=message_key)
+                imap = ImapIntake(
+                    mailboxes,
+                    store,
+                    imap_sink,
+                    key_of=message_key,
+                    options=PollerOptions(
+                        max_attempts=settings.imap_max_attempts,
+                        max_message_bytes=settings.max_message_bytes,
+                    ),
+                    keep=imap_keep,
+                )
                 app.state.imap = imap
                 await stack.enter_async_context(imap.running())
             yield

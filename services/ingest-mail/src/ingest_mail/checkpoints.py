@@ -6,6 +6,10 @@ UIDVALIDITY change (every UID renumbered) does not deliver the same mail twice. 
 the seen-mark of one message commit in one transaction. The seen-set is bounded: entries older
 than `seen_retention_days` go, and each mailbox keeps at most `seen_max_per_mailbox`.
 
+It also counts the tries of the message each folder is working on (`imap_attempt`, at most one
+row per folder), counted before the message is handed on, so a message that crashes the whole
+process is counted too and a crash loop ends after a bounded number of tries.
+
 Calls run in a worker thread (`asyncio.to_thread`) so the event loop never waits on the disk.
 `synchronous=NORMAL` may lose the last commits on a power cut, never on a process crash; a lost
 checkpoint only means a message is delivered again (at least once).
@@ -22,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["Checkpoint", "CheckpointStore"]
+__all__ = ["Attempt", "Checkpoint", "CheckpointStore"]
 
 T = TypeVar("T")
 
@@ -42,6 +46,28 @@ CREATE TABLE IF NOT EXISTS imap_seen (
     PRIMARY KEY (mailbox, message_key)
 );
 CREATE INDEX IF NOT EXISTS imap_seen_by_age ON imap_seen (mailbox, seen_at);
+CREATE TABLE IF NOT EXISTS imap_attempt (
+    mailbox TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    PRIMARY KEY (mailbox, folder)
+);
+"""
+
+_ATTEMPT = """
+INSERT INTO imap_attempt (mailbox, folder, uidvalidity, uid, attempts, last_error)
+VALUES (?, ?, ?, ?, 1, NULL)
+ON CONFLICT (mailbox, folder) DO UPDATE SET
+    attempts = CASE WHEN uidvalidity = excluded.uidvalidity AND uid = excluded.uid
+                    THEN attempts + 1 ELSE 1 END,
+    last_error = CASE WHEN uidvalidity = excluded.uidvalidity AND uid = excluded.uid
+                      THEN last_error ELSE NULL END,
+    uidvalidity = excluded.uidvalidity,
+    uid = excluded.uid
+RETURNING attempts, last_error
 """
 
 _ADVANCE = """
@@ -77,6 +103,14 @@ DELETE FROM imap_seen WHERE mailbox = ? AND seen_at < (
 class Checkpoint:
     uidvalidity: int
     last_uid: int
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The tries of one message so far, this one included, and why the last one failed."""
+
+    attempts: int
+    last_error: str | None
 
 
 class CheckpointStore:
@@ -143,6 +177,17 @@ class CheckpointStore:
     async def seen(self, mailbox: str, message_key: str) -> bool:
         return await asyncio.to_thread(self.seen_sync, mailbox, message_key)
 
+    async def attempt(self, mailbox: str, folder: str, uidvalidity: int, uid: int) -> Attempt:
+        """Count one more try of this message (committed before it is tried)."""
+        return await asyncio.to_thread(self.attempt_sync, mailbox, folder, uidvalidity, uid)
+
+    async def attempt_failed(
+        self, mailbox: str, folder: str, uid: int, error: str | None, *, counts: bool = True
+    ) -> None:
+        """Record why the try failed; `counts=False` takes the try back (the broker was down:
+        not the message's fault)."""
+        await asyncio.to_thread(self.attempt_failed_sync, mailbox, folder, uid, error, counts)
+
     async def mark_seen(self, mailbox: str, message_key: str) -> None:
         await asyncio.to_thread(self.mark_seen_sync, mailbox, message_key)
 
@@ -174,6 +219,10 @@ class CheckpointStore:
 
         def work(db: sqlite3.Connection) -> None:
             db.execute(_ADVANCE, (mailbox, folder, uidvalidity, uid, now))
+            db.execute(
+                "DELETE FROM imap_attempt WHERE mailbox = ? AND folder = ? AND uid <= ?",
+                (mailbox, folder, uid),
+            )
             if message_key is not None:
                 db.execute(_MARK, (mailbox, message_key, now))
 
@@ -189,6 +238,24 @@ class CheckpointStore:
         if row is None:
             return False
         return float(row[0]) >= self._clock() - self.seen_retention_s
+
+    def attempt_sync(self, mailbox: str, folder: str, uidvalidity: int, uid: int) -> Attempt:
+        def work(db: sqlite3.Connection) -> Attempt:
+            row = db.execute(_ATTEMPT, (mailbox, folder, uidvalidity, uid)).fetchone()
+            return Attempt(int(row[0]), row[1])
+
+        return self._transaction(work)
+
+    def attempt_failed_sync(
+        self, mailbox: str, folder: str, uid: int, error: str | None, counts: bool = True
+    ) -> None:
+        self._transaction(
+            lambda db: db.execute(
+                "UPDATE imap_attempt SET last_error = coalesce(?, last_error),"
+                " attempts = attempts - ? WHERE mailbox = ? AND folder = ? AND uid = ?",
+                (error, 0 if counts else 1, mailbox, folder, uid),
+            )
+        )
 
     def mark_seen_sync(self, mailbox: str, message_key: str) -> None:
         now = self._clock()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from ingest_mail.domain.limits import MimeLimits
 from switchboard_shared.settings import (
     ServiceSettings,
     empty_is_unset,
+    refuse_development_secret,
     refuse_placeholder,
     split_csv,
 )
@@ -22,7 +26,12 @@ class Settings(ServiceSettings):
     http_token: str | None = Field(
         default=None,
         min_length=16,
-        description="When set, POST /messages needs `Authorization: Bearer <token>`",
+        description="POST /messages needs `Authorization: Bearer <token>`; required unless "
+        "INGEST_MAIL_HTTP_ANONYMOUS=true",
+    )
+    http_anonymous: bool = Field(
+        default=False,
+        description="true: serve POST /messages without a token, on purpose (a trusted network)",
     )
     default_mailbox: str | None = Field(
         default=None, description="Mailbox for POST /messages without ?mailbox="
@@ -41,6 +50,42 @@ class Settings(ServiceSettings):
     checkpoint_db: str = "var/ingest-mail.db"
     seen_retention_days: float = Field(default=90, gt=0)
     dedupe_window: int = Field(default=10_000, ge=0, description="Recent event ids remembered")
+    parse_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes that parse messages (each may take up to "
+        "INGEST_MAIL_PARSE_WORKER_MEMORY_MB while parsing a large message)",
+    )
+    parse_timeout_s: float = Field(
+        default=20.0, gt=0, description="A message whose parse takes longer is kept as rejected"
+    )
+    parse_worker_memory_mb: int = Field(
+        default=384,
+        ge=0,
+        description="Address-space limit of each parser worker (0: none); a message that needs "
+        "more is kept as rejected (`parse_resources`). A 25 MB message needs about 260",
+    )
+    max_parts: int = Field(default=1_000, ge=1, description="MIME parts per message")
+    max_depth: int = Field(default=20, ge=1, description="MIME nesting levels per message")
+    max_header_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Size of a message's header section"
+    )
+    max_header_line_bytes: int = Field(
+        default=100_000, ge=998, description="Size of one header field, folded lines included"
+    )
+    max_decoded_bytes: int = Field(
+        default=50_000_000, ge=1024, description="Bytes decoded from all parts of one message"
+    )
+    lmtp_max_recipients: int = Field(
+        default=100, ge=1, description="RCPT TO per LMTP transaction; past it: 452 4.5.3"
+    )
+    imap_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Tries per IMAP message (counted across restarts) before it is kept as "
+        "rejected and the mailbox moves on; an unavailable broker does not count",
+    )
 
     _empty_is_unset = field_validator(
         "http_token", "default_mailbox", "mailboxes_file", "mailboxes", mode="before"
@@ -50,6 +95,27 @@ class Settings(ServiceSettings):
     @classmethod
     def _no_placeholder(cls, value: str | None) -> str | None:
         return refuse_placeholder("INGEST_MAIL_HTTP_TOKEN", value)
+
+    @model_validator(mode="after")
+    def _intake_is_closed(self) -> Self:
+        if self.http_token is None and not self.http_anonymous:
+            raise ValueError(
+                "INGEST_MAIL_HTTP_TOKEN is not set: POST /messages would take mail from anyone. "
+                "Set INGEST_MAIL_HTTP_TOKEN (16+ characters), or INGEST_MAIL_HTTP_ANONYMOUS=true "
+                "to serve it without a token on purpose"
+            )
+        refuse_development_secret("INGEST_MAIL_HTTP_TOKEN", self.http_token, self.common)
+        return self
+
+    @property
+    def limits(self) -> MimeLimits:
+        return MimeLimits(
+            max_parts=self.max_parts,
+            max_depth=self.max_depth,
+            max_header_bytes=self.max_header_bytes,
+            max_header_line_bytes=self.max_header_line_bytes,
+            max_decoded_bytes=self.max_decoded_bytes,
+        )
 
     @property
     def own_address_set(self) -> frozenset[str]:

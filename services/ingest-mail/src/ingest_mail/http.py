@@ -27,7 +27,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def check_token(request: Request, settings: Settings) -> None:
-    if not settings.http_token:
+    if not settings.http_token:  # only with INGEST_MAIL_HTTP_ANONYMOUS=true (config.py)
         return
     offered = request.headers.get("authorization", "")
     scheme, _, token = offered.partition(" ")
@@ -56,10 +56,14 @@ def mailbox_of(mailbox: str | None, settings: Settings) -> str:
     "/messages",
     summary="Receive one raw RFC 822 message",
     responses={
-        401: {"description": "INGEST_MAIL_HTTP_TOKEN is set and the bearer token is wrong"},
+        401: {"description": "The bearer token (INGEST_MAIL_HTTP_TOKEN) is missing or wrong"},
         413: {"description": "Over INGEST_MAIL_MAX_MESSAGE_BYTES"},
         415: {"description": "Not message/rfc822"},
-        422: {"description": "No usable mailbox, or not a message (kept on ingest.rejected.v1)"},
+        422: {
+            "description": "No usable mailbox; or not a message, or over a cap (parts, depth, "
+            "header or decoded size, parse time or memory): kept on ingest.rejected.v1, "
+            "`reason` names why"
+        },
         503: {"description": "Broker unavailable; retry after Retry-After seconds"},
     },
 )
@@ -94,9 +98,10 @@ async def receive_message(
     if accepted.outcome == "rejected":
         raise Problem(
             422,
-            "Not a message",
+            "Message refused" if accepted.refused else "Not a message",
             f"kept for replay: {accepted.reason}",
             field="body",
+            reason=accepted.reason,
             rejected_event_id=accepted.event_id,
         )
     body: dict[str, Any] = {"event_id": accepted.event_id, "outcome": accepted.outcome}

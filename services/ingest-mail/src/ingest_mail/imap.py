@@ -8,7 +8,14 @@ the folder over from UID 0) → `UID SEARCH UID last+1:*` → FETCH `BODY.PEEK[]
 this mailbox (the same message after a UIDVALIDITY change, or a copy in another folder), else
 `await sink(raw, mailbox, folder)`, which returns once the broker acked → checkpoint that UID
 together with the message key (one transaction). When the sink raises `BrokerUnavailable` the
-round stops without checkpointing and is retried after a backoff. Between rounds the poller
+round stops without checkpointing and is retried after a backoff, for as long as it takes.
+
+One bad message must not stop a mailbox: each try of a message is counted in the checkpoint
+store before the message is handed on (so a try that crashes the process counts too); any
+other failure of the sink stops the round and counts, and after `max_attempts` tries the message
+is handed to `keep` (kept as rejected, `delivery_failed`) and the checkpoint moves past it. A
+message whose RFC822.SIZE is over `max_message_bytes` is never fetched whole: its first bytes
+are kept as rejected (`too_large`) and the checkpoint moves on. Between rounds the poller
 IDLEs on the first folder (woken by EXISTS) or sleeps `poll_interval_s`; with several folders
 IDLE lasts at most `poll_interval_s` so the others are still polled. Connection errors reconnect
 with exponential backoff capped at 60 s. Cancelling the task stops the poller cleanly.
@@ -38,6 +45,7 @@ from prometheus_client import Counter, Gauge
 from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.domain.direction import is_sent_folder_name
 from ingest_mail.mailboxes import MailboxConfig
+from switchboard_shared.intake import MAX_KEPT_BYTES
 from switchboard_shared.kafka import BrokerUnavailable
 
 __all__ = [
@@ -46,6 +54,8 @@ __all__ = [
     "IMAP_MESSAGES",
     "IMAP_RECONNECTS",
     "ImapIntake",
+    "Keep",
+    "KeptMessage",
     "KeyOf",
     "MailboxPoller",
     "MailboxStatus",
@@ -62,10 +72,29 @@ Sink = Callable[[bytes, MailboxConfig, str], Awaitable[None]]
 KeyOf = Callable[[bytes], str]
 """A stable key of a raw message (Message-ID, or a content hash when it has none)."""
 
+
+@dataclass(frozen=True)
+class KeptMessage:
+    """A message the poller gives up on; `raw` is only its first bytes when `total_bytes` is
+    set."""
+
+    raw: bytes
+    mailbox: MailboxConfig
+    folder: str
+    uid: int
+    reason: str
+    detail: str
+    total_bytes: int | None = None
+
+
+Keep = Callable[[KeptMessage], Awaitable[None]]
+"""Keep a message as rejected; return once the broker acked, else raise `BrokerUnavailable`."""
+
 # Label values are configured mailbox names (bounded, chosen by the operator), never addresses.
 IMAP_MESSAGES = Counter(
     "ingest_mail_imap_messages_total",
-    "IMAP messages by outcome (delivered, duplicate, deferred, failed, vanished)",
+    "IMAP messages by outcome (delivered, duplicate, deferred, failed, vanished, gave_up, "
+    "too_large)",
     ["mailbox", "outcome"],
 )
 IMAP_CHECKPOINT_LAG = Gauge(
@@ -97,6 +126,9 @@ class PollerOptions:
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 60.0
     stop_grace_s: float = 5.0
+    max_attempts: int = 3
+    max_message_bytes: int | None = None
+    kept_prefix_bytes: int = MAX_KEPT_BYTES
 
 
 @dataclass(frozen=True)
@@ -170,10 +202,12 @@ class MailboxPoller:
         *,
         key_of: KeyOf,
         options: PollerOptions | None = None,
+        keep: Keep | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.sink = sink
+        self.keep = keep
         self.key_of = key_of
         self.options = options or PollerOptions()
         self._status = _Status()
@@ -185,7 +219,15 @@ class MailboxPoller:
         self._deliver_backoff = _Backoff(self.options.backoff_initial_s, self.options.backoff_max_s)
         self._messages = {
             outcome: IMAP_MESSAGES.labels(config.name, outcome)
-            for outcome in ("delivered", "duplicate", "deferred", "failed", "vanished")
+            for outcome in (
+                "delivered",
+                "duplicate",
+                "deferred",
+                "failed",
+                "vanished",
+                "gave_up",
+                "too_large",
+            )
         }
         self._lag = IMAP_CHECKPOINT_LAG.labels(config.name)
         self._connected = IMAP_CONNECTED.labels(config.name)
@@ -335,11 +377,14 @@ class MailboxPoller:
         self._uidnext[folder] = max(selected.uidnext or 0, last_uid + 1, *(u + 1 for u in uids))
         self._status.pending[folder] = len(uids)
         self._lag.set(sum(self._status.pending.values()))
-        for batch in await self._call(self._batches, client, uids):
-            messages = await self._call(_fetch_bodies, client, batch)
+        batches, sizes = await self._call(self._batches, client, uids)
+        for batch in batches:
+            whole = [uid for uid in batch if not self._too_large(sizes.get(uid, 0))]
+            messages = await self._call(_fetch_bodies, client, whole) if whole else {}
             for uid in batch:
-                raw = messages.get(uid)
-                if raw is None:  # expunged since the search; UIDs are never reused
+                if self._too_large(sizes.get(uid, 0)):
+                    await self._keep_too_large(client, folder, uidvalidity, uid, sizes[uid])
+                elif (raw := messages.get(uid)) is None:  # expunged since; UIDs are not reused
                     self._messages["vanished"].inc()
                 else:
                     await self._deliver(folder, uidvalidity, uid, raw)
@@ -352,9 +397,19 @@ class MailboxPoller:
             await self.store.advance(self.name, folder, uidvalidity, uid)
             self._messages["duplicate"].inc()
             return
+        tried = await self.store.attempt(self.name, folder, uidvalidity, uid)
+        if tried.attempts > self.options.max_attempts:
+            detail = f"failed {tried.attempts - 1} times; last: {tried.last_error or 'a crash'}"
+            await self._give_up(
+                KeptMessage(raw, self.config, folder, uid, "delivery_failed", detail[:1000]),
+                uidvalidity,
+                key,
+            )
+            return
         try:
             await self.sink(raw, self.config, folder)
         except BrokerUnavailable as exc:
+            await self.store.attempt_failed(self.name, folder, uid, None, counts=False)
             self._messages["deferred"].inc()
             log.warning(
                 "broker unavailable; imap round stops, checkpoint kept",
@@ -362,14 +417,61 @@ class MailboxPoller:
             )
             raise _RoundDeferred from exc
         except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            await self.store.attempt_failed(self.name, folder, uid, error)
             self._messages["failed"].inc()
             log.exception(
                 "imap sink failed; message retried later",
-                extra={"mailbox_label": self.name, "folder": folder, "uid": uid},
+                extra={
+                    "mailbox_label": self.name,
+                    "folder": folder,
+                    "uid": uid,
+                    "attempt": tried.attempts,
+                    "max_attempts": self.options.max_attempts,
+                },
             )
             raise _RoundDeferred from exc
         await self.store.advance(self.name, folder, uidvalidity, uid, key)
         self._messages["delivered"].inc()
+
+    def _too_large(self, size: int) -> bool:
+        limit = self.options.max_message_bytes
+        return limit is not None and size > limit
+
+    async def _keep_too_large(
+        self, client: IMAPClient, folder: str, uidvalidity: int, uid: int, size: int
+    ) -> None:
+        prefix = await self._call(_fetch_prefix, client, uid, self.options.kept_prefix_bytes)
+        if prefix is None:
+            self._messages["vanished"].inc()
+            return
+        detail = f"{size} bytes (RFC822.SIZE), limit {self.options.max_message_bytes}"
+        kept = KeptMessage(prefix, self.config, folder, uid, "too_large", detail, size)
+        await self._give_up(kept, uidvalidity, self._key(prefix), outcome="too_large")
+
+    async def _give_up(
+        self, kept: KeptMessage, uidvalidity: int, key: str, *, outcome: str = "gave_up"
+    ) -> None:
+        """Keep the message as rejected and move the checkpoint past it."""
+        if self.keep is not None:
+            try:
+                await self.keep(kept)
+            except BrokerUnavailable as exc:
+                self._messages["deferred"].inc()
+                raise _RoundDeferred from exc
+        log.error(
+            "imap message kept as rejected; the mailbox moves on",
+            extra={
+                "mailbox_label": self.name,
+                "folder": kept.folder,
+                "uid": kept.uid,
+                "reason": kept.reason,
+                "detail": kept.detail,
+                "kept": self.keep is not None,
+            },
+        )
+        await self.store.advance(self.name, kept.folder, uidvalidity, kept.uid, key)
+        self._messages[outcome].inc()
 
     def _folder_missing(self, folder: str, error: str | None) -> None:
         self._status.pending.pop(folder, None)
@@ -425,16 +527,23 @@ class MailboxPoller:
             raise
         return client
 
-    def _batches(self, client: IMAPClient, uids: list[int]) -> list[list[int]]:
-        """Split by count and by size (RFC822.SIZE) so a few huge messages fit in memory."""
+    def _batches(
+        self, client: IMAPClient, uids: list[int]
+    ) -> tuple[list[list[int]], dict[int, int]]:
+        """Split by count and by size (RFC822.SIZE) so a few huge messages fit in memory;
+        and each message's size."""
         opts = self.options
         batches: list[list[int]] = []
+        all_sizes: dict[int, int] = {}
         for chunk in _chunks(uids, 1000):
             sizes = client.fetch(chunk, [_SIZE])
             current: list[int] = []
             total = 0
             for uid in chunk:
                 size = int(sizes.get(uid, {}).get(_SIZE, 0))
+                all_sizes[uid] = size
+                if self._too_large(size):
+                    size = 0  # only its first bytes are fetched
                 if current and (len(current) >= opts.batch_size or total + size > opts.batch_bytes):
                     batches.append(current)
                     current, total = [], 0
@@ -442,7 +551,7 @@ class MailboxPoller:
                 total += size
             if current:
                 batches.append(current)
-        return batches
+        return batches, all_sizes
 
     def _idle(self, client: IMAPClient, folder: str, window: float, uidnext: int) -> bool:
         """IDLE on `folder` until EXISTS, the window ends, or the poller stops; True if woken.
@@ -519,6 +628,18 @@ def _fetch_bodies(client: IMAPClient, uids: list[int]) -> dict[int, bytes]:
     return {uid: data[_BODY] for uid, data in response.items() if _BODY in data}
 
 
+def _fetch_prefix(client: IMAPClient, uid: int, length: int) -> bytes | None:
+    """The first `length` bytes of a message (a partial FETCH: the rest stays on the server)."""
+    response = client.fetch([uid], [f"BODY.PEEK[]<0.{length}>"])
+    data = response.get(uid)
+    if not data:
+        return None
+    for name, value in data.items():
+        if isinstance(name, bytes) and name.startswith(b"BODY[]") and isinstance(value, bytes):
+            return value
+    return None
+
+
 def _can_idle(client: IMAPClient) -> bool:
     return bool(client.has_capability("IDLE"))
 
@@ -560,9 +681,10 @@ class ImapIntake:
         *,
         key_of: KeyOf,
         options: PollerOptions | None = None,
+        keep: Keep | None = None,
     ) -> None:
         self.pollers = [
-            MailboxPoller(config, store, sink, key_of=key_of, options=options)
+            MailboxPoller(config, store, sink, key_of=key_of, options=options, keep=keep)
             for config in mailboxes
         ]
         self._tasks: list[asyncio.Task[None]] = []

@@ -3,6 +3,11 @@
 IMAP, LMTP and HTTP all call `MailIntake.accept`; it returns only after the broker acknowledged
 (or raises `BrokerUnavailable`), which is what lets each door give its own guarantee: IMAP
 advances its checkpoint, LMTP answers 250, HTTP answers 2xx.
+
+Parsing runs in the `ParserPool`'s worker processes, never on the event loop. A message that
+breaks a cap, runs out of time or memory, or is not a message at all is still kept: published on
+`ingest.rejected.v1` with its raw bytes (gzip-compressed when large), counted by reason in
+`ingest_mail_rejected_total`, and reported to the door as `rejected` with that reason.
 """
 
 from __future__ import annotations
@@ -12,13 +17,27 @@ import re
 import time
 from dataclasses import dataclass
 
+from ingest_mail.domain.limits import LIMIT_REASONS
 from ingest_mail.domain.parse import MailboxIdentity, UnparseableMessage, parse_message
-from ingest_mail.metrics import BYTES, DEFECTS, MESSAGES, PARSE_SECONDS
+from ingest_mail.metrics import (
+    BYTES,
+    DEFECTS,
+    MESSAGES,
+    METRICS,
+    PARSE_SECONDS,
+    PARSE_WORKER_RESTARTS,
+)
+from ingest_mail.parsing import ParserPool
 from ingest_mail.publisher import MailPublisher
 from switchboard_shared.email_address import parse_address
 from switchboard_shared.events import MailReceived
 
 log = logging.getLogger(__name__)
+
+# Rejects the sender should hear about (a 422, a permanent LMTP failure): the message is hostile
+# or beyond what the service takes, not merely malformed.
+REFUSED_REASONS = LIMIT_REASONS | {"parse_timeout", "parse_resources", "too_large"}
+_WORKER_REASONS = frozenset({"parse_timeout", "parse_resources"})
 
 
 _MAILBOX_RE = re.compile(r"^[^@\s<>]+@[^@\s<>]+$")
@@ -42,6 +61,11 @@ class Accepted:
     event: MailReceived | None = None
     reason: str | None = None
 
+    @property
+    def refused(self) -> bool:
+        """Kept as rejected because it breaks a cap or exhausted the parser."""
+        return self.outcome == "rejected" and self.reason in REFUSED_REASONS
+
 
 class MailIntake:
     def __init__(
@@ -51,6 +75,7 @@ class MailIntake:
         own_domains: frozenset[str],
         own_addresses: frozenset[str],
         max_bytes: int,
+        parser: ParserPool | None = None,
         trusted_authserv_ids: frozenset[str] = frozenset(),
     ) -> None:
         self.publisher = publisher
@@ -58,6 +83,7 @@ class MailIntake:
         self.own_addresses = own_addresses
         self.max_bytes = max_bytes
         self.trusted_authserv_ids = trusted_authserv_ids
+        self.parser = parser  # None parses on the calling thread (benchmarks, tests)
 
     def identity(self, mailbox: str) -> MailboxIdentity:
         return MailboxIdentity(
@@ -78,14 +104,25 @@ class MailIntake:
         BYTES.labels(intake).inc(len(raw))
         start = time.perf_counter()
         try:
-            event = parse_message(
-                raw,
-                mailbox=self.identity(mailbox),
-                folder=folder,
-                max_bytes=self.max_bytes,
-                sent_folder=sent_folder,
-            )
+            if self.parser is not None:
+                event = await self.parser.parse(
+                    raw,
+                    mailbox=self.identity(mailbox),
+                    folder=folder,
+                    max_bytes=self.max_bytes,
+                    sent_folder=sent_folder,
+                )
+            else:
+                event = parse_message(
+                    raw,
+                    mailbox=self.identity(mailbox),
+                    folder=folder,
+                    max_bytes=self.max_bytes,
+                    sent_folder=sent_folder,
+                )
         except UnparseableMessage as exc:
+            if exc.reason in _WORKER_REASONS:
+                PARSE_WORKER_RESTARTS.labels(exc.reason).inc()
             return await self._reject(raw, intake, exc.reason, exc.detail)
         except Exception as exc:  # a parser bug must not block a mailbox or lose the message
             log.exception("parser failed; message kept as rejected", extra={"intake": intake})
@@ -98,9 +135,24 @@ class MailIntake:
         MESSAGES.labels(intake, outcome).inc()
         return Accepted(intake, event_id, outcome, event=event)
 
-    async def _reject(self, raw: bytes, intake: str, reason: str, detail: str) -> Accepted:
-        event_id = await self.publisher.reject(intake, reason, detail, raw)
+    async def keep_rejected(
+        self,
+        raw: bytes,
+        *,
+        intake: str,
+        reason: str,
+        detail: str,
+        total_bytes: int | None = None,
+    ) -> Accepted:
+        """Keep a message a door gave up on (e.g. an IMAP message that failed every try)."""
+        return await self._reject(raw, intake, reason, detail, total_bytes)
+
+    async def _reject(
+        self, raw: bytes, intake: str, reason: str, detail: str, total_bytes: int | None = None
+    ) -> Accepted:
+        event_id = await self.publisher.reject(intake, reason, detail, raw, total_bytes)
         MESSAGES.labels(intake, "rejected").inc()
+        METRICS.rejected.labels(reason).inc()
         log.warning(
             "message kept as rejected",
             extra={"intake": intake, "reason": reason, "ce_id": event_id},

@@ -20,3 +20,13 @@ DEFECTS = Counter(
 PARSE_SECONDS = Histogram(
     "ingest_mail_parse_seconds", "Time to parse one message", ["intake"], buckets=LATENCY_BUCKETS
 )
+PARSE_WORKER_RESTARTS = Counter(
+    "ingest_mail_parse_worker_restarts_total",
+    "Parser workers replaced after a message (parse_timeout: killed; parse_resources: died)",
+    ["reason"],
+)
+LMTP_RECIPIENTS = Counter(
+    "ingest_mail_lmtp_recipients_total",
+    "LMTP RCPT TO by outcome (accepted, not_ours, over_limit, bad_address)",
+    ["outcome"],
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from switchboard_shared.cloudevents import deterministic_id, encode
 from switchboard_shared.events import MailReceived
 from switchboard_shared.intake import RecentIds, rejected_record
@@ -40,15 +42,25 @@ class MailPublisher:
         self.recent.add(event_id)
         return event_id, False
 
-    async def reject(self, intake: str, reason: str, detail: str, raw: bytes) -> str:
-        """Keep a message that cannot be parsed at all on `ingest.rejected.v1`, raw bytes too."""
-        record = rejected_record(
+    async def reject(
+        self, intake: str, reason: str, detail: str, raw: bytes, total_bytes: int | None = None
+    ) -> str:
+        """Keep a message that could not be used on `ingest.rejected.v1`, raw bytes too.
+
+        A large message is kept whole, gzip-compressed, when that fits a record; else its first
+        bytes (`truncated`). `total_bytes`: `raw` is only the first bytes of a message that
+        large. Compressing 25 MB takes a moment: it runs on a thread, not the event loop.
+        """
+        record = await asyncio.to_thread(
+            rejected_record,
             service="ingest-mail",
             source=f"ingest-mail/{intake}",
             reason=reason,
             detail=detail,
             content_type="message/rfc822",
             body=raw,
+            compress=True,
+            total_bytes=total_bytes,
         )
         await self.bus.publish(record)
         return record.headers["ce_id"]

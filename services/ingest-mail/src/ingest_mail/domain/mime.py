@@ -20,6 +20,7 @@ from io import BytesIO
 from ingest_mail.domain.charsets import decode_bytes
 from ingest_mail.domain.headers import decode_words
 from ingest_mail.domain.htmltext import html_to_text
+from ingest_mail.domain.limits import LimitExceeded, check_limits, current_limits
 from switchboard_shared.events.mail import Attachment
 
 __all__ = ["MAX_ATTACHMENTS", "MimeSummary", "summarise"]
@@ -55,6 +56,18 @@ class _Walker:
     def __init__(self) -> None:
         self.summary = MimeSummary()
         self._recoveries = 0
+        self._limits = current_limits()
+        self._decoded = 0
+
+    def decoded(self, data: object) -> None:
+        """Count decoded bytes against `max_decoded_bytes`, when limits apply."""
+        if self._limits is None or not isinstance(data, bytes | str):
+            return
+        self._decoded += len(data)
+        if self._decoded > self._limits.max_decoded_bytes:
+            raise LimitExceeded(
+                "decoded_too_large", f"over {self._limits.max_decoded_bytes} decoded bytes"
+            )
 
     def defect(self, text: str) -> None:
         if text not in self.summary.defects:
@@ -69,6 +82,8 @@ class _Walker:
             return []
         try:
             return self._visit(part, depth)
+        except (LimitExceeded, MemoryError):
+            raise
         except Exception as exc:  # one bad part must not lose the message
             self.defect(f"PartDefect: {type(exc).__name__}")
             return []
@@ -93,11 +108,14 @@ class _Walker:
                 return self.visit(recovered, depth + 1)
             return [part]  # no usable boundary: the best we have is its text
         if maintype == "message" or isinstance(payload, list):
-            self._attach(part, content_type, _serialised_body(part))
+            body = _serialised_body(part)
+            self.decoded(body)
+            self._attach(part, content_type, body)
             return []
         if maintype == "text" and subtype in ("plain", "html") and not _is_attachment(part):
             return [part]
         data = part.get_payload(decode=True)
+        self.decoded(data)
         self._attach(part, content_type, data if isinstance(data, bytes) else b"")
         return []
 
@@ -106,12 +124,15 @@ class _Walker:
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes) or self._recoveries >= _MAX_RECOVERIES:
             return None
+        self.decoded(payload)
         match = _BOUNDARY_LINE_RE.search(payload)
         if match is None:
             return None
         self._recoveries += 1
         boundary = match.group(1).decode("ascii", "replace").replace('"', "")
         head = f'Content-Type: multipart/{part.get_content_subtype()}; boundary="{boundary}"\n\n'
+        if self._limits is not None:  # a boundary the first scan did not know of
+            check_limits(head.encode() + payload, self._limits)
         recovered = email.message_from_bytes(head.encode() + payload, policy=policy.compat32)
         if not recovered.is_multipart():
             return None
@@ -149,6 +170,8 @@ class _Walker:
         for part in parts:
             try:
                 text = self._text_of(part)
+            except (LimitExceeded, MemoryError):
+                raise
             except Exception as exc:
                 self.defect(f"PartDefect: {type(exc).__name__}")
                 continue
@@ -161,6 +184,7 @@ class _Walker:
 
     def _text_of(self, part: Message) -> str:
         data = part.get_payload(decode=True)
+        self.decoded(data)
         if not isinstance(data, bytes):
             payload = part.get_payload()
             return payload if isinstance(payload, str) else ""

@@ -171,6 +171,8 @@ def _parsed(raw: bytes) -> tuple[Message, list[str], bool]:
         return email.message_from_bytes(bounded, policy=policy.compat32), defects, False
     except RecursionError:  # message/rfc822 nested about a thousand deep
         defects.append("MimeNestingTooDeepDefect")
+    except MemoryError:  # not a defect of the message: the parser worker ran out (parsing.py)
+        raise
     except Exception as exc:  # the feedparser is lenient; this is a last resort
         defects.append(f"ParserDefect: {type(exc).__name__}")
     try:
