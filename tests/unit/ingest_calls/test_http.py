@@ -253,3 +253,81 @@ async def test_metrics(client: httpx.AsyncClient) -> None:
         'ingest_calls_http_requests_total{method="POST",route="/webhooks/{provider}",status="4xx"}'
         in text
     )
+
+
+# --- the URL Twilio and Plivo sign is never the Host header -----------------------------------
+
+TWILIO_TOKEN = "t" * 32
+SIGNED_URL = "https://calls.example.com/webhooks/twilio"
+TWILIO_FORM = {
+    "CallSid": "CA" + "1" * 32,
+    "CallStatus": "completed",
+    "Direction": "inbound",
+    "From": "+14155552671",
+    "To": "+14155550100",
+    "CallDuration": "12",
+    "Timestamp": "Mon, 02 Mar 2026 09:00:30 +0000",
+}
+
+
+async def post_twilio(
+    app: FastAPI, peer: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """A Twilio callback signed for SIGNED_URL, sent from `peer` to Host calls.example.com."""
+    from urllib.parse import urlencode
+
+    from ingest_calls.domain import twilio
+
+    signature = twilio.compute_signature(TWILIO_TOKEN, SIGNED_URL, list(TWILIO_FORM.items()))
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://calls.example.com") as c:
+        return await c.post(
+            "/webhooks/twilio",
+            content=urlencode(TWILIO_FORM).encode(),
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "x-twilio-signature": signature,
+                **(headers or {}),
+            },
+        )
+
+
+def proxied_app() -> FastAPI:
+    return create_app(settings(twilio_auth_token=TWILIO_TOKEN, trusted_proxies="10.0.0.0/8"))
+
+
+async def test_a_url_signature_checked_against_the_host_header_is_refused() -> None:
+    """Signed for calls.example.com and sent with that Host, but not by a trusted proxy."""
+    response = await post_twilio(proxied_app(), "203.0.113.9")
+    problem = assert_problem(response, 401, "Unauthorized")
+    assert "INGEST_CALLS_TRUSTED_PROXIES" in problem["detail"]
+    forged = {"x-forwarded-host": "calls.example.com", "x-forwarded-proto": "https"}
+    assert (await post_twilio(proxied_app(), "203.0.113.9", forged)).status_code == 401
+
+
+async def test_a_trusted_proxy_names_the_url_called() -> None:
+    forwarded = {"x-forwarded-host": "calls.example.com", "x-forwarded-proto": "https"}
+    response = await post_twilio(proxied_app(), "10.0.0.5", forwarded)
+    assert_problem(response, 503, "Broker unavailable")  # authenticated; the broker is away
+
+
+async def test_the_proxys_own_forwarded_value_wins_over_the_clients() -> None:
+    appended = {"x-forwarded-host": "calls.example.com, evil.example", "x-forwarded-proto": "https"}
+    assert (await post_twilio(proxied_app(), "10.0.0.5", appended)).status_code == 401
+    appended["x-forwarded-host"] = "evil.example, calls.example.com"
+    assert (await post_twilio(proxied_app(), "10.0.0.5", appended)).status_code == 503
+
+
+async def test_a_trusted_proxy_without_forwarded_headers_is_refused() -> None:
+    assert (await post_twilio(proxied_app(), "10.0.0.5")).status_code == 401
+
+
+async def test_the_public_base_url_is_what_is_checked_whatever_the_host() -> None:
+    app = create_app(
+        settings(twilio_auth_token=TWILIO_TOKEN, public_base_url="https://calls.example.com")
+    )
+    assert (await post_twilio(app, "203.0.113.9")).status_code == 503
+    other = create_app(
+        settings(twilio_auth_token=TWILIO_TOKEN, public_base_url="https://other.example.com")
+    )
+    assert (await post_twilio(other, "203.0.113.9")).status_code == 401

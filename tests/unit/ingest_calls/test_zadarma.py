@@ -38,8 +38,12 @@ REF_START = {
 }
 
 
-def ctx(options: dict[str, str] | None = None, region: str = "RU") -> Context:
-    return Context(secret=SECRET, region=region, now=NOW, options=options or {})
+# The reference example's call started at 2026-06-30 11:59:00 (read as UTC): verified then.
+REF_NOW = datetime(2026, 6, 30, 11, 59, 30, tzinfo=UTC).timestamp()
+
+
+def ctx(options: dict[str, str] | None = None, region: str = "RU", now: float = NOW) -> Context:
+    return Context(secret=SECRET, region=region, now=now, options=options or {})
 
 
 def request(
@@ -67,18 +71,18 @@ def test_reference_example_signature() -> None:
 
 
 def test_reference_example_verifies() -> None:
-    zadarma.verify(request(REF_START, REF_SIGNATURE), ctx())
+    zadarma.verify(request(REF_START, REF_SIGNATURE), ctx(now=REF_NOW))
 
 
 def test_reference_raw_digest_variant_is_refused() -> None:
     with pytest.raises(AuthenticationFailed, match="does not match"):
-        zadarma.verify(request(REF_START, REF_RAW_DIGEST_SIGNATURE), ctx())
+        zadarma.verify(request(REF_START, REF_RAW_DIGEST_SIGNATURE), ctx(now=REF_NOW))
 
 
 def test_docs_example_end_event_signs_the_same_fields() -> None:
     # Docs: base64_encode(hash_hmac('sha1', caller_id . called_did . call_start, API_SECRET))
     end = {**REF_START, "event": "NOTIFY_END", "disposition": "answered", "duration": "42"}
-    zadarma.verify(request(end, REF_SIGNATURE), ctx())
+    zadarma.verify(request(end, REF_SIGNATURE), ctx(now=REF_NOW))
 
 
 # --- zd_echo ---------------------------------------------------------------------------------
@@ -392,3 +396,66 @@ def test_invalid_final_notifications_name_the_field(fields: dict[str, str], fiel
     with pytest.raises(InvalidPayload) as info:
         zadarma.parse(request(fields, signature="x"), ctx(), RU)
     assert info.value.field == field
+
+
+# --- the age of call_start -------------------------------------------------------------------
+
+MOSCOW = {"timezone": "Europe/Moscow"}  # START/END begin at 12:00 Moscow = NOW (09:00 UTC)
+HOUR = 3_600.0
+
+
+def end_after(seconds: float, duration: str = "185", options: dict[str, str] = MOSCOW) -> None:
+    """Verify END (call_start = NOW) as if it arrived `seconds` after the call started."""
+    zadarma.verify(request({**END, "duration": duration}), ctx(options, now=NOW + seconds))
+
+
+def test_an_end_notification_arrives_after_the_call_and_is_accepted() -> None:
+    end_after(185 + 40)  # at the end of a 185 s call, after 40 s of ringing
+    end_after(185 + 3_000)  # a long wait in a queue
+
+
+def test_a_long_call_is_allowed_its_duration() -> None:
+    end_after(5 * HOUR + 60, duration=str(5 * 3_600))
+
+
+def test_a_90_day_old_notification_is_refused() -> None:
+    with pytest.raises(AuthenticationFailed, match="old"):
+        end_after(90 * 24 * HOUR)
+
+
+def test_an_unsigned_duration_cannot_stretch_the_window() -> None:
+    """`duration` is not signed: a replay claiming a 90-day call is still refused."""
+    with pytest.raises(AuthenticationFailed, match="old"):
+        end_after(90 * 24 * HOUR, duration=str(90 * 86_400))
+    with pytest.raises(AuthenticationFailed, match="old"):
+        end_after(26 * HOUR, duration=str(26 * 3_600))  # beyond max_call_s (24 h) + 1 h
+    end_after(26 * HOUR, duration=str(26 * 3_600), options={**MOSCOW, "max_call_s": "93600"})
+
+
+def test_progress_events_come_while_the_call_happens() -> None:
+    zadarma.verify(request(START), ctx(MOSCOW, now=NOW + 30))
+    with pytest.raises(AuthenticationFailed, match="old"):
+        zadarma.verify(request(START), ctx(MOSCOW, now=NOW + 2 * HOUR))
+    zadarma.verify(request(START), ctx({**MOSCOW, "replay_window_s": "7200"}, now=NOW + 2 * HOUR))
+
+
+def test_a_call_start_far_in_the_future_is_refused() -> None:
+    with pytest.raises(AuthenticationFailed, match="future"):
+        zadarma.verify(request(START), ctx(MOSCOW, now=NOW - 2 * HOUR))
+
+
+def test_without_the_timezone_option_any_zone_is_allowed_for() -> None:
+    """call_start is the account's local time: read as UTC it may be up to 14 h off."""
+    zadarma.verify(request(START), ctx(now=NOW))  # Moscow's 12:00 read as 12:00 UTC
+    zadarma.verify(request({**START, "call_start": "2026-03-01 22:00:00"}), ctx(now=NOW))
+    with pytest.raises(AuthenticationFailed, match="old"):
+        zadarma.verify(request({**START, "call_start": "2026-02-28 12:00:00"}), ctx(now=NOW))
+
+
+def test_an_unreadable_call_start_is_left_to_parse() -> None:
+    bad = {**END, "call_start": "2026-02-30 12:00:00"}
+    zadarma.verify(request(bad), ctx(MOSCOW))  # the signature holds; parse refuses it (422)
+    with pytest.raises(InvalidPayload):
+        zadarma.parse(request(bad), ctx(MOSCOW), RU)
+    record = {"event": "NOTIFY_RECORD", "pbx_call_id": "in_1", "call_id_with_rec": "2"}
+    zadarma.verify(request(record), ctx(MOSCOW))  # no call_start; publishes nothing

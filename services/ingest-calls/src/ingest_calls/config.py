@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
+from typing import Annotated
+from urllib.parse import urlsplit
 
 import phonenumbers
 from pydantic import Field, ValidationInfo, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from ingest_calls.domain import asterisk, telnyx
+from ingest_calls.domain import asterisk, telnyx, zadarma
 from switchboard_shared.phone import PhonePolicy
-from switchboard_shared.settings import ServiceSettings, empty_is_unset, refuse_placeholder
+from switchboard_shared.settings import (
+    ServiceSettings,
+    empty_is_unset,
+    refuse_placeholder,
+    split_csv,
+)
 
 SECRETS = (
     "generic_hmac_secret",
@@ -23,24 +31,45 @@ SECRETS = (
     "asterisk_token",
     "threecx_token",
 )
+# Every provider secret is at least this long (the providers issue 20 to 40 characters; the
+# Telnyx key is checked as a key instead).
+SECRET_MIN_LENGTH = 16
+# The providers that sign the URL they call: the URL must come from configuration, not from
+# the request's Host header, which the client chooses.
+URL_SIGNING_SECRETS = ("twilio_auth_token", "plivo_auth_token")
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def env_name(field: str) -> str:
+    return f"INGEST_CALLS_{field.upper()}"
 
 
 class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INGEST_CALLS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="INGEST_CALLS_", extra="ignore", hide_input_in_errors=True
+    )
 
     port: int = 8001
     public_base_url: str | None = Field(
-        default=None, description="The URL providers sign, when behind a proxy"
+        default=None,
+        description="The URL providers reach this service at (https://calls.example.com), "
+        "which Twilio and Plivo sign",
     )
-    generic_hmac_secret: str | None = Field(default=None, min_length=16)
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or networks of the proxies whose X-Forwarded-Host and "
+        "X-Forwarded-Proto give the signed URL, when PUBLIC_BASE_URL is not set",
+    )
+    generic_hmac_secret: str | None = None
     twilio_auth_token: str | None = None
     vonage_signature_secret: str | None = None
     telnyx_public_key: str | None = Field(default=None, description="base64 Ed25519 public key")
     plivo_auth_token: str | None = None
     zadarma_api_secret: str | None = None
     aircall_token: str | None = None
-    asterisk_token: str | None = Field(default=None, min_length=16)
-    threecx_token: str | None = Field(default=None, min_length=16)
+    asterisk_token: str | None = None
+    threecx_token: str | None = None
     replay_window_s: int = Field(default=300, ge=1, description="Max age of a signed timestamp")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="413 above this (1 MiB)")
     internal_ranges: str = Field(default="", description="Extension ranges, e.g. 100-199,2000-2999")
@@ -55,6 +84,16 @@ class Settings(ServiceSettings):
     threecx_timezone: str = "UTC"
     plivo_timezone: str = ""
     zadarma_timezone: str = ""
+    zadarma_replay_window_s: int = Field(
+        default=zadarma.DEFAULT_WINDOW_S,
+        ge=60,
+        description="How far call_start may be from now, beyond the call's duration",
+    )
+    zadarma_max_call_s: int = Field(
+        default=zadarma.DEFAULT_MAX_CALL_S,
+        ge=60,
+        description="The longest call whose end notification is accepted",
+    )
     telnyx_default_direction: str = ""
     threecx_csv_columns: str = ""
     regions: str = Field(
@@ -67,8 +106,41 @@ class Settings(ServiceSettings):
 
     @field_validator(*SECRETS)
     @classmethod
-    def _no_placeholder(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return refuse_placeholder(f"INGEST_CALLS_{str(info.field_name).upper()}", value)
+    def _real_secret(cls, value: str | None, info: ValidationInfo) -> str | None:
+        name = env_name(str(info.field_name))
+        refuse_placeholder(name, value)
+        if value is None:
+            return None
+        if info.field_name == "telnyx_public_key":
+            try:
+                telnyx.public_keys(value)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from exc
+        elif len(value) < SECRET_MIN_LENGTH:
+            raise ValueError(
+                f"{name} is {len(value)} characters; a provider secret has at least "
+                f"{SECRET_MIN_LENGTH} (copy the whole secret the provider issued)"
+            )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return split_csv(value)
+
+    @field_validator("public_base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: object) -> object:
+        value = empty_is_unset(value)
+        if not isinstance(value, str):
+            return value
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+            raise ValueError(
+                "INGEST_CALLS_PUBLIC_BASE_URL must be the scheme, host and optional path "
+                f"providers call, e.g. https://calls.example.com (got {value!r})"
+            )
+        return value.strip().rstrip("/")
 
     @field_validator("regions")
     @classmethod
@@ -88,9 +160,29 @@ class Settings(ServiceSettings):
         asterisk.rules_from(self.options_for("asterisk"))
         for provider in ("threecx", "plivo", "zadarma"):
             asterisk.zone_of(self.options_for(provider))
-        if self.telnyx_public_key:
-            telnyx.public_keys(self.telnyx_public_key)
         return self
+
+    @model_validator(mode="after")
+    def _signed_url_is_known(self) -> Settings:
+        """Twilio and Plivo sign the URL they call; without INGEST_CALLS_PUBLIC_BASE_URL or
+        trusted proxies it could only be read from the Host header, which the client picks."""
+        configured = [env_name(f) for f in URL_SIGNING_SECRETS if getattr(self, f)]
+        if configured and not self.public_base_url and not self.trusted_proxies:
+            raise ValueError(
+                f"{' and '.join(configured)} set, but neither INGEST_CALLS_PUBLIC_BASE_URL (the "
+                "URL providers call, e.g. https://calls.example.com) nor "
+                "INGEST_CALLS_TRUSTED_PROXIES (the proxies whose X-Forwarded-Host/Proto are "
+                "believed): the signed URL would be read from the client's Host header"
+            )
+        return self
+
+    def trusts(self, address: str | None) -> bool:
+        """Is `address` (the connecting peer) one of INGEST_CALLS_TRUSTED_PROXIES?"""
+        try:
+            peer = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(peer in network for network in self.trusted_proxies)
 
     def options_for(self, provider: str) -> dict[str, str]:
         """Provider-specific settings: `INGEST_CALLS_<PROVIDER>_<OPTION>` → {option: value}."""
@@ -98,7 +190,10 @@ class Settings(ServiceSettings):
         return {
             name.removeprefix(prefix): str(value)
             for name, value in self.model_dump().items()
-            if name.startswith(prefix) and name not in SECRETS and isinstance(value, str)
+            if name.startswith(prefix)
+            and name not in SECRETS
+            and isinstance(value, str | int)
+            and not isinstance(value, bool)
         }
 
     def region_for(self, provider: str) -> str:

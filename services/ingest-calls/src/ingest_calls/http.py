@@ -15,7 +15,7 @@ from ingest_calls.config import Settings
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
 from ingest_calls.domain.request import Context, WebhookRequest
 from ingest_calls.metrics import CALL_EVENTS, METRICS, WEBHOOK_LATENCY, WEBHOOKS
-from ingest_calls.providers import PROVIDERS
+from ingest_calls.providers import PROVIDERS, Provider
 from ingest_calls.publisher import CallPublisher
 from switchboard_shared.kafka import BrokerUnavailable
 from switchboard_shared.problems import Problem, read_limited_body
@@ -34,13 +34,49 @@ def context_for(provider: str, secret: str, settings: Settings) -> Context:
     )
 
 
-def public_url(request: Request, settings: Settings) -> str:
-    """The URL the provider called, as it signed it (behind a proxy: the configured base)."""
-    if not settings.public_base_url:
-        return str(request.url)
-    base = settings.public_base_url.rstrip("/")
+def public_url(request: Request, settings: Settings) -> str | None:
+    """The URL the provider called, as it signed it; None when it cannot be known.
+
+    INGEST_CALLS_PUBLIC_BASE_URL when set; else, for a request from one of
+    INGEST_CALLS_TRUSTED_PROXIES, the scheme and host that proxy forwarded (the last
+    X-Forwarded-Proto and X-Forwarded-Host values: the ones it added). Never the Host header: a
+    client chooses it, and with it which signed URL a captured request is replayed as.
+    """
+    if settings.public_base_url:
+        base = settings.public_base_url.rstrip("/")
+    elif settings.trusted_proxies and settings.trusts(request.client and request.client.host):
+        host = _last(request.headers.getlist("x-forwarded-host"))
+        scheme = _last(request.headers.getlist("x-forwarded-proto")).lower()
+        if not host or scheme not in ("http", "https"):
+            return None
+        base = f"{scheme}://{host}"
+    else:
+        return None
     query = request.url.query
     return f"{base}{request.url.path}" + (f"?{query}" if query else "")
+
+
+def _last(values: list[str]) -> str:
+    """The last of a header's comma-separated values, over all its occurrences."""
+    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
+    return items[-1] if items else ""
+
+
+def hook_url(provider: Provider, request: Request, settings: Settings) -> str:
+    """What `WebhookRequest.url` holds: the signed URL for the providers that sign one."""
+    url = public_url(request, settings)
+    if url is not None:
+        return url
+    if provider.signs_url:
+        WEBHOOKS.labels(provider.name, "unauthorized").inc()
+        raise Problem(
+            401,
+            "Unauthorized",
+            f"{provider.name} signs the URL it calls, and this request did not come through "
+            "INGEST_CALLS_TRUSTED_PROXIES with X-Forwarded-Host and X-Forwarded-Proto",
+            headers={"WWW-Authenticate": "Signature"},
+        )
+    return str(request.url)
 
 
 def broker_down(exc: BrokerUnavailable) -> Problem:
@@ -89,7 +125,7 @@ async def _receive(provider: str, request: Request) -> JSONResponse:
         )
     hook = WebhookRequest(
         method=request.method,
-        url=public_url(request, settings),
+        url=hook_url(adapter, request, settings),
         headers={k.lower(): v for k, v in request.headers.items()},
         query=list(request.query_params.multi_items()),
         body=body,
@@ -137,7 +173,7 @@ async def answer_provider_get(provider: str, request: Request) -> Response:
         raise Problem(404, "Unknown provider", f"no enabled provider named {provider!r}")
     hook = WebhookRequest(
         method="GET",
-        url=public_url(request, settings),
+        url=hook_url(adapter, request, settings),
         headers={k.lower(): v for k, v in request.headers.items()},
         query=list(request.query_params.multi_items()),
     )

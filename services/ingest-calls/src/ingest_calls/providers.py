@@ -35,6 +35,11 @@ class Provider:
     secret: Callable[[Settings], str | None]
 
     @property
+    def signs_url(self) -> bool:
+        """Does the signature cover the URL called (so the URL must be known for sure)?"""
+        return bool(getattr(self.adapter, "SIGNS_URL", False))
+
+    @property
     def content_types(self) -> frozenset[str]:
         types: frozenset[str] = self.adapter.CONTENT_TYPES
         return types

@@ -32,6 +32,7 @@ from switchboard_shared.events import CallDirection, CallState, CallStatus
 from switchboard_shared.phone import PhonePolicy
 
 PROVIDER = "plivo"
+SIGNS_URL = True  # the URL called is signed: INGEST_CALLS_PUBLIC_BASE_URL
 CONTENT_TYPES = frozenset({"application/x-www-form-urlencoded"})
 SIGNATURE_HEADERS = ("x-plivo-signature-v3", "x-plivo-signature-ma-v3")
 NONCE_HEADER = "x-plivo-signature-v3-nonce"

@@ -31,6 +31,7 @@ from switchboard_shared.events import CallDirection, CallState, CallStatus
 from switchboard_shared.phone import NumberKind, PhonePolicy, is_own_number, normalise_phone
 
 PROVIDER = "twilio"
+SIGNS_URL = True  # the URL called is signed: INGEST_CALLS_PUBLIC_BASE_URL
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 CONTENT_TYPES = frozenset({FORM, JSON})

@@ -8,6 +8,9 @@ timestamp: the rest of the body (disposition, duration) is not covered by the si
 Before saving the URL Zadarma checks it with `GET ?zd_echo=<value>` and expects the value back
 as the body: see `echo`.
 
+The signature has no timestamp of its own, so `verify` bounds the age of the signed `call_start`
+(see `check_age`): a captured notification cannot be replayed days later.
+
 NOTIFY_START / NOTIFY_INTERNAL / NOTIFY_ANSWER / NOTIFY_OUT_START become `CallProgress`;
 NOTIFY_END (incoming) and NOTIFY_OUT_END (outgoing) become `CallRecorded`. NOTIFY_IVR and
 NOTIFY_RECORD are verified and ignored. `call_start` has no zone in it: it is read in the
@@ -75,6 +78,14 @@ _ECHO = re.compile(r"[0-9A-Za-z._~:/+=-]{1,256}")
 _SECONDS = re.compile(r"[0-9]{1,9}")
 _CALL_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")
 
+# How far `call_start` may be from now, beyond the call's duration (options `replay_window_s`
+# and `max_call_s`, from INGEST_CALLS_ZADARMA_REPLAY_WINDOW_S and INGEST_CALLS_ZADARMA_MAX_CALL_S).
+DEFAULT_WINDOW_S = 3_600  # ringing, queueing, delivery delays and clock skew
+DEFAULT_MAX_CALL_S = 86_400  # `duration` is not signed: never trust more than this of it
+# Without the `timezone` option, call_start (the account's local time) is read as UTC and may be
+# off by as much as a zone is from UTC.
+ZONE_SLACK_S = 14 * 3_600
+
 
 def signature(secret: str, signed: str) -> str:
     """The `Signature` header value for a signed string."""
@@ -116,6 +127,40 @@ def verify(request: WebhookRequest, ctx: Context) -> None:
     expected = signature(ctx.secret, signed)
     if not hmac.compare_digest(expected.encode(), offered.encode("utf-8", "replace")):
         raise AuthenticationFailed("signature does not match")
+    check_age({key: value.strip() for key, value in fields.items()}, ctx)
+
+
+def check_age(fields: Mapping[str, str], ctx: Context) -> None:
+    """Refuse a signed notification whose `call_start` is too old (or too far ahead) to be one
+    Zadarma is sending now.
+
+    Zadarma posts NOTIFY_END/NOTIFY_OUT_END when the call ends, so the start may be as old as
+    the call's `duration` (capped at `max_call_s`, as `duration` is not signed) plus the window
+    (ringing, queueing, delivery); the other events come as the call happens, within the
+    window. Without the `timezone` option the zone of `call_start` is unknown, so it may also be
+    off by up to 14 hours: set the option to tighten the bound. A `call_start` that cannot be
+    read is left to `parse`, which refuses it (NOTIFY_RECORD has none, and publishes nothing).
+    """
+    try:
+        started = _call_start(fields, ctx)
+    except InvalidPayload:
+        return
+    window = _option_seconds(ctx, "replay_window_s", DEFAULT_WINDOW_S)
+    duration = min(
+        int(fields["duration"]) if _SECONDS.fullmatch(fields.get("duration", "")) else 0,
+        _option_seconds(ctx, "max_call_s", DEFAULT_MAX_CALL_S),
+    )
+    slack = 0 if ctx.options.get("timezone", "").strip() else ZONE_SLACK_S
+    age = _clock(ctx).timestamp() - started.timestamp()
+    if age > duration + window + slack:
+        raise AuthenticationFailed(f"call_start is {int(age)}s old: outside the replay window")
+    if -age > window + slack:
+        raise AuthenticationFailed("call_start is in the future: outside the replay window")
+
+
+def _option_seconds(ctx: Context, name: str, default: int) -> int:
+    value = ctx.options.get(name, "").strip()
+    return int(value) if value.isdigit() else default
 
 
 def parse(request: WebhookRequest, ctx: Context, policy: PhonePolicy) -> list[CallEvent]:
