@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.stack import ADMIN_TOKEN, Stack
+from support.stack import ADMIN_TOKEN, MAIL_AUTH, Stack
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -49,7 +49,7 @@ async def post_mail(stack: Stack, raw: bytes, folder: str = "INBOX") -> dict[str
             "/messages",
             params={"mailbox": OURS, "folder": folder},
             content=raw,
-            headers={"Content-Type": "message/rfc822"},
+            headers={"Content-Type": "message/rfc822", **MAIL_AUTH},
         )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
