@@ -108,6 +108,19 @@ class Site:
         page = await self.api("GET", "/api/v1/activities", params={"limit": "200"})
         return [a for a in page["items"] if a["counterpart"] == number]
 
+    async def revoke_tokens(self, person: Person) -> None:
+        """Revoke every token of the person, as an administrator does with the API."""
+        tokens = await self.api("GET", "/api/v1/tokens", params={"manager_id": person.id})
+        async with httpx.AsyncClient(base_url=self.url, headers=ADMIN) as client:
+            for token in tokens:
+                response = await client.delete(f"/api/v1/tokens/{token['id']}")
+                assert response.status_code == 204, response.text
+
+    async def anonymous_page(self) -> Page:
+        context = await self.browser.new_context(base_url=self.url, viewport=DESKTOP)
+        self.contexts.append(context)
+        return await context.new_page()
+
     async def page(self, person: Person, viewport: ViewportSize = DESKTOP) -> Page:
         """A fresh browser session, signed in through the login form."""
         context = await self.browser.new_context(
