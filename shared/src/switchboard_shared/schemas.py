@@ -28,7 +28,19 @@ CE_NOTE = (
     "CloudEvents 1.0, Kafka binary binding: headers ce_specversion=1.0, ce_id (deterministic: "
     "the same source event always has the same id, so consumers dedupe on it), ce_source, "
     "ce_type={ce_type}, ce_time (RFC 3339, UTC), content-type=application/json. "
-    "The value is the JSON payload below. Producer: {producer}."
+    "The value is the JSON payload below. Producer: {producer}. "
+    "Delivered at least once: a record may appear more than once, with the same ce_id; "
+    "the idempotency key is the ce_id header."
+)
+DELIVERY = (
+    "Delivery is at least once on every channel. A producer that could not confirm a write "
+    "(the broker stalled past its deadline) sends the record again, and a consumer group "
+    "re-reads what it had not committed, so the same event can arrive more than once. Every "
+    "repeat carries the same `ce_id` header (deterministic: derived from the source event), "
+    "which is the idempotency key: handle an event once per `ce_id`. In Python, "
+    "`switchboard_shared.dedupe.Dedupe(...).first_time(message)` drops repeats in one line; "
+    "where a repeat must never take effect, store the `ce_id` under a unique key with the "
+    "effect. Order is kept per key (partition), repeats included."
 )
 
 
@@ -63,7 +75,7 @@ def asyncapi_yaml() -> str:
         version=__version__,
         description="Every topic Switchboard publishes. Dead-letter topics `<topic>.dlq` carry "
         "the original record with dlq_error, dlq_original_topic, dlq_partition, dlq_offset and "
-        "dlq_attempts headers.",
+        "dlq_attempts headers.\n\n" + DELIVERY,
         schema_version="3.0.0",
     )
     # FastStream orders channels by set iteration; sort so the committed file is stable.
