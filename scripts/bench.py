@@ -161,7 +161,12 @@ async def bench_calls(
     (workdir / "bare_app.py").write_text(BARE_APP)
     service = start_server(
         [sys.executable, "-m", "ingest_calls"],
-        {**env, "INGEST_CALLS_PORT": str(service_port)},
+        {
+            **env,
+            "INGEST_CALLS_PORT": str(service_port),
+            # Twilio signs the URL it calls; ingest-calls takes it from configuration only.
+            "INGEST_CALLS_PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
+        },
         service_port,
         workdir / "ingest-calls.log",
     )
