@@ -123,6 +123,13 @@ def test_only_the_topmost_trusted_header_counts() -> None:
     assert first_trusted(values, frozenset()) is None
 
 
+def test_an_unreadable_header_above_stops_the_search() -> None:
+    """It might be the relay's own; a trusted-looking header below it must not stand in."""
+    pass_below = "mx.acme.example; dmarc=pass header.from=acme.example"
+    for unreadable in ("mx.acme.example; " + "x" * MAX_HEADER_CHARS, "(no authserv-id)"):
+        assert first_trusted([unreadable, pass_below], frozenset({"mx.acme.example"})) is None
+
+
 def test_hostile_headers_parse_in_bounded_time() -> None:
     nested = "mx.acme.example; " + "(" * (MAX_HEADER_CHARS - 100)
     semicolons = "mx.acme.example" + ";dkim=pass" * ((MAX_HEADER_CHARS - 20) // 10)

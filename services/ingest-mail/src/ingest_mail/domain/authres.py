@@ -66,14 +66,20 @@ def parse_authentication_results(value: str) -> AuthResults | None:
 
 
 def first_trusted(values: Iterable[str], trusted_ids: frozenset[str]) -> AuthResults | None:
-    """The topmost header whose authserv-id is trusted; the ones below it never count."""
+    """The topmost header whose authserv-id is trusted; the ones below it never count.
+
+    Fails closed: a header above it that cannot be read (too long, no authserv-id) might be the
+    trusted one, so then nothing counts rather than a header further down.
+    """
     if not trusted_ids:
         return None
     for count, value in enumerate(values):
         if count >= MAX_HEADERS:
             return None
         parsed = parse_authentication_results(value)
-        if parsed is not None and parsed.authserv_id in trusted_ids:
+        if parsed is None:
+            return None
+        if parsed.authserv_id in trusted_ids:
             return parsed
     return None
 

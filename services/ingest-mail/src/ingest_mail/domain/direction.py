@@ -186,7 +186,7 @@ def direction_of(
     sender: EmailAddress | None,
     recipients: list[EmailAddress],
     *,
-    ours: bool = True,
+    ours: bool,
 ) -> tuple[MailDirection, str | None]:
     """(direction, counterpart): inbound → the sender; outbound → the first external recipient.
 
