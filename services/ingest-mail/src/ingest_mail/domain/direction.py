@@ -129,7 +129,8 @@ def sender_of(
     if sent_folder:
         return Sender(SenderEvidence.SENT_FOLDER, claims)
     if (
-        author is not None
+        claims  # the header is hostile input: read it only when it could matter
+        and author is not None
         and from_fields == 1
         and len(from_) == 1
         and authenticated(
