@@ -57,7 +57,7 @@ def signed(call_id: str) -> tuple[bytes, dict[str, str]]:
 async def running_app(bootstrap: str) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     settings = Settings(
         generic_hmac_secret=SECRET,
-        common=CommonSettings(kafka_bootstrap=bootstrap, publish_timeout_s=2.0),
+        common=CommonSettings(kafka_bootstrap=bootstrap, intake_publish_timeout_s=2.0),
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

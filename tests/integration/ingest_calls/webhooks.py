@@ -86,7 +86,10 @@ def settings_for(bootstrap: str, **overrides: Any) -> Settings:
         "own_numbers": f"{OWN_NUMBER}, +1 (415) 555-0101",
         "internal_ranges": "100-199,2000-2099",
         "common": CommonSettings(
-            kafka_bootstrap=bootstrap, default_region="US", publish_timeout_s=5.0
+            kafka_bootstrap=bootstrap,
+            default_region="US",
+            publish_timeout_s=5.0,
+            intake_publish_timeout_s=5.0,
         ),
     }
     values.update(overrides)
