@@ -1,0 +1,119 @@
+"""The security tier: one whole stack (four services, SQLite, a broker of its own) started once,
+attacked from outside the way anyone on the network could: raw sockets, hostile bodies and
+messages, forged senders, stolen or revoked credentials, and a frozen broker.
+
+Every test runs on one xdist worker (`xdist_group("security")`), so the stack starts once and
+the broker-stall test freezes no one else's broker. Each attack is measured (`siege`): worst
+`/healthz` latency per service and peak resident growth per process tree, shown at the end of
+the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+import pytest
+
+from security.harness import Siege, besieging
+from support.broker import BrokerProcess, start_broker
+from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack, make_stack
+from switchboard_shared.admin import create_topics
+from switchboard_shared.settings import CommonSettings
+
+MAIL_TOKEN = "test-mail-token-0123456789abcdef"
+TRUSTED_RELAY = "mx.acme-corp.com"
+OUR_DOMAIN = "acme-corp.com"
+HERE = Path(__file__).parent
+
+
+LAST = HERE / "test_broker_stall.py"  # it freezes the broker: nothing else runs after it
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.security)
+            item.add_marker(pytest.mark.xdist_group("security"))
+    items.sort(key=lambda item: Path(str(item.path)) == LAST)
+
+
+@pytest.fixture(scope="session")
+def stack_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    broker = start_broker(tmp_path_factory.mktemp("security-broker") / "broker.log")
+    try:
+        asyncio.run(create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap)))
+        yield broker
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)  # never leave it frozen
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(stack_broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    workdir = tmp_path_factory.mktemp("security-stack")
+    stack = make_stack(
+        workdir,
+        bootstrap=stack_broker.bootstrap,
+        database_url=f"sqlite+aiosqlite:///{workdir / 'crm.db'}",
+        secrets={
+            "INGEST_CALLS_GENERIC_HMAC_SECRET": GENERIC_SECRET,
+            "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
+            "INGEST_MAIL_HTTP_TOKEN": MAIL_TOKEN,
+            "INGEST_MAIL_TRUSTED_AUTHSERV_IDS": TRUSTED_RELAY,
+            # Below the 25 MB message limit, so that a message can break it.
+            "INGEST_MAIL_MAX_DECODED_BYTES": "10000000",
+        },
+    )
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+Besiege = Callable[[str], AbstractContextManager[Siege]]
+
+
+@pytest.fixture
+def siege(stack: Stack, request: pytest.FixtureRequest) -> Besiege:
+    """`with siege("what") as s: <attack>` measures the attack; its figures are reported."""
+
+    @contextmanager
+    def run(name: str) -> Iterator[Siege]:
+        measured: list[Siege] = []
+        try:
+            with besieging(stack, name) as one:
+                measured.append(one)
+                yield one
+        finally:
+            for one in measured:
+                request.node.user_properties.append(("siege", json.dumps(one.summary())))
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    rows = []
+    for key in ("passed", "failed", "xfailed", "xpassed"):
+        for report in terminalreporter.stats.get(key, []):
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "siege":
+                    rows.append(json.loads(value))
+    if not rows:
+        return
+    terminalreporter.section("security: health and memory under attack")
+    for row in rows:
+        worst = max(row["worst_health_s"].items(), key=lambda item: item[1])
+        growth = ", ".join(f"{n} {g:+.0f}" for n, g in row["growth_mib"].items())
+        known = {"name", "seconds", "worst_health_s", "growth_mib", "health_polls"}
+        notes = "  ".join(f"{k}={v}" for k, v in row.items() if k not in known)
+        terminalreporter.write_line(
+            f"{row['name'][:60]:60} {row['seconds']:6.1f}s  worst /healthz {worst[1]:.3f}s "
+            f"({worst[0]})  RSS MiB: {growth}  {notes}".rstrip()
+        )
