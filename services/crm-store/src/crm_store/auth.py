@@ -9,12 +9,15 @@ in `Authorized`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_store import access, policy
@@ -34,6 +37,8 @@ __all__ = [
     "get_settings",
     "identify",
 ]
+
+log = logging.getLogger(__name__)
 
 MAX_TOKEN_CHARS = 512
 _bearer = HTTPBearer(auto_error=False, description="A crm-store API token")
@@ -72,9 +77,19 @@ async def identify(sessions: Sessions, settings: Settings, token: str) -> Princi
             who = access.check(found, now)
         except access.Denied as exc:
             raise unauthorized(str(exc)) from exc
-        if found is not None and await repo.touch(found.token, now):
-            await session.commit()
+        if found is not None:
+            await record_use(session, found, now)
     return who
+
+
+async def record_use(session: AsyncSession, found: access.TokenView, now: datetime) -> None:
+    """Best effort: a busy database delays the next record, it never refuses the caller."""
+    try:
+        if await access.AccessRepository(session).touch(found.token, now):
+            await session.commit()
+    except SQLAlchemyError:
+        await session.rollback()
+        log.warning("could not record a token's use", exc_info=True)
 
 
 def bearer_token(request: Request) -> str:

@@ -181,8 +181,7 @@ async def session_principal(request: Request, settings: Settings, secret: str) -
             who = access.check(token, now)
         except access.Denied as exc:
             raise SignInRequired() from exc
-        if await repo.touch(token.token, now):
-            await session.commit()
+        await auth.record_use(session, token, now)
     return who
 
 
