@@ -768,7 +768,10 @@ def image_service(image: str) -> str:
 def app_routes(package: str) -> set[str]:
     app_module = importlib.import_module(f"{package}.app")
     config = importlib.import_module(f"{package}.config")
-    app = app_module.create_app(config.Settings())
+    with pytest.MonkeyPatch.context() as env:
+        # ingest-mail refuses to start without its intake token
+        env.setenv("INGEST_MAIL_HTTP_TOKEN", "test-mail-token-0123456789abcdef")
+        app = app_module.create_app(config.Settings())
     return {getattr(route, "path", "") for route in app.routes}
 
 
