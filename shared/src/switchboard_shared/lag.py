@@ -7,6 +7,7 @@ committed offset (minus the oldest kept offset when the group committed nothing 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,11 +25,16 @@ class DownstreamLag:
         self.groups = {topic: tuple(names) for topic, names in groups.items() if names}
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()  # one measurement at a time, sharing the clients
 
     async def measure(self) -> dict[tuple[str, str], int]:
         """{(group, topic): messages behind}, summed over the topic's partitions."""
         if not self.groups:
             return {}
+        async with self._lock:
+            return await self._measure()
+
+    async def _measure(self) -> dict[tuple[str, str], int]:
         admin, offsets = await self._clients()
         partitions: dict[str, list[TopicPartition]] = {}
         for topic in self.groups:
