@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from importlib import resources
 from typing import Annotated
 
@@ -115,6 +116,11 @@ def _without_cdn_docs(routes: list[BaseRoute]) -> None:
 
 
 def install_local_docs(app: FastAPI) -> None:
+    if importlib.util.find_spec("fastapi_offline") is None:
+        raise RuntimeError(
+            "/docs serves Swagger UI from the fastapi-offline package: add it to the service's "
+            "dependencies, or turn the docs off"
+        )
     openapi = app.openapi_url or "/openapi.json"
     html = DOCS_PAGE.format(title=app.title, assets=ASSETS, openapi=openapi)
 
