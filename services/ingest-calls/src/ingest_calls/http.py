@@ -80,10 +80,12 @@ def hook_url(provider: Provider, request: Request, settings: Settings) -> str:
 
 
 def broker_down(exc: BrokerUnavailable) -> Problem:
+    """Not confirmed, which is not "not stored": a send that timed out may still be written.
+    The provider's retry carries the same event id, so it is stored once either way."""
     return Problem(
         503,
         "Broker unavailable",
-        "the event could not be stored; retry later",
+        "the event is not confirmed stored; retry it later (a retry is deduplicated)",
         headers={"Retry-After": RETRY_AFTER_S},
     )
 
@@ -96,7 +98,10 @@ def broker_down(exc: BrokerUnavailable) -> Problem:
         404: {"description": "Unknown provider, or no secret configured for it"},
         413: {"description": "Body too large"},
         422: {"description": "Authenticated but malformed; kept on ingest.rejected.v1"},
-        503: {"description": "Broker unavailable; retry after Retry-After seconds"},
+        503: {
+            "description": "Not confirmed (the broker is unavailable): retry after Retry-After "
+            "seconds; the retry is deduplicated"
+        },
     },
 )
 async def receive_webhook(provider: str, request: Request) -> JSONResponse:
