@@ -54,6 +54,7 @@ INFLIGHT_LIMIT = 10_000
 # Up to this much per produce batch in publish_batch (the broker's default limit is 1 MiB).
 BULK_BATCH_BYTES = 512 * 1024
 BULK_STOP_GRACE_S = 2.0
+WRITTEN = -1  # in publish_batch: a record an earlier send already wrote
 
 # A publish failing this way says the broker is not answering: open the breaker.
 BROKER_DOWN_ERRORS = (
@@ -360,6 +361,10 @@ class Bus:
         producer does for single records (murmur2 of the key), so a key keeps its partition.
         Fewer than all acknowledged means the broker failed part way; the caller retries the
         rest later. Records carry deterministic ce_ids, so a repeat is dropped downstream.
+
+        A batch that timed out may still be written once the broker answers again. Its sends
+        are kept by ce_id, as `publish` keeps its own: when the caller retries those records,
+        the earlier sends are waited for, and what they wrote is counted, not sent again.
         """
         if not records:
             return 0
@@ -368,15 +373,22 @@ class Bus:
         if not self.breaker.allow():
             raise BrokerUnavailable("the Kafka broker is not answering; not tried")
         timeout = timeout_s or self.publish_timeout_s
+        earlier = [self._inflight.get(r.headers.get("ce_id", "")) for r in records]
         sending: list[asyncio.Future[Any]] = []  # one per batch
-        batch_of: list[int] = []  # per record, the index of its batch in `sending`
+        batch_of: list[int] = []  # per record, its batch in `sending`; WRITTEN: sent before
         try:
             async with asyncio.timeout(timeout):
+                still = [f for f in earlier if f is not None and not f.done()]
+                if still:
+                    await asyncio.wait(still)
                 producer = await self._bulk_producer()
                 open_batches: dict[tuple[str, int], tuple[Any, int]] = {}
                 pending: list[tuple[Any, str, int]] = []
                 partitions: dict[str, list[int]] = {}
-                for record in records:
+                for record, before in zip(records, earlier, strict=True):
+                    if before is not None and _succeeded(before):
+                        batch_of.append(WRITTEN)
+                        continue
                     partition = await self._partition_of(producer, record, partitions)
                     slot = open_batches.get((record.topic, partition))
                     headers = [(k, v.encode()) for k, v in record.headers.items()]
@@ -404,12 +416,20 @@ class Bus:
         else:
             self.breaker.succeeded()
         acked = 0
-        for index in batch_of:
-            if index >= len(sending) or not sending[index].done():
-                break
-            if not _succeeded(sending[index]):
-                break
-            acked += 1
+        for record, before, index in zip(records, earlier, batch_of, strict=False):
+            event_id = record.headers.get("ce_id")
+            if index == WRITTEN or (
+                index < len(sending) and sending[index].done() and _succeeded(sending[index])
+            ):
+                if event_id and before is not None:
+                    self._inflight.pop(event_id, None)
+                acked += 1
+                continue
+            break
+        for record, index in zip(records[acked:], batch_of[acked:], strict=False):
+            event_id = record.headers.get("ce_id")
+            if event_id and 0 <= index < len(sending):  # may still be written: keep its send
+                self._remember(event_id, sending[index])
         return acked
 
     async def _bulk_producer(self) -> Any:

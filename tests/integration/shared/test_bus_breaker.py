@@ -179,3 +179,20 @@ async def test_the_lag_of_a_group_reading_our_topic_while_it_runs_nowhere(
         finally:
             await consumer.stop()
         assert (await bus.measure_downstream_lag())[(group, CRM_ACTIVITIES.name)] == 0
+
+
+async def test_a_batch_caught_in_a_stall_is_written_once_when_the_relay_retries_it(
+    own_broker: BrokerProcess,
+) -> None:
+    """What crm-store's outbox relay does: a batch times out in a stall, the broker wakes up,
+    the relay publishes the same records again. The first sends were written: not again."""
+    tag = time.monotonic_ns()
+    batch = [record(f"batch-{tag}-{n}") for n in range(5)]
+    async with running_bus(own_broker) as bus:
+        assert await bus.publish_batch([record(f"warm-{tag}")]) == 1  # the producer is up
+        with frozen(own_broker):
+            assert await bus.publish_batch(batch, timeout_s=1.0) == 0
+        await until(lambda: bus.breaker.closed, 10, "the breaker closes")
+        assert await bus.publish_batch(batch, timeout_s=10.0) == len(batch)
+    for sent in batch:
+        assert await copies(own_broker.bootstrap, sent.headers["ce_id"]) == 1
