@@ -71,8 +71,8 @@ def test_telnyx_keys_while_rotating() -> None:
 
 @pytest.mark.parametrize("field", ["twilio_auth_token", "plivo_auth_token"])
 def test_url_signing_providers_need_a_url_that_is_not_the_host_header(field: str) -> None:
+    values: dict[str, Any] = {field: "t" * 32}
     with pytest.raises(pydantic.ValidationError) as info:
-        values: dict[str, Any] = {field: "t" * 32}
         Settings(**values)
     message = str(info.value)
     assert f"INGEST_CALLS_{field.upper()}" in message
