@@ -11,6 +11,10 @@ message at a time; the loop only waits on a pipe (from a thread). Per message:
 - a worker that dies (its address-space limit `memory_limit_bytes`, or a crash) is refused as
   `parse_resources`: only this message was in that worker, so only it is blamed.
 
+While the pool closes (the service stops), a message whose worker is stopped under it is not
+blamed: `parse` raises `ParserUnavailable`, which every door treats like an unavailable broker
+(try again later).
+
 Workers fork from a `forkserver` that has the parser imported, so a replacement is ready in
 milliseconds and inherits none of the service's threads or sockets.
 """
@@ -32,8 +36,9 @@ from typing import Any
 from ingest_mail.domain.limits import LimitExceeded, MimeLimits, applying, check_limits
 from ingest_mail.domain.parse import MailboxIdentity, UnparseableMessage, parse_message
 from switchboard_shared.events import MailReceived
+from switchboard_shared.kafka import BrokerUnavailable
 
-__all__ = ["ParseOptions", "ParserPool"]
+__all__ = ["ParseOptions", "ParserPool", "ParserUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ _CONTEXT.set_forkserver_preload([__name__])
 class ParseOptions:
     workers: int = 2
     timeout_s: float = 20.0
-    memory_limit_bytes: int | None = 400 * 1024 * 1024
+    memory_limit_bytes: int | None = 384 * 1024 * 1024
     limits: MimeLimits = field(default_factory=MimeLimits)
 
 
@@ -102,8 +107,8 @@ def _worker_main(conn: Connection, memory_limit_bytes: int | None) -> None:
             return  # after a MemoryError the worker's heap is suspect; the slot starts another
 
 
-class _WorkerGone(Exception):
-    pass
+class ParserUnavailable(BrokerUnavailable):
+    """The pool is closing: the message was not parsed, and nothing may report it as taken."""
 
 
 class _Slot:
@@ -135,6 +140,13 @@ class _Slot:
         parent.recv()  # ("ready", ...)
         return parent
 
+    def kill(self) -> None:
+        """Kill the worker from another thread; the thread using it sees EOF and cleans up."""
+        process = self.process
+        if process is not None:
+            with contextlib.suppress(Exception):
+                process.kill()
+
     def stop(self) -> None:
         process, conn = self.process, self.conn
         self.process = self.conn = None
@@ -156,7 +168,7 @@ class _Slot:
                 self.stop()
                 return "rejected", "parse_timeout", f"over {self.options.timeout_s:g} s"
             outcome: tuple[str, Any, str] = conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError, ValueError, TypeError):  # closed or killed under us
             code = self.process.exitcode if self.process is not None else None
             self.stop()
             return "rejected", "parse_resources", f"the parser worker died (exit code {code})"
@@ -171,9 +183,11 @@ class ParserPool:
         self._slots: asyncio.Queue[_Slot] | None = None
         self._all: list[_Slot] = []
         self._threads: ThreadPoolExecutor | None = None
+        self._closing = False
 
     async def start(self) -> None:
         """Start the workers now, so the first message does not wait for them."""
+        self._closing = False
         self._ensure_open()
         assert self._threads is not None
         loop = asyncio.get_running_loop()
@@ -193,14 +207,20 @@ class ParserPool:
         return self._slots
 
     async def close(self) -> None:
+        self._closing = True
         slots, self._slots = self._slots, None
         threads, self._threads = self._threads, None
+        idle = []
+        while slots is not None and not slots.empty():
+            idle.append(slots.get_nowait())
         for slot in self._all:
-            slot.stop()  # a thread waiting on that worker sees EOF at once
+            if slot in idle:
+                slot.stop()
+            else:
+                slot.kill()  # the thread waiting on that worker sees EOF at once, and stops it
         self._all = []
         if threads is not None:
             threads.shutdown(wait=False, cancel_futures=True)
-        del slots
 
     async def parse(
         self,
@@ -211,10 +231,15 @@ class ParserPool:
         max_bytes: int,
         **extra: Any,
     ) -> MailReceived:
+        if self._closing:
+            raise ParserUnavailable("the parser is stopping; try again later")
         slots = self._ensure_open()
         assert self._threads is not None
         request = _Request(raw, mailbox, folder, max_bytes, self.options.limits, extra)
         slot = await slots.get()
+        if self._closing:  # closed while this message waited for a worker
+            slots.put_nowait(slot)
+            raise ParserUnavailable("the parser is stopping; try again later")
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         running = self._threads.submit(slot.run, request)
@@ -225,6 +250,8 @@ class ParserPool:
 
         running.add_done_callback(give_back)
         kind, value, detail = await asyncio.wrap_future(running)
+        if self._closing and value == "parse_resources":
+            raise ParserUnavailable("the parser is stopping; try again later")
         if kind == "ok":
             assert isinstance(value, MailReceived)
             return value
