@@ -57,7 +57,9 @@ class ParseOptions:
 
 @dataclass(frozen=True)
 class _Request:
-    raw: bytes
+    """What goes with a message to the worker; the message itself follows as raw bytes (no
+    pickled copy of it in the service)."""
+
     mailbox: MailboxIdentity
     folder: str | None
     max_bytes: int
@@ -65,13 +67,13 @@ class _Request:
     extra: dict[str, Any]
 
 
-def _parse(request: _Request) -> tuple[str, Any, str]:
+def _parse(request: _Request, raw: bytes) -> tuple[str, Any, str]:
     """In the worker: ("ok", event, ""), or ("rejected", reason, detail)."""
     try:
-        check_limits(request.raw, request.limits)
+        check_limits(raw, request.limits)
         with applying(request.limits):
             event = parse_message(
-                request.raw,
+                raw,
                 mailbox=request.mailbox,
                 folder=request.folder,
                 max_bytes=request.max_bytes,
@@ -95,13 +97,14 @@ def _worker_main(conn: Connection, memory_limit_bytes: int | None) -> None:
     while True:
         try:
             request = conn.recv()
+            raw = conn.recv_bytes()
         except (EOFError, OSError):
             return
         except MemoryError:  # the message alone does not fit: say so, then make room
             conn.send(("rejected", "parse_resources", "the message did not fit the worker"))
             return
-        outcome = _parse(request)
-        del request
+        outcome = _parse(request, raw)
+        del request, raw
         conn.send(outcome)
         if outcome[1] == "parse_resources":
             return  # after a MemoryError the worker's heap is suspect; the slot starts another
@@ -159,11 +162,12 @@ class _Slot:
         if conn is not None:
             conn.close()
 
-    def run(self, request: _Request) -> tuple[str, Any, str]:
+    def run(self, request: _Request, raw: bytes) -> tuple[str, Any, str]:
         """Blocking: parse in this slot's worker, within the time limit."""
         conn = self.ensure_started()
         try:
             conn.send(request)
+            conn.send_bytes(raw)
             if not conn.poll(self.options.timeout_s):
                 self.stop()
                 return "rejected", "parse_timeout", f"over {self.options.timeout_s:g} s"
@@ -235,14 +239,14 @@ class ParserPool:
             raise ParserUnavailable("the parser is stopping; try again later")
         slots = self._ensure_open()
         assert self._threads is not None
-        request = _Request(raw, mailbox, folder, max_bytes, self.options.limits, extra)
+        request = _Request(mailbox, folder, max_bytes, self.options.limits, extra)
         slot = await slots.get()
         if self._closing:  # closed while this message waited for a worker
             slots.put_nowait(slot)
             raise ParserUnavailable("the parser is stopping; try again later")
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        running = self._threads.submit(slot.run, request)
+        running = self._threads.submit(slot.run, request, raw)
 
         def give_back(_: object) -> None:  # only once the thread is done with the worker
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits anymore

@@ -63,7 +63,24 @@ class _Walker:
         """Count decoded bytes against `max_decoded_bytes`, when limits apply."""
         if self._limits is None or not isinstance(data, bytes | str):
             return
-        self._decoded += len(data)
+        self._count(len(data))
+
+    def decoding(self, part: Message) -> bytes | None:
+        """`part.get_payload(decode=True)`, counted against `max_decoded_bytes` before it is
+        decoded (base64 decodes to three quarters of its length; other encodings to at most
+        their length), so an over-large part is refused without being decoded."""
+        if self._limits is not None:
+            payload = part.get_payload()
+            if isinstance(payload, str):
+                encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+                size = len(payload) * 3 // 4 if encoding == "base64" else len(payload)
+                self._count(size)
+        data = part.get_payload(decode=True)
+        return data if isinstance(data, bytes) else None
+
+    def _count(self, size: int) -> None:
+        assert self._limits is not None
+        self._decoded += size
         if self._decoded > self._limits.max_decoded_bytes:
             raise LimitExceeded(
                 "decoded_too_large", f"over {self._limits.max_decoded_bytes} decoded bytes"
@@ -114,17 +131,17 @@ class _Walker:
             return []
         if maintype == "text" and subtype in ("plain", "html") and not _is_attachment(part):
             return [part]
-        data = part.get_payload(decode=True)
-        self.decoded(data)
+        data = self.decoding(part)
         self._attach(part, content_type, data if isinstance(data, bytes) else b"")
         return []
 
     def _recover(self, part: Message) -> Message | None:
         """Re-parse a multipart whose declared boundary never occurs, using the one that does."""
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes) or self._recoveries >= _MAX_RECOVERIES:
+        if self._recoveries >= _MAX_RECOVERIES:
             return None
-        self.decoded(payload)
+        payload = self.decoding(part)
+        if payload is None:
+            return None
         match = _BOUNDARY_LINE_RE.search(payload)
         if match is None:
             return None
@@ -183,8 +200,7 @@ class _Walker:
         return "\n\n".join(texts)[:MAX_BODY_CHARS]
 
     def _text_of(self, part: Message) -> str:
-        data = part.get_payload(decode=True)
-        self.decoded(data)
+        data = self.decoding(part)
         if not isinstance(data, bytes):
             payload = part.get_payload()
             return payload if isinstance(payload, str) else ""
