@@ -35,6 +35,7 @@ HERE = Path(__file__).parent
 LAST = HERE / "test_broker_stall.py"  # it freezes the broker: nothing else runs after it
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.path)).parents:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from security.conftest import MAIL_TOKEN, OUR_DOMAIN, Besiege
@@ -59,7 +60,15 @@ DOORS = [
         ("crm_store", "/api/v1/contacts", {"Content-Type": "application/json", **ADMIN}, {413}),
         ("crm_store", "/login", {"Content-Type": "application/x-www-form-urlencoded"}, {413}),
     ],
-    ids=str,
+    ids=[
+        "ingest_calls-webhook",
+        "ingest_mail-messages-no-token",
+        "ingest_mail-messages-token",
+        "classifier-healthz",
+        "crm_store-contacts-no-token",
+        "crm_store-contacts-admin",
+        "crm_store-login",
+    ],
 )
 def test_a_huge_declared_body_is_refused_before_it_is_sent(
     stack: Stack,
@@ -86,26 +95,62 @@ def test_a_huge_declared_body_is_refused_before_it_is_sent(
 
 
 @pytest.mark.parametrize(
-    ("service", "path", "declared", "content_type"),
+    ("service", "path", "declared", "content_type", "expected"),
     [
-        ("crm_store", "/api/v1/contacts", 900_000, "application/json"),
-        ("crm_store", "/api/v1/tokens", 900_000, "application/json"),
-        ("ingest_mail", MAILBOX, 10_000_000, "message/rfc822"),
+        ("crm_store", "/api/v1/contacts", 900_000, "application/json", 401),
+        ("crm_store", "/api/v1/tokens", 900_000, "application/json", 401),
+        ("ingest_mail", MAILBOX, 10_000_000, "message/rfc822", 401),
+        # A provider with no secret configured is disabled: nothing of the body is read.
+        ("ingest_calls", "/webhooks/twilio", 900_000, "application/x-www-form-urlencoded", 404),
     ],
-    ids=str,
+    ids=["crm_store-contacts", "crm_store-tokens", "ingest_mail-messages", "ingest_calls-twilio"],
 )
 def test_a_stranger_is_refused_before_the_body_is_read(
-    stack: Stack, service: str, path: str, declared: int, content_type: str
+    stack: Stack, service: str, path: str, declared: int, content_type: str, expected: int
 ) -> None:
-    """Under the size limit, without credentials: 401 while the body is still unsent (a 422
-    would mean the body was read and parsed first)."""
+    """Under the size limit, without credentials: refused while the body is still unsent (a
+    422 would mean the body was read and parsed first)."""
     port = stack.services[service].port
     for token in (None, "not-a-token-0123456789abcdef"):
         headers = {"Content-Type": content_type, "Content-Length": str(declared)}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         answer = answer_without_body(port, "POST", path, headers)
-        assert answer.status == 401, (answer.status, answer.body[:300])
+        assert answer.status == expected, (answer.status, answer.body[:300])
+
+
+FORM = "application/x-www-form-urlencoded"
+HOSTILE = [
+    ("crm_store", "/api/v1/contacts", "application/json", b"[" * 1_000_000, ADMIN),
+    ("crm_store", "/api/v1/contacts", "application/json", b'{"a":' * 200_000, ADMIN),
+    ("crm_store", "/login", FORM, b"a=1&" * 8_000, {}),  # forms take 32 KiB, 32 fields
+    ("ingest_calls", "/webhooks/generic", "application/json", b"[" * 1_000_000, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "path", "content_type", "body", "credentials"),
+    HOSTILE,
+    ids=["json-arrays", "json-objects", "form-fields", "webhook-json"],
+)
+def test_a_hostile_body_under_the_limit_is_a_client_error(
+    stack: Stack,
+    siege: Besiege,
+    service: str,
+    path: str,
+    content_type: str,
+    body: bytes,
+    credentials: dict[str, str],
+) -> None:
+    """1 MB of nesting or of form fields: a 4xx, never a 5xx or a stalled service."""
+    url = stack.url(service)
+    with siege(f"{len(body) // 1000} kB of {body[:4]!r}... to {service} {path}") as measured:
+        response = httpx.post(
+            url + path, content=body, headers={"Content-Type": content_type, **credentials}
+        )
+        measured.notes["status"] = response.status_code
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    measured.check()
 
 
 def test_a_page_post_without_a_session_is_answered_before_its_form(stack: Stack) -> None:
@@ -135,7 +180,8 @@ def test_a_chunked_body_is_cut_off_at_the_limit(stack: Stack, siege: Besiege, do
 
 
 SLOW_CLIENTS = 150
-TRICKLE_S = 6.0
+ARRIVING = 15  # new slow clients per port each half second
+TRICKLE_S = 7.0
 
 
 def test_many_slow_bodies_do_not_starve_anyone(stack: Stack, siege: Besiege) -> None:
@@ -157,7 +203,7 @@ def test_many_slow_bodies_do_not_starve_anyone(stack: Stack, siege: Besiege) -> 
             deadline = time.monotonic() + TRICKLE_S
             while time.monotonic() < deadline:
                 for trickle in trickles:
-                    trickle.grow(min(25, SLOW_CLIENTS - len(trickle.open) - trickle.ended))
+                    trickle.grow(min(ARRIVING, SLOW_CLIENTS - len(trickle.open) - trickle.ended))
                     trickle.tick()
                 time.sleep(0.5)  # the deliberate trickle
             measured.notes["held"] = sum(len(t.open) for t in trickles)
