@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -21,7 +22,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from switchboard_shared.metrics import ServiceMetrics
 from switchboard_shared.problems import PROBLEM_JSON
+
+# Told of every refusal: the request's scope and the reason (`body_too_large`,
+# `headers_too_large`), e.g. to count it where the service counts its other refusals.
+OnRefused = Callable[[Scope, str], None]
 
 DEFAULT_MAX_HEADERS = 100
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
@@ -71,6 +77,7 @@ class RequestLimits:
         *,
         max_headers: int = DEFAULT_MAX_HEADERS,
         max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+        on_refused: OnRefused | None = None,
     ) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must not be negative")
@@ -78,6 +85,11 @@ class RequestLimits:
         self.max_bytes = max_bytes
         self.max_headers = max_headers
         self.max_header_bytes = max_header_bytes
+        self.on_refused = on_refused
+
+    def _refused(self, scope: Scope, reason: str) -> None:
+        if self.on_refused is not None:
+            self.on_refused(scope, reason)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -88,11 +100,13 @@ class RequestLimits:
             sum(len(n) + len(v) for n, v in headers) > self.max_header_bytes
         ):
             detail = f"at most {self.max_headers} headers, {self.max_header_bytes} bytes in all"
+            self._refused(scope, "headers_too_large")
             await _answer(send, 431, "Request header fields too large", detail)
             return
         declared = _declared_length(scope)
         if declared is not None and declared > self.max_bytes:
             detail = f"the limit is {self.max_bytes} bytes"
+            self._refused(scope, "body_too_large")
             await _answer(send, 413, "Content too large", detail)
             return
 
@@ -108,10 +122,26 @@ class RequestLimits:
         except Exception as exc:
             if started or not _too_large(exc):
                 raise
+            self._refused(scope, "body_too_large")
             await _answer(send, 413, "Content too large", f"the limit is {self.max_bytes} bytes")
 
 
-def install_body_limit(app: FastAPI, max_bytes: int) -> None:
+def install_body_limit(
+    app: FastAPI,
+    max_bytes: int,
+    *,
+    metrics: ServiceMetrics | None = None,
+    on_refused: OnRefused | None = None,
+) -> None:
     """Refuse request bodies over `max_bytes` before they are read, declared or streamed (call
-    once, before the first request)."""
-    app.add_middleware(RequestLimits, max_bytes=max_bytes)
+    once, before the first request). Each refusal is counted in `<prefix>_rejected_total`
+    (reason `body_too_large` or `headers_too_large`) when `metrics` is given, and `on_refused`
+    hears of it too."""
+
+    def refused(scope: Scope, reason: str) -> None:
+        if metrics is not None:
+            metrics.rejected.labels(reason).inc()
+        if on_refused is not None:
+            on_refused(scope, reason)
+
+    app.add_middleware(RequestLimits, max_bytes=max_bytes, on_refused=refused)

@@ -197,10 +197,12 @@ async def test_provider_without_secret_is_404(secret: str | None) -> None:
 async def test_body_over_limit_is_413() -> None:
     app = create_app(settings(max_body_bytes=2048))
     body = json.dumps({**CALL, "padding": "x" * 4096}).encode()
+    before = counter("ingest_calls_rejected_total", reason="body_too_large")
     async with await client_for(app) as c:
         response = await c.post("/webhooks/generic", content=body, headers=signed(body))
-    problem = assert_problem(response, 413, "Payload too large")
+    problem = assert_problem(response, 413, "Content too large")
     assert "2048" in problem["detail"]
+    assert counter("ingest_calls_rejected_total", reason="body_too_large") == before + 1
 
 
 async def test_streamed_body_over_limit_without_content_length_is_413() -> None:
@@ -214,7 +216,7 @@ async def test_streamed_body_over_limit_without_content_length_is_413() -> None:
     async with await client_for(app) as c:
         response = await c.post("/webhooks/generic", content=chunks(), headers=headers)
     assert "content-length" not in response.request.headers
-    assert_problem(response, 413, "Payload too large")
+    assert_problem(response, 413, "Content too large")
 
 
 async def test_body_at_limit_is_not_413() -> None:

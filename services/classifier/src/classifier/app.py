@@ -20,11 +20,17 @@ from classifier.publisher import VerdictPublisher
 from classifier.repository import Repository
 from classifier.rules import RuleBook, default_rules_path
 from classifier.service import Classifier, classifier_version
+from switchboard_shared.bodylimit import install_body_limit
+from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
 
 log = logging.getLogger(__name__)
+
+
+# The classifier's HTTP port serves health and metrics only: no request has a body.
+NO_BODIES = 0
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,4 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feed = feed
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "knowledge": feed.ready})
+    install_body_limit(app, NO_BODIES, metrics=METRICS)
+    secure_api(app, docs=False)
     return app

@@ -107,6 +107,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
     app.include_router(api_router)
     app.include_router(web.router)
-    install_body_limit(app, settings.max_body_bytes)
+    install_body_limit(app, settings.max_body_bytes, metrics=METRICS)
     secure_api(app, docs=settings.docs_enabled)  # outermost: every answer gets the headers
     return app

@@ -72,6 +72,9 @@ class Settings(ServiceSettings):
     threecx_token: str | None = None
     replay_window_s: int = Field(default=300, ge=1, description="Max age of a signed timestamp")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="413 above this (1 MiB)")
+    docs_enabled: bool = Field(
+        default=True, description="Serve Swagger UI at /docs (from local files); off: none"
+    )
     internal_ranges: str = Field(default="", description="Extension ranges, e.g. 100-199,2000-2999")
     internal_max_digits: int = Field(default=5, ge=1, le=8)
     own_numbers: str = Field(default="", description="Our DIDs, comma separated, any format")
