@@ -22,6 +22,7 @@ import pytest
 
 from security.harness import Siege, besieging
 from support.broker import BrokerProcess, start_broker
+from support.dovecot import DovecotServer, dovecot_binary, start_dovecot
 from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack, make_stack
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
@@ -29,6 +30,8 @@ from switchboard_shared.settings import CommonSettings
 MAIL_TOKEN = "test-mail-token-0123456789abcdef"
 TRUSTED_RELAY = "mx.acme-corp.com"
 OUR_DOMAIN = "acme-corp.com"
+IMAP_USER = f"inbox@{OUR_DOMAIN}"
+IMAP_PASSWORD = "imap-secret-0123456789"
 HERE = Path(__file__).parent
 
 
@@ -56,7 +59,43 @@ def stack_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPro
 
 
 @pytest.fixture(scope="session")
-def stack(stack_broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def imap_server() -> Iterator[DovecotServer | None]:
+    """A Dovecot whose INBOX the stack's ingest-mail reads (None when Dovecot is missing: the
+    IMAP attack then skips, or fails in CI)."""
+    if dovecot_binary() is None:
+        yield None
+        return
+    server = start_dovecot()
+    try:
+        server.add_user(IMAP_USER, IMAP_PASSWORD)
+        yield server
+    finally:
+        server.remove()
+
+
+def imap_mailboxes(server: DovecotServer | None) -> dict[str, str]:
+    if server is None:
+        return {}
+    mailbox = {
+        "name": "security",
+        "host": server.host,
+        "port": server.port,
+        "security": "none",
+        "username": IMAP_USER,
+        "password": IMAP_PASSWORD,
+        "folders": ["INBOX"],
+        "address": IMAP_USER,
+        "poll_interval_s": 1,
+    }
+    return {"INGEST_MAIL_MAILBOXES": json.dumps([mailbox])}
+
+
+@pytest.fixture(scope="session")
+def stack(
+    stack_broker: BrokerProcess,
+    imap_server: DovecotServer | None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("security-stack")
     stack = make_stack(
         workdir,
@@ -69,6 +108,7 @@ def stack(stack_broker: BrokerProcess, tmp_path_factory: pytest.TempPathFactory)
             "INGEST_MAIL_TRUSTED_AUTHSERV_IDS": TRUSTED_RELAY,
             # Below the 25 MB message limit, so that a message can break it.
             "INGEST_MAIL_MAX_DECODED_BYTES": "10000000",
+            **imap_mailboxes(imap_server),
         },
     )
     stack.start()

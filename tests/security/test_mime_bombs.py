@@ -12,6 +12,7 @@ Before the fixes, the 1.5M-part message kept `/healthz` unanswered for 42 s at 7
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,13 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
-from security.conftest import MAIL_TOKEN, OUR_DOMAIN, Besiege
+from security.conftest import IMAP_PASSWORD, IMAP_USER, MAIL_TOKEN, OUR_DOMAIN, Besiege
 from security.harness import Lmtp, MiB, metric, read_topic
+from support.dovecot import DovecotServer, MailAccount
+from support.infra import missing_infra
 from support.stack import Stack
 from switchboard_shared.cloudevents import decode
-from switchboard_shared.events import IngestRejected
+from switchboard_shared.events import IngestRejected, MailReceived
 from switchboard_shared.intake import kept_body
-from switchboard_shared.topics import INGEST_REJECTED
+from switchboard_shared.topics import INGEST_REJECTED, MAIL_RECEIVED
 
 MAILBOX = f"sales@{OUR_DOMAIN}"
 # The stack's INGEST_MAIL_MAX_DECODED_BYTES (conftest): below the 25 MB message limit, so a
@@ -212,3 +215,37 @@ def test_a_mime_bomb_over_lmtp_is_refused_and_kept(
 
     event = rejected_with(stack, hashlib.sha256(raw).hexdigest(), "ingest-mail/lmtp")
     assert_kept(event, raw, bomb.reasons)
+
+
+def test_a_mime_bomb_in_an_imap_mailbox_is_kept_and_the_mailbox_goes_on(
+    stack: Stack, imap_server: DovecotServer | None, siege: Besiege
+) -> None:
+    """The bomb landed in a mailbox ingest-mail reads over IMAP, followed by a real message:
+    the bomb is kept as rejected and the poller moves on to the message (an IMAP poller that
+    failed on a message used to retry it for ever)."""
+    if imap_server is None:
+        missing_infra("dovecot is not installed (Debian: dovecot-imapd)")
+        return
+    account = MailAccount(imap_server, IMAP_USER, IMAP_PASSWORD)
+    bomb = parts_bomb()
+    after = ordinary()
+    message_id = re.search(rb"Message-ID: (<[^>]+>)", after)
+    assert message_id is not None
+    wanted = message_id.group(1).decode()
+
+    def delivered(records: list[Any]) -> bool:
+        for record in records:
+            _, event = decode(record.headers, record.value)
+            if isinstance(event, MailReceived) and event.message_id == wanted:
+                return True
+        return False
+
+    with siege(f"1.5M parts ({len(bomb) / MiB:.1f} MiB) in an IMAP mailbox") as measured:
+        account.append("INBOX", bomb, after)
+        records = read_topic(
+            stack.env["SWITCHBOARD_KAFKA_BOOTSTRAP"], MAIL_RECEIVED.name, delivered, timeout=60
+        )
+        assert delivered(records), "the message after the bomb was never delivered"
+    measured.check()
+    event = rejected_with(stack, hashlib.sha256(bomb).hexdigest(), "ingest-mail/imap")
+    assert_kept(event, bomb, frozenset({"too_many_parts"}))

@@ -20,7 +20,9 @@ def reply_activity(stack: Stack, address: str) -> dict[str, Any]:
         while True:
             listed = admin.get("/activities", params={"kind": "reply", "limit": "200"})
             assert listed.status_code == 200, listed.text
-            found = [a for a in listed.json()["items"] if a.get("counterpart") == address]
+            found: list[dict[str, Any]] = [
+                a for a in listed.json()["items"] if a.get("counterpart") == address
+            ]
             if found:
                 return found[0]
             assert time.monotonic() < deadline, "no reply activity for the client"
