@@ -152,7 +152,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for row in rows:
         worst = max(row["worst_health_s"].items(), key=lambda item: item[1])
         growth = ", ".join(f"{n} {g:+.0f}" for n, g in row["growth_mib"].items())
-        known = {"name", "seconds", "worst_health_s", "growth_mib", "health_polls"}
+        most = max(row["growth_mib"].items(), key=lambda item: item[1])[0]
+        growth += f" (peak {most} {row['peak_mib'][most]:.0f})"
+        known = {"name", "seconds", "worst_health_s", "growth_mib", "peak_mib", "health_polls"}
         notes = "  ".join(f"{k}={v}" for k, v in row.items() if k not in known)
         terminalreporter.write_line(
             f"{row['name'][:60]:60} {row['seconds']:6.1f}s  worst /healthz {worst[1]:.3f}s "

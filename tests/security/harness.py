@@ -123,6 +123,7 @@ class Siege:
     name: str
     health: dict[str, Health] = field(default_factory=dict)
     growth: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -133,6 +134,7 @@ class Siege:
             "seconds": round(self.seconds, 2),
             "worst_health_s": {n: round(h.worst_s, 3) for n, h in self.health.items()},
             "growth_mib": {n: round(g / MiB, 1) for n, g in self.growth.items()},
+            "peak_mib": {n: round(p / MiB, 1) for n, p in self.peak.items()},
             "health_polls": sum(h.polls for h in self.health.values()),
             **({"late_probes": late} if late else {}),
             **self.notes,
@@ -174,6 +176,7 @@ def besieging(stack: Stack, name: str) -> Iterator[Siege]:
         siege.seconds = time.monotonic() - started
         siege.health = health.health
         siege.growth = memory.growth()
+        siege.peak = dict(memory.peak)
 
 
 # -- raw HTTP ----------------------------------------------------------------------------------
