@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -283,6 +284,43 @@ async def test_a_parse_over_the_memory_limit_costs_one_worker(
     assert refused.json()["reason"] == "parse_resources"
     assert after.status_code == 200, after.text
     assert health.status_code == 200
+
+
+def lmtp_deliver(port: int, raw: bytes) -> tuple[int, str]:
+    with smtplib.LMTP("127.0.0.1", port) as client:
+        client.ehlo_or_helo_if_needed()
+        client.mail("mallory@evil.example")
+        assert client.rcpt("sales@acme.test")[0] == 250
+        code, text = client.data(raw)
+    return code, text.decode()
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's resident high-water mark (VmHWM), from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+async def test_a_part_bomb_over_lmtp_is_read_in_bulk(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """1.5 million short lines: aiosmtpd's line-at-a-time reader held the loop ~30 s and took
+    ~720 MiB before the caps could even look at the message."""
+    bomb = part_bomb(1_500_000).replace(b"--b\r\n\r\n", b"--b\r\nX: y\r\n\r\n")
+    port = free_port()
+    async with (
+        mail_server(tmp_path, kafka_bootstrap, INGEST_MAIL_LMTP_PORT=str(port)) as server,
+        health_probe(server.url) as latencies,
+    ):
+        await wait_for(lambda: len(latencies) >= 2, "two health answers before the bomb")
+        code, text = await asyncio.to_thread(lmtp_deliver, port, bomb)
+        after = await asyncio.to_thread(lmtp_deliver, port, message("after the bomb"))
+        peak = peak_rss_mib(server.process.pid)
+    assert code == 554, text
+    assert "too_many_parts" in text
+    assert after[0] == 250, after
+    assert max(latencies) < 1.0, latencies
+    assert peak < 300, f"ingest-mail peaked at {peak:.0f} MiB"
 
 
 def start_and_wait(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,8 @@ RCPT TO: only our recipients (`OurRecipients`: SWITCHBOARD_OWN_DOMAINS and their
 INGEST_MAIL_OWN_ADDRESSES, the IMAP mailboxes' addresses), 550 5.1.1 otherwise; at most
 `max_recipients` per transaction, 452 4.5.3 past it (the client sends the rest in another).
 
-One reply per recipient after DATA: 250 only once that recipient's event is acknowledged by the
+The body is read in bulk (`lmtp_data.py`), not a line at a time. One reply per recipient after
+DATA: 250 only once that recipient's event is acknowledged by the
 broker, 451 (try again later) when it is not; 552 over the size limit. A message that breaks a
 cap or exhausts the parser is kept (on `ingest.rejected.v1`) and answered with a permanent
 failure naming the reason, so the sender learns it was not delivered and does not retry.
@@ -16,12 +17,12 @@ import asyncio
 import logging
 from typing import Any
 
-from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ingest_mail.domain.limits import LIMIT_REASONS
 from ingest_mail.domain.recipients import OurRecipients
 from ingest_mail.intake import Accepted, MailIntake, mailbox_address
+from ingest_mail.lmtp_data import BulkDataLMTP
 from ingest_mail.metrics import LMTP_RECIPIENTS, MESSAGES
 from switchboard_shared.kafka import BrokerUnavailable
 
@@ -106,7 +107,7 @@ async def start_lmtp(
         )
 
     def protocol() -> Any:
-        return LMTP(
+        return BulkDataLMTP(
             handler,
             data_size_limit=max_bytes,
             enable_SMTPUTF8=True,
