@@ -368,3 +368,20 @@ async def test_anonymous_on_purpose_serves_without_a_token(
             URL, content=message("anonymous"), headers={"Content-Type": "message/rfc822"}
         )
     assert response.status_code == 200, response.text
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read_and_answers_carry_headers(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    async with (
+        mail_server(tmp_path, kafka_bootstrap, INGEST_MAIL_MAX_MESSAGE_BYTES="100000") as server,
+        httpx.AsyncClient(base_url=server.url) as client,
+    ):
+        declared = await client.post(
+            URL, content=b"x" * 200_000, headers={"Content-Type": "message/rfc822"}
+        )
+        health = await client.get("/healthz")
+        docs = await client.get("/docs")
+    assert declared.status_code == 413
+    assert health.headers.get("x-content-type-options") == "nosniff"
+    assert "cdn" not in docs.text.lower()

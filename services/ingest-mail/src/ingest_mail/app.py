@@ -20,6 +20,8 @@ from ingest_mail.mailboxes import MailboxConfig, load_mailboxes
 from ingest_mail.metrics import METRICS
 from ingest_mail.parsing import ParseOptions, ParserPool
 from ingest_mail.publisher import MailPublisher
+from switchboard_shared.bodylimit import install_body_limit
+from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
@@ -122,4 +124,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # LMTP doors out of service. Their state is on /mailboxes and in the metrics.
     install_ops_routes(app, METRICS, {"kafka": bus.ready})
     app.include_router(router)
+    install_body_limit(app, settings.max_message_bytes, metrics=METRICS)
+    secure_api(app, docs=settings.docs_enabled)  # outermost: every answer gets the headers
     return app

@@ -33,6 +33,9 @@ class Settings(ServiceSettings):
         default=False,
         description="true: serve POST /messages without a token, on purpose (a trusted network)",
     )
+    docs_enabled: bool = Field(
+        default=True, description="Serve Swagger UI at /docs (from local files); off: none"
+    )
     default_mailbox: str | None = Field(
         default=None, description="Mailbox for POST /messages without ?mailbox="
     )
