@@ -10,7 +10,9 @@ from email.message import EmailMessage
 import pytest
 
 from ingest_mail.domain.parse import MailboxIdentity
+from ingest_mail.intake import MailIntake
 from ingest_mail.parsing import ParseOptions, ParserPool, ParserUnavailable
+from ingest_mail.publisher import MailPublisher
 from switchboard_shared.kafka import BrokerUnavailable
 
 pytestmark = pytest.mark.integration
@@ -56,3 +58,31 @@ async def test_closing_the_pool_under_a_parse_is_not_the_messages_fault() -> Non
         assert parsed.subject == "Quote"
     finally:
         await pool.close()
+
+
+class KeepsNothing(MailPublisher):
+    def __init__(self) -> None:
+        self.rejected: list[str] = []
+
+    async def reject(
+        self, intake: str, reason: str, detail: str, raw: bytes, total_bytes: int | None = None
+    ) -> str:
+        self.rejected.append(reason)
+        return "kept"
+
+
+async def test_a_stopping_parser_is_no_reason_to_reject_a_message() -> None:
+    pool = ParserPool(ParseOptions(workers=1))
+    await pool.start()
+    await pool.close()
+    publisher = KeepsNothing()
+    intake = MailIntake(
+        publisher,
+        own_domains=frozenset({"acme.test"}),
+        own_addresses=frozenset(),
+        max_bytes=25_000_000,
+        parser=pool,
+    )
+    with pytest.raises(BrokerUnavailable):  # the doors answer "try again later"
+        await intake.accept(message(), mailbox="sales@acme.test", folder=None, intake="lmtp")
+    assert publisher.rejected == []

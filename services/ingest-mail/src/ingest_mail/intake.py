@@ -31,6 +31,7 @@ from ingest_mail.parsing import ParserPool
 from ingest_mail.publisher import MailPublisher
 from switchboard_shared.email_address import parse_address
 from switchboard_shared.events import MailReceived
+from switchboard_shared.kafka import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,8 @@ class MailIntake:
             if exc.reason in _WORKER_REASONS:
                 PARSE_WORKER_RESTARTS.labels(exc.reason).inc()
             return await self._reject(raw, intake, exc.reason, exc.detail)
+        except BrokerUnavailable:  # the parser is stopping: not confirmed, try again later
+            raise
         except Exception as exc:  # a parser bug must not block a mailbox or lose the message
             log.exception("parser failed; message kept as rejected", extra={"intake": intake})
             return await self._reject(raw, intake, "parser_error", repr(exc))
