@@ -2,10 +2,11 @@
 attacked from outside the way anyone on the network could: raw sockets, hostile bodies and
 messages, forged senders, stolen or revoked credentials, and a frozen broker.
 
-Every test runs on one xdist worker (`xdist_group("security")`), so the stack starts once and
-the broker-stall test freezes no one else's broker. Each attack is measured (`siege`): worst
-`/healthz` latency per service and peak resident growth per process tree, shown at the end of
-the run.
+`make test` runs the tier on its own, in one process, after the parallel tiers: the stack starts
+once, the broker-stall test freezes no one else's broker, and the timings are not disturbed by
+another busy worker. (Under xdist every worker would start a stack of its own.) Each attack is
+measured (`siege`): worst `/healthz` latency per service and peak resident growth per process
+tree, shown at the end of the run.
 """
 
 from __future__ import annotations
@@ -38,12 +39,7 @@ HERE = Path(__file__).parent
 LAST = HERE / "test_broker_stall.py"  # it freezes the broker: nothing else runs after it
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if HERE in Path(str(item.path)).parents:
-            item.add_marker(pytest.mark.security)
-            item.add_marker(pytest.mark.xdist_group("security"))
     items.sort(key=lambda item: Path(str(item.path)) == LAST)
 
 

@@ -18,6 +18,8 @@ from security.conftest import MAIL_TOKEN, OUR_DOMAIN, Besiege
 from security.harness import MiB, Trickle, answer_without_body, head, stream_until_answered
 from support.stack import ADMIN_TOKEN, Stack
 
+pytestmark = pytest.mark.security
+
 HUGE = 256 * MiB
 # What a client may push before a refusal reaches it: the limit, plus what the kernel's socket
 # buffers and the server's read buffer hold on the way (several MiB on loopback).

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 
 from ingest_calls.domain.generic import sign
 from security.conftest import Besiege
@@ -25,6 +26,8 @@ from security.harness import metric, read_topic
 from support.broker import BrokerProcess
 from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack
 from switchboard_shared.topics import CALLS_RECORDED
+
+pytestmark = pytest.mark.security
 
 T = TypeVar("T")
 GAUGES = {

@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+import pytest
 
 from security.conftest import MAIL_TOKEN, OUR_DOMAIN, TRUSTED_RELAY
 from security.harness import Lmtp, read_topic
@@ -24,6 +25,8 @@ from support.stack import ADMIN_TOKEN, Stack
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import MailReceived
 from switchboard_shared.topics import MAIL_RECEIVED
+
+pytestmark = pytest.mark.security
 
 OURS = f"sales@{OUR_DOMAIN}"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}

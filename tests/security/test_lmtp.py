@@ -15,6 +15,8 @@ from security.conftest import OUR_DOMAIN, Besiege
 from security.harness import Lmtp, MiB
 from support.stack import Stack
 
+pytestmark = pytest.mark.security
+
 MAX_RECIPIENTS = 100  # INGEST_MAIL_LMTP_MAX_RECIPIENTS' default
 MESSAGE_LIMIT = 25_000_000  # INGEST_MAIL_MAX_MESSAGE_BYTES' default
 

@@ -32,6 +32,8 @@ from switchboard_shared.events import IngestRejected, MailReceived
 from switchboard_shared.intake import kept_body
 from switchboard_shared.topics import INGEST_REJECTED, MAIL_RECEIVED
 
+pytestmark = pytest.mark.security
+
 MAILBOX = f"sales@{OUR_DOMAIN}"
 # The stack's INGEST_MAIL_MAX_DECODED_BYTES (conftest): below the 25 MB message limit, so a
 # message can break it.
@@ -189,15 +191,7 @@ def test_a_mime_bomb_over_http_is_refused_and_kept(
     assert post(stack, ordinary()).status_code == 200
 
 
-LMTP_LINES = pytest.mark.xfail(
-    strict=True,
-    reason="aiosmtpd reads DATA on the event loop one line at a time and keeps a bytearray per "
-    "line: 4.5M short lines block the loop ~30 s (/healthz unanswered) and take ~720 MiB",
-)
-LMTP_BOMBS = [pytest.param(b, marks=LMTP_LINES) if b.name == "1.5M parts" else b for b in BOMBS]
-
-
-@pytest.mark.parametrize("bomb", LMTP_BOMBS, ids=str)
+@pytest.mark.parametrize("bomb", BOMBS, ids=str)
 def test_a_mime_bomb_over_lmtp_is_refused_and_kept(
     stack: Stack, siege: Besiege, bomb: Bomb
 ) -> None:

@@ -19,6 +19,8 @@ from security.conftest import MAIL_TOKEN, OUR_DOMAIN
 from security.page import api, browser, csrf_of, hidden, sign_in
 from support.stack import ADMIN_TOKEN, Stack
 
+pytestmark = pytest.mark.security
+
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE = '"><img src=x onerror=alert(2)>'
 RAW_MARKUP = ("<script>alert", "<img src=x", "onerror=alert(2)>")
@@ -150,18 +152,7 @@ def test_every_page_carries_a_strict_policy(admin_page: httpx.Client, path: str)
     assert response.headers.get("cache-control") == "no-store"
 
 
-NO_HEADERS = pytest.mark.xfail(
-    strict=True,
-    reason="ingest-mail does not install switchboard_shared.httpsec.secure_api: no security "
-    "headers on its answers, and its /docs is FastAPI's, loading Swagger UI from a CDN without "
-    "integrity hashes",
-)
-SERVICES = [
-    "ingest_calls",
-    pytest.param("ingest_mail", marks=NO_HEADERS),
-    "classifier",
-    "crm_store",
-]
+SERVICES = ["ingest_calls", "ingest_mail", "classifier", "crm_store"]
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -8,10 +8,13 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 
 from security.conftest import MAIL_TOKEN, OUR_DOMAIN
 from security.page import api, person, sign_in
 from support.stack import Stack
+
+pytestmark = pytest.mark.security
 
 
 def reply_activity(stack: Stack, address: str) -> dict[str, Any]:

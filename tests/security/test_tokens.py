@@ -8,8 +8,12 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from security.page import api, person, sign_in
 from support.stack import ADMIN_TOKEN, Stack
+
+pytestmark = pytest.mark.security
 
 
 def name() -> str:
