@@ -33,6 +33,7 @@ TRUSTED_RELAY = "mx.acme-corp.com"
 OUR_DOMAIN = "acme-corp.com"
 IMAP_USER = f"inbox@{OUR_DOMAIN}"
 IMAP_PASSWORD = "imap-secret-0123456789"
+ZADARMA_SECRET = "zadarma-secret-0123456789abcdef"
 HERE = Path(__file__).parent
 
 
@@ -99,6 +100,7 @@ def stack(
         database_url=f"sqlite+aiosqlite:///{workdir / 'crm.db'}",
         secrets={
             "INGEST_CALLS_GENERIC_HMAC_SECRET": GENERIC_SECRET,
+            "INGEST_CALLS_ZADARMA_API_SECRET": ZADARMA_SECRET,
             "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
             "INGEST_MAIL_HTTP_TOKEN": MAIL_TOKEN,
             "INGEST_MAIL_TRUSTED_AUTHSERV_IDS": TRUSTED_RELAY,

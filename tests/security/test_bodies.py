@@ -8,6 +8,7 @@ connections, but every service keeps answering `/healthz`.
 
 from __future__ import annotations
 
+import http.client
 import time
 from dataclasses import dataclass
 
@@ -15,7 +16,15 @@ import httpx
 import pytest
 
 from security.conftest import MAIL_TOKEN, OUR_DOMAIN, Besiege
-from security.harness import MiB, Trickle, answer_without_body, head, stream_until_answered
+from security.harness import (
+    MiB,
+    Trickle,
+    answer_without_body,
+    connect,
+    head,
+    read_answer,
+    stream_until_answered,
+)
 from support.stack import ADMIN_TOKEN, Stack
 
 pytestmark = pytest.mark.security
@@ -253,3 +262,26 @@ def test_a_slow_client_is_cut_off(stack: Stack) -> None:
         for trickle in trickles.values():
             trickle.__exit__()
     assert not held, f"slow requests still held after {CUT_OFF_S:.0f}s: {held}"
+
+
+@pytest.mark.parametrize("service", ["ingest_calls", "ingest_mail", "classifier", "crm_store"])
+def test_an_oversized_request_head_is_refused(stack: Stack, siege: Besiege, service: str) -> None:
+    """Too many header fields, one too long, or a head that never ends (32 MiB): refused (431,
+    400, or the connection closed), never buffered."""
+    port = stack.services[service].port
+    many = {f"X-Filler-{n}": "1" for n in range(500)}
+    long = {"X-Filler": "a" * 100_000}
+    endless = {"X-Filler": "a" * 32 * MiB}
+    with siege(f"oversized request heads to {service}") as measured:
+        statuses = []
+        for headers in (many, long, endless):
+            with connect(port) as sock:
+                try:
+                    sock.sendall(head("GET", "/healthz", headers))
+                    statuses.append(read_answer(sock).status)
+                except (ConnectionError, http.client.RemoteDisconnected):
+                    statuses.append(0)  # closed without an answer: refused too
+        measured.notes["statuses"] = statuses
+    assert all(status in (0, 400, 431) for status in statuses), statuses
+    assert statuses[0] != 0, "500 header fields: closed without an answer"
+    measured.check()
