@@ -4,9 +4,10 @@ bodies trickled a byte at a time).
 
 `Siege` is the measuring part: while it runs, one thread per service opens a fresh connection to
 `/healthz` every `HEALTH_INTERVAL_S` (as a kubelet probe does) and records the slowest answer
-and every failure; `support.proc.MemoryWatch` records each tree's peak resident growth. After
-the block, `Siege.check` asserts that every service answered within `HEALTH_DEADLINE_S`
-throughout and that no tree grew past its bound.
+and every miss (no 200 within `HEALTH_DEADLINE_S`); `support.proc.MemoryWatch` records each
+tree's peak resident growth. After the block, `Siege.check` asserts that no service missed two
+probes in a row (one lone miss is the scheduler of a loaded machine, and is still reported) and
+that no tree grew past its bound.
 """
 
 from __future__ import annotations
@@ -226,19 +227,6 @@ def answer_without_body(
     with connect(port) as sock:
         sock.sendall(head(method, path, headers))
         return read_answer(sock, timeout)
-
-
-def closed_by_peer(sock: socket.socket, timeout: float) -> bool:
-    """Whether the server closes the connection (EOF or reset) within `timeout`."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(65536):
-            pass
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def stream_until_answered(
