@@ -6,6 +6,7 @@ import base64
 import gzip
 import hashlib
 import json
+import zlib
 from collections import OrderedDict
 from datetime import UTC, datetime
 
@@ -102,13 +103,31 @@ def _plain(body: bytes) -> tuple[str, str]:
     return text, "utf-8"
 
 
-def kept_body(rejected: IngestRejected) -> bytes:
+# A kept body never expands past this: it was at most a message the intake accepted (25 MB by
+# default), and a record is hostile input like any other.
+KEPT_BODY_MAX_BYTES = 256 * 1024 * 1024
+
+
+class KeptBodyTooLarge(ValueError):
+    """A gzip body that would expand past the bound (or past the size the record states)."""
+
+
+def kept_body(rejected: IngestRejected, max_bytes: int = KEPT_BODY_MAX_BYTES) -> bytes:
     """The bytes a rejected record kept, whichever `body_encoding` it used (for replay).
 
-    Check `truncated` first: a truncated body is only the input's first bytes.
+    Check `truncated` first: a truncated body is only the input's first bytes. A gzip body is
+    expanded to at most `max_bytes` (and to no more than its stated `body_bytes`), so a forged
+    record cannot become a decompression bomb.
     """
     if rejected.body_encoding == GZIP_BASE64:
-        return gzip.decompress(base64.b64decode(rejected.body))
+        limit = min(
+            max_bytes, rejected.body_bytes if rejected.body_bytes is not None else max_bytes
+        )
+        inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        data = inflater.decompress(base64.b64decode(rejected.body), limit + 1)
+        if len(data) > limit or inflater.unconsumed_tail:
+            raise KeptBodyTooLarge(f"the kept body expands past {limit} bytes")
+        return data
     if rejected.body_encoding == "base64":
         return base64.b64decode(rejected.body)
     return rejected.body.encode("utf-8")

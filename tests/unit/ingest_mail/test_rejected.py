@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import IngestRejected
-from switchboard_shared.intake import GZIP_BASE64, MAX_KEPT_BYTES, kept_body, rejected_record
+from switchboard_shared.intake import (
+    GZIP_BASE64,
+    MAX_KEPT_BYTES,
+    KeptBodyTooLarge,
+    kept_body,
+    rejected_record,
+)
 
 RECORD_LIMIT = 1_048_576  # the broker's default record size limit
 
@@ -62,3 +70,14 @@ def test_a_prefix_of_a_larger_message() -> None:
     event = kept(b"Subject: big\r\n\r\n" + b"x" * 1000, total_bytes=90_000_000, compress=True)
     assert event.truncated
     assert event.body_bytes == 90_000_000
+
+
+def test_a_forged_record_cannot_expand_past_its_stated_size_or_the_bound() -> None:
+    bomb = b"\0" * 5_000_000
+    event = kept(bomb, compress=True)
+    assert kept_body(event, max_bytes=len(bomb)) == bomb
+    forged = event.model_copy(update={"body_bytes": 1000})
+    with pytest.raises(KeptBodyTooLarge):
+        kept_body(forged)
+    with pytest.raises(KeptBodyTooLarge):
+        kept_body(event, max_bytes=len(bomb) - 1)
