@@ -9,6 +9,8 @@ size limit, whether announced (`SIZE=`) or not.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from security.conftest import OUR_DOMAIN, Besiege
@@ -76,3 +78,40 @@ def test_an_overlong_command_line_is_refused(stack: Stack) -> None:
         code, text = lmtp.command("MAIL FROM:<" + "a" * 100_000 + "@evil.example>")
         assert code == 500, text
         assert lmtp.command("NOOP")[0] == 250
+
+
+K8S_LIMIT = 512 * MiB  # ingest-mail's memory limit in deploy/
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="nothing bounds the message bytes ingest-mail holds at once: 12 concurrent 20 MB "
+    "deliveries (Postfix delivers up to 20 at once) take the process tree to ~640 MiB",
+)
+def test_many_large_deliveries_at_once_stay_under_the_memory_limit(
+    stack: Stack, siege: Besiege
+) -> None:
+    """What an MTA does when large mail arrives for us at once: twelve deliveries of a 20 MB
+    message in parallel. Each is answered (delivered, refused, or 451 try-again-later: the MTA
+    keeps it) and ingest-mail stays under its k8s memory limit instead of being killed."""
+    line = b"A" * 76 + b"\r\n"
+    raw = b"Subject: large\r\n\r\n" + line * (20_000_000 // len(line))
+    replies: list[int] = []
+
+    def deliver() -> None:
+        with Lmtp(lmtp_port(stack), timeout=120) as lmtp:
+            [(code, _)] = lmtp.deliver("ann@client.example", [f"sales@{OUR_DOMAIN}"], raw)
+            replies.append(code)
+
+    with siege("12 concurrent 20 MB deliveries over LMTP") as measured:
+        senders = [threading.Thread(target=deliver) for _ in range(12)]
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join()
+        measured.notes["replies"] = sorted(replies)
+    assert len(replies) == 12, "a delivery got no answer"
+    assert measured.peak["ingest_mail"] < K8S_LIMIT, (
+        f"ingest-mail's processes reached {measured.peak['ingest_mail'] / MiB:.0f} MiB"
+    )
+    measured.check(bounds={"ingest_mail": K8S_LIMIT})
