@@ -10,6 +10,7 @@ import pydantic
 import pytest
 
 from ingest_calls.config import SECRET_MIN_LENGTH, SECRETS, Settings
+from switchboard_shared.settings import DEVELOPMENT_SECRETS, CommonSettings
 
 GOOD_KEY = base64.b64encode(bytes(range(32))).decode()
 BASE_URL = "https://calls.example.com"
@@ -117,3 +118,12 @@ def test_zadarma_windows_reach_the_adapter() -> None:
     options = make(zadarma_replay_window_s=600, zadarma_max_call_s=7200).options_for("zadarma")
     assert options["replay_window_s"] == "600"
     assert options["max_call_s"] == "7200"
+
+
+def test_the_development_secret_make_run_prints_is_refused_outside_development() -> None:
+    printed = DEVELOPMENT_SECRETS["INGEST_CALLS_GENERIC_HMAC_SECRET"]
+    message = refused(generic_hmac_secret=printed)
+    assert "INGEST_CALLS_GENERIC_HMAC_SECRET" in message
+    assert printed not in message
+    development = CommonSettings(environment="development")
+    assert make(generic_hmac_secret=printed, common=development).generic_hmac_secret == printed

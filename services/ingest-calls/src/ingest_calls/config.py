@@ -16,6 +16,7 @@ from switchboard_shared.phone import PhonePolicy
 from switchboard_shared.settings import (
     ServiceSettings,
     empty_is_unset,
+    refuse_development_secret,
     refuse_placeholder,
     split_csv,
 )
@@ -163,6 +164,12 @@ class Settings(ServiceSettings):
         asterisk.rules_from(self.options_for("asterisk"))
         for provider in ("threecx", "plivo", "zadarma"):
             asterisk.zone_of(self.options_for(provider))
+        return self
+
+    @model_validator(mode="after")
+    def _no_development_secret(self) -> Settings:
+        for field in SECRETS:
+            refuse_development_secret(env_name(field), getattr(self, field), self.common)
         return self
 
     @model_validator(mode="after")
