@@ -108,6 +108,7 @@ SERVICES = (
         "ingest_mail",
         "INGEST_MAIL",
         8002,
+        has_docs=True,
         extra_ports={"LMTP": ("INGEST_MAIL_LMTP_PORT", 8025)},
     ),
     Service("classifier", "classifier", "CLASSIFIER", 8003),
