@@ -339,8 +339,16 @@ def test_details_carry_figures_but_no_personal_data(
 
 
 def test_the_same_call_always_gets_the_same_verdict(make_call: CallFactory, rules: RuleSet) -> None:
+    """Each time, and for a copy of the call made apart, the verdict is the one the rules file
+    gives a voicemail: a callback, tagged missed and voicemail, by `call.voicemail`."""
+    expected = (D.CALLBACK, [T.MISSED, T.VOICEMAIL], "call.voicemail")
     call = make_call("inbound", "voicemail")
-    assert classify_call(call, rules, NoKnowledge()) == classify_call(call, rules, NoKnowledge())
+    again = CallRecorded.model_validate(call.model_dump(mode="json", by_alias=True))
+    verdicts = [classify_call(c, rules, NoKnowledge()) for c in (call, call, again)]
+    for verdict in verdicts:
+        [reason] = verdict.reasons
+        assert (verdict.disposition, list(verdict.tags), reason.rule) == expected
+    assert verdicts[1:] == verdicts[:1] * 2
 
 
 def test_an_extension_reported_as_an_inbound_caller_is_internal(
