@@ -3,15 +3,14 @@
 docker-compose.yml against the Compose Specification; the Dockerfiles (deploy/docker/) against the
 services they run; Prometheus' config and alert rules with promtool (including the rules' unit
 tests); the Grafana provisioning and dashboard; the Kubernetes manifests (deploy/k8s/) rendered
-with kustomize and cross-checked against the images, ports and routes that exist; and every
-metric the dashboard and the alerts use against what the services register at run time.
+by `kubectl kustomize` and cross-checked against the images, ports and routes that exist; and
+every metric the dashboard and the alerts use against what the services register at run time.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 import yaml
 
 from support import promql
+from support.infra import missing_infra
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -56,10 +56,6 @@ IMAGE_UID = 10001
 SECRET_NAME = "switchboard-secrets"
 
 
-def require_infra() -> bool:
-    return os.environ.get("SWITCHBOARD_REQUIRE_INFRA") == "1"
-
-
 def venv_tool(name: str) -> str | None:
     """A console script next to this interpreter (the venv's), else on PATH."""
     beside = Path(sys.executable).parent / name
@@ -69,10 +65,7 @@ def venv_tool(name: str) -> str | None:
 def need_tool(name: str, package: str) -> str:
     tool = shutil.which(name)
     if tool is None:
-        message = f"{name} is not installed ({package})"
-        if require_infra():
-            pytest.fail(f"{message}; SWITCHBOARD_REQUIRE_INFRA=1")
-        pytest.skip(message)
+        missing_infra(f"{name} is not installed ({package})")
     return tool
 
 
@@ -667,58 +660,6 @@ def test_grafana_dashboard_panels_are_explained_and_laid_out() -> None:
 # --- Kubernetes -----------------------------------------------------------------------------
 
 
-def kustomize_build(directory: Path) -> list[dict[str, Any]]:
-    """The subset of kustomize deploy/k8s uses, for machines without kubectl.
-
-    ConfigMaps keep their names (kustomize would add a content hash and rewrite references).
-    """
-    spec = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
-    known = {"apiVersion", "kind", "resources", "namespace", "images", "replicas"}
-    unknown = set(spec) - known - {"configMapGenerator"}
-    assert not unknown, f"{directory}: the test's kustomize does not know {unknown}"
-    docs: list[dict[str, Any]] = []
-    for resource in spec.get("resources", []):
-        path = (directory / resource).resolve()
-        assert path.exists(), f"{directory}: resource {resource} does not exist"
-        if path.is_dir():
-            docs.extend(kustomize_build(path))
-        else:
-            docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
-    for generator in spec.get("configMapGenerator", []):
-        data = dict(literal.split("=", 1) for literal in generator.get("literals", []))
-        same = [
-            d
-            for d in docs
-            if d["kind"] == "ConfigMap" and d["metadata"]["name"] == generator["name"]
-        ]
-        if generator.get("behavior", "create") == "merge":
-            assert same, f"{directory}: nothing to merge into {generator['name']}"
-            same[0]["data"].update(data)
-        else:
-            assert not same, f"{directory}: {generator['name']} exists already"
-            meta = {"name": generator["name"]}
-            docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data})
-    for image in spec.get("images", []):
-        for container in all_containers(docs):
-            name, _, _ = container["image"].partition(":")
-            if name == image["name"]:
-                new_name = image.get("newName", name)
-                container["image"] = f"{new_name}:{image.get('newTag', 'latest')}"
-    for replicas in spec.get("replicas", []):
-        [target] = [
-            d
-            for d in docs
-            if d["kind"] in {"Deployment", "StatefulSet"}
-            and d["metadata"]["name"] == replicas["name"]
-        ]
-        target["spec"]["replicas"] = replicas["count"]
-    if "namespace" in spec:
-        for doc in docs:
-            if doc["kind"] != "Namespace":
-                doc["metadata"]["namespace"] = spec["namespace"]
-    return docs
-
-
 def pod_specs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     specs = []
     for doc in docs:
@@ -736,12 +677,13 @@ def all_containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def render(directory: Path) -> list[dict[str, Any]]:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return kustomize_build(directory)
+    """`kubectl kustomize` of one directory; without kubectl the test skips (fails if strict)."""
+    kubectl = need_tool("kubectl", "Debian package kubernetes-client")
     result = run(kubectl, "kustomize", str(directory))
-    assert result.returncode == 0, result.stderr
-    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert result.returncode == 0, f"kubectl kustomize {directory}: {result.stderr}"
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert docs, f"kubectl kustomize {directory} rendered nothing"
+    return docs
 
 
 OVERLAYS = sorted(p.parent for p in (K8S_DIR / "overlays").glob("*/kustomization.yaml"))
@@ -775,29 +717,41 @@ def app_routes(package: str) -> set[str]:
     return {getattr(route, "path", "") for route in app.routes}
 
 
-def test_the_test_kustomize_agrees_with_kubectl() -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed: the tests use their own kustomize")
-    for directory in [K8S_DIR / "base", *OVERLAYS]:
-        ours = kustomize_build(directory)
-        theirs = render(directory)
+def source_documents(directory: Path) -> list[dict[str, Any]]:
+    """The documents the resources of a kustomization (and of the ones it includes) name."""
+    spec = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+    docs: list[dict[str, Any]] = []
+    for resource in spec.get("resources", []) + spec.get("bases", []):
+        path = (directory / resource).resolve()
+        if path.is_dir():
+            docs.extend(source_documents(path))
+        else:
+            docs.extend(d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d)
+    return docs
 
-        def shape(docs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
-            return sorted(
-                (
-                    d["kind"],
-                    re.sub(r"-[a-z0-9]{10}$", "", d["metadata"]["name"])
-                    if d["kind"] == "ConfigMap"
-                    else d["metadata"]["name"],
-                    d["metadata"].get("namespace", ""),
-                )
-                for d in docs
-            )
 
-        assert shape(ours) == shape(theirs), directory
-        assert sorted(c["image"] for c in all_containers(ours)) == sorted(
-            c["image"] for c in all_containers(theirs)
-        )
+@pytest.mark.parametrize("directory", [K8S_DIR / "base", *OVERLAYS], ids=lambda p: p.name)
+def test_kubectl_renders_every_resource_with_the_generated_config(directory: Path) -> None:
+    """What kubectl renders is what the files say, plus the generated, hashed ConfigMap that
+    every reference was rewritten to (so a changed setting rolls the Deployments)."""
+    rendered = render(directory)
+    expected = {(d["kind"], d["metadata"]["name"]) for d in source_documents(directory)}
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in rendered]
+    assert len(kinds) == len(set(kinds)), f"a resource is rendered twice: {sorted(kinds)}"
+    [config] = by_kind(rendered, "ConfigMap").values()
+    assert re.fullmatch(r"switchboard-config-[a-z0-9]{10}", config["metadata"]["name"])
+    assert set(kinds) == expected | {("ConfigMap", config["metadata"]["name"])}
+    base = yaml.safe_load((K8S_DIR / "base" / "kustomization.yaml").read_text(encoding="utf-8"))
+    [generator] = base["configMapGenerator"]
+    assert set(config["data"]) == {item.split("=", 1)[0] for item in generator["literals"]}
+    referenced = {
+        source["configMapRef"]["name"]
+        for container in all_containers(rendered)
+        for source in container.get("envFrom", [])
+    }
+    assert referenced == {config["metadata"]["name"]}
+    for doc in rendered:
+        assert doc["apiVersion"], doc
 
 
 def test_every_service_has_a_deployment_and_a_service(manifests: list[dict[str, Any]]) -> None:
@@ -1000,3 +954,8 @@ def test_the_production_overlay_pins_images_and_a_namespace() -> None:
     }
     for container in all_containers(docs):
         assert not container["image"].endswith(":latest"), container["image"]
+    assert by_kind(docs, "Deployment")["ingest-calls"]["spec"]["replicas"] == 3
+    [config] = by_kind(docs, "ConfigMap").values()
+    # the overlay's values merged into the base's generated settings
+    assert config["data"]["SWITCHBOARD_KAFKA_BOOTSTRAP"] == "switchboard-kafka-bootstrap.kafka:9092"
+    assert config["data"]["SWITCHBOARD_TOPIC_PARTITIONS"] == "6"

@@ -1,7 +1,8 @@
 """Every message of the sisimai corpus (real bounces, ARF reports, auto-replies) parses.
 
 The corpus is read in place from shared/ (BSD-2-Clause, never copied into the repository). It is
-missing on a bare clone: the tests then skip, or fail under SWITCHBOARD_REQUIRE_INFRA=1.
+missing on a bare clone: the tests then skip, or fail under SWITCHBOARD_REQUIRE_INFRA=1
+(`support.infra.missing_infra`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from ingest_mail.domain import MailboxIdentity, message_key, parse_message
 from support.corpora import sisimai_maildir
+from support.infra import missing_infra
 from switchboard_shared.events.mail import MailReceived
 
 CORPUS = sisimai_maildir()
@@ -29,10 +31,13 @@ _DAEMON_RE = re.compile(r"mailer-daemon|postmaster", re.IGNORECASE)
 
 
 def require_corpus() -> None:
-    # The corpus is an outside data set read in place, not infrastructure a run can start:
-    # a checkout without it skips these tests, loudly, instead of failing.
+    # The corpus is an outside data set read in place: a local checkout without it skips these
+    # tests, loudly; in strict mode (CI) its absence fails them.
     if not FILES:
-        pytest.skip("sisimai corpus not found beside the repository (set SWITCHBOARD_SISIMAI_DIR)")
+        missing_infra(
+            "sisimai corpus not found beside the repository (shared/corpora/sisimai/maildir "
+            "next to it or a parent, or set SWITCHBOARD_SISIMAI_DIR)"
+        )
 
 
 @cache

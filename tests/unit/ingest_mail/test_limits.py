@@ -10,6 +10,7 @@ import pytest
 from ingest_mail.domain import MailboxIdentity, parse_message
 from ingest_mail.domain.limits import LimitExceeded, MimeLimits, applying, check_limits
 from support.corpora import sisimai_maildir
+from support.infra import missing_infra
 
 HEAD = b"From: Ann <ann@client.example>\r\nTo: sales@acme.test\r\nSubject: x\r\n"
 MAILBOX = MailboxIdentity(address="sales@acme.test", own_domains=frozenset({"acme.test"}))
@@ -154,7 +155,8 @@ def test_a_boundary_found_only_by_recovery_is_checked_too() -> None:
 def test_the_corpus_breaks_no_default_cap() -> None:
     corpus = sisimai_maildir()
     if corpus is None:
-        pytest.skip("sisimai corpus not found beside the repository")
+        missing_infra("sisimai corpus not found beside the repository (SWITCHBOARD_SISIMAI_DIR)")
+        return
     refused = [
         (path.name, found)
         for path in sorted(corpus.rglob("*.eml"))
