@@ -1,4 +1,9 @@
-"""A throwaway Dovecot IMAP server as a test process (imap only, no TLS, passwd-file users).
+"""A throwaway Dovecot IMAP server as a test process (imap only, passwd-file users).
+
+By default it speaks plain IMAP only. `start_dovecot(tls=True)` also serves STARTTLS on the
+IMAP port and implicit TLS on `tls_port`, with a certificate for 127.0.0.1 signed by a CA made
+for that server (`ca_path`, PEM); `start_dovecot(idle=False)` leaves IDLE out of the
+capabilities it announces after login.
 
 Dovecot will not serve mail as root, so as root the mail store belongs to the `dovecot` user
 (the recipe in the shared test-servers reference); as another user everything runs as that user.
@@ -21,6 +26,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -32,7 +39,7 @@ base_dir = {root}/run
 state_dir = {root}/run
 listen = 127.0.0.1
 protocols = imap
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
@@ -50,7 +57,7 @@ service imap-login {{
   inet_listener imap {{
     port = {port}
   }}
-}}
+{imaps}}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/users
@@ -60,6 +67,15 @@ userdb {{
   args = uid={mail_user} gid={mail_group} home={root}/mail/%u
 }}
 """
+
+
+# Dovecot 2.3's post-login capabilities without IDLE (its default list otherwise).
+_CAPABILITIES_WITHOUT_IDLE = (
+    "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT SORT=DISPLAY THREAD=REFERENCES "
+    "THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN "
+    "NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES "
+    "WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY SPECIAL-USE"
+)
 
 
 def dovecot_binary() -> str | None:
@@ -74,6 +90,8 @@ class DovecotServer:
     process: subprocess.Popen[bytes] | None = None
     users: dict[str, str] = field(default_factory=dict)
     _stamp: int = 0
+    tls_port: int | None = None
+    ca_path: Path | None = None
 
     host = "127.0.0.1"
 
@@ -109,7 +127,8 @@ class DovecotServer:
             stdout=subprocess.DEVNULL,
             stderr=(self.root / "dovecot.stderr").open("wb"),
         )
-        if not wait_listening(self.port):
+        ports = [self.port] if self.tls_port is None else [self.port, self.tls_port]
+        if not all(wait_listening(port) for port in ports):
             self.stop()
             stderr = (self.root / "dovecot.stderr").read_text(errors="replace")
             raise RuntimeError(f"dovecot did not listen on {self.port}:\n{stderr}{self.log_tail()}")
@@ -172,8 +191,87 @@ def _terminate(pids: list[int], timeout: float = 10.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def start_dovecot(port: int | None = None) -> DovecotServer:
-    """Configure and start a server on a free loopback port; `remove()` stops and deletes it."""
+def write_certificates(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A CA and a server certificate it signed for `host` (an IP address): (ca, cert, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.now(UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Switchboard test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(IPv4Address(host))]), False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = (
+        directory / "ca.pem",
+        directory / "cert.pem",
+        directory / "key.pem",
+    )
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_path.chmod(0o600)
+    return ca_path, cert_path, key_path
+
+
+def start_dovecot(
+    port: int | None = None, *, tls: bool = False, idle: bool = True
+) -> DovecotServer:
+    """Configure and start a server on a free loopback port; `remove()` stops and deletes it.
+
+    `tls`: STARTTLS on the port, implicit TLS on `tls_port`, the CA in `ca_path`. `idle=False`:
+    IDLE is not among the capabilities announced after login."""
     binary = dovecot_binary()
     if binary is None:
         raise FileNotFoundError("dovecot is not installed (Debian: dovecot-imapd)")
@@ -191,11 +289,27 @@ def start_dovecot(port: int | None = None) -> DovecotServer:
         mail_user, mail_group = str(os.geteuid()), str(os.getegid())
         users = f"default_internal_user = {me}\ndefault_login_user = {me}\n"
     port = port or free_port()
+    ssl, imaps, tls_port, ca_path = "ssl = no", "", None, None
+    if tls:
+        tls_dir = root / "tls"
+        tls_dir.mkdir(mode=0o700)
+        ca_path, cert_path, key_path = write_certificates(tls_dir)
+        tls_port = free_port()
+        ssl = f"ssl = yes\nssl_cert = <{cert_path}\nssl_key = <{key_path}"
+        imaps = f"  inet_listener imaps {{\n    port = {tls_port}\n    ssl = yes\n  }}\n"
+    if not idle:
+        users += f"protocol imap {{\n  imap_capability = {_CAPABILITIES_WITHOUT_IDLE}\n}}\n"
     config = _CONFIG.format(
-        root=root, port=port, users=users, mail_user=mail_user, mail_group=mail_group
+        root=root,
+        port=port,
+        users=users,
+        mail_user=mail_user,
+        mail_group=mail_group,
+        ssl=ssl,
+        imaps=imaps,
     )
     (root / "dovecot.conf").write_text(config)
-    server = DovecotServer(binary, root, port)
+    server = DovecotServer(binary, root, port, tls_port=tls_port, ca_path=ca_path)
     server.add_user("probe@acme.test", "probe-secret")
     try:
         server.start()
