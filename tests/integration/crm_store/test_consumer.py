@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
@@ -40,6 +40,7 @@ from crm_store.models import Activity, Interaction, OutboxMessage
 from crm_store.repository import Repository, outbox_record
 from crm_store.service import snapshot_contact_points
 from integration.crm_store.tcp_proxy import TcpProxy
+from support.records import read_to_end
 from switchboard_shared.cloudevents import decode, encode
 from switchboard_shared.events import (
     ActivityChanged,
@@ -221,27 +222,19 @@ async def service(own_database: str, kafka_bootstrap: str) -> AsyncIterator[Runn
 
 
 async def read_topic(
-    bootstrap: str, topic: str, wanted: Callable[[Any], bool], timeout: float = 20.0
+    service: Running, topic: str, wanted: Callable[[Any], bool], count: int, timeout: float = 30.0
 ) -> list[Any]:
-    """Records of a topic (from the start) that `wanted` accepts, once there is one."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex}",
-    )
-    await consumer.start()
-    found: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=300)
-            found += [r for records in batch.values() for r in records if wanted(r)]
-            if found and not batch:
-                break
-        return found
-    finally:
-        await consumer.stop()
+    """The records of `topic` that `wanted` accepts, all of them, once there are `count` and
+    the outbox has nothing left to publish: a copy beyond `count` would be among them."""
+
+    async def settled() -> list[Any]:
+        pending = await service.count(OutboxMessage, OutboxMessage.published_at.is_(None))
+        records = await read_to_end(service.bootstrap, topic)
+        found = [record for record in records if wanted(record)]
+        return found if pending == 0 and len(found) >= count else []
+
+    found: list[Any] = await eventually(settled, timeout=timeout, interval=0.2)
+    return found
 
 
 async def test_redelivery_creates_no_duplicate_and_an_answered_call_closes_the_callback(
@@ -276,7 +269,7 @@ async def test_redelivery_creates_no_duplicate_and_an_answered_call_closes_the_c
     assert sorted(kinds) == ["callback", "identify_contact", "log_outcome"]
 
     records = await read_topic(
-        service.bootstrap, CRM_ACTIVITIES.name, lambda r: r.key == callback.id.encode()
+        service, CRM_ACTIVITIES.name, lambda r: r.key == callback.id.encode(), count=3
     )
     changes = [typed(r, ActivityChanged) for r in records]
     assert [(c.change, c.count) for c in changes] == [("opened", 1), ("repeated", 2), ("closed", 2)]
@@ -348,7 +341,7 @@ async def test_a_number_added_to_a_contact_later_links_the_past_interactions(
         data = decode(record.headers, record.value)[1]
         return isinstance(data, InteractionLinked) and data.contact_id == contact.id
 
-    [record] = await read_topic(service.bootstrap, CRM_INTERACTIONS.name, relinked)
+    [record] = await read_topic(service, CRM_INTERACTIONS.name, relinked, count=1)
     assert typed(record, InteractionLinked).interaction_id == conversation.interaction_id
 
 
@@ -366,13 +359,9 @@ async def test_a_released_point_is_a_null_tombstone_on_the_compacted_topic(
         await contacts.archive_contact(session, contact.id, OPERATOR)
         await session.commit()
 
-    async def both() -> list[Any]:
-        found = await read_topic(
-            service.bootstrap, CRM_CONTACT_POINTS.name, lambda r: r.key == address.encode(), 5
-        )
-        return found if len(found) >= 2 else []
-
-    owned, tombstone = await eventually(both)
+    owned, tombstone = await read_topic(
+        service, CRM_CONTACT_POINTS.name, lambda r: r.key == address.encode(), count=2
+    )
     assert typed(owned, ContactPoint).contact_id == contact.id
     assert tombstone.value is None
     assert dict(tombstone.headers)["ce_type"] == CRM_CONTACT_POINTS.ce_type.encode()
@@ -396,7 +385,7 @@ async def test_a_poison_message_is_dead_lettered_and_the_rest_is_stored(
     await service.send(after)
     await eventually(lambda: service.count(Interaction, Interaction.counterpart == number))
     [dead] = await read_topic(
-        service.bootstrap, INTERACTIONS_CLASSIFIED.dlq, lambda r: r.key == marker
+        service, INTERACTIONS_CLASSIFIED.dlq, lambda r: r.key == marker, count=1
     )
     assert b"undecodable" in dict(dead.headers)["dlq_error"]
 
@@ -425,7 +414,13 @@ async def test_the_database_stopped_mid_stream_loses_nothing(
             await stop()
             try:
                 await service.send(*events[5:])
-                await asyncio.sleep(6)  # longer than SQLite's busy timeout: real failures
+
+                # Wait until the consumer met the outage (a write failed and was retried; with
+                # SQLite that takes its busy timeout), not for a guessed time.
+                async def noticed() -> bool:
+                    return bool(retried._value.get() > retried_before)
+
+                await eventually(noticed, timeout=60)
             finally:
                 await resume()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +13,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import event as sqlalchemy_event
+from sqlalchemy.engine import Connection, ExceptionContext
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -307,6 +310,68 @@ async def test_published_outbox_rows_are_pruned_after_the_retention(
     assert [r.id for r in pending] == [r.id for r in rows[2:]]
 
 
+@contextlib.contextmanager
+def statements_in_flight(engine: AsyncEngine) -> Iterator[dict[int, str]]:
+    """The statement each connection of `engine` has sent and not yet had answered."""
+    running: dict[int, str] = {}
+
+    def before(conn: Connection, _cursor: Any, statement: str, *_: Any) -> None:
+        running[id(conn)] = statement
+
+    def after(conn: Connection, *_: Any) -> None:
+        running.pop(id(conn), None)
+
+    def failed(context: ExceptionContext) -> None:
+        running.pop(id(context.connection), None)
+
+    listeners: list[tuple[str, Callable[..., None]]] = [
+        ("before_cursor_execute", before),
+        ("after_cursor_execute", after),
+        ("handle_error", failed),
+    ]
+    for name, listener in listeners:
+        sqlalchemy_event.listen(engine.sync_engine, name, listener)
+    try:
+        yield running
+    finally:
+        for name, listener in listeners:
+            sqlalchemy_event.remove(engine.sync_engine, name, listener)
+
+
+async def until_blocked_by(
+    holder: AsyncSession,
+    racing: asyncio.Task[Any],
+    engine: AsyncEngine,
+    running: dict[int, str],
+    timeout: float = 30.0,
+) -> None:
+    """Until `racing` waits on a lock `holder` holds: proof that the two really overlap.
+
+    PostgreSQL says so (a backend of this database waiting on a lock); SQLite's writer waits
+    inside its `BEGIN IMMEDIATE` (busy timeout) while the holder's write transaction is open.
+    """
+    holder_connection = id((await holder.connection()).sync_connection)
+
+    async def waiting() -> bool:
+        if engine.dialect.name == "postgresql":
+            async with engine.connect() as watcher:
+                rows = await watcher.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                )
+                return bool(rows.all())
+        return any(connection != holder_connection for connection in running)
+
+    deadline = time.monotonic() + timeout
+    while not await waiting():
+        assert not racing.done(), f"finished without waiting: {racing.result()!r}"
+        assert time.monotonic() < deadline, f"never blocked in {timeout}s"
+        await asyncio.sleep(0.02)
+    assert not racing.done()
+
+
 async def test_concurrent_missed_calls_from_one_number_share_one_callback(
     engine: AsyncEngine, call_event: EventFactory
 ) -> None:
@@ -317,9 +382,11 @@ async def test_concurrent_missed_calls_from_one_number_share_one_callback(
     second = call_event("callback", call_id="twilio:RACE2", counterpart=number)
     try:
         async with sessions() as a, sessions() as b:
-            await record_interaction(a, first)  # holds the new callback, uncommitted
-            racing = asyncio.create_task(record_interaction(b, second))
-            await asyncio.sleep(0.3)  # b now waits on a's lock (the index or the database)
+            with statements_in_flight(engine) as running:
+                await record_interaction(a, first)  # holds the new callback, uncommitted
+                racing = asyncio.create_task(record_interaction(b, second))
+                # b waits on a's lock (the index or the database) before a commits
+                await until_blocked_by(a, racing, engine, running)
             await a.commit()
             result = await racing
             await b.commit()
@@ -440,9 +507,10 @@ async def test_a_large_batch_racing_its_twin_is_stored_once(
     ids = [e.interaction_id for e in events]
     try:
         async with sessions() as a, sessions() as b:
-            await record_interactions(a, events)  # uncommitted
-            racing = asyncio.create_task(record_interactions(b, events))
-            await asyncio.sleep(0.3)  # b waits on a's rows
+            with statements_in_flight(engine) as running:
+                await record_interactions(a, events)  # uncommitted
+                racing = asyncio.create_task(record_interactions(b, events))
+                await until_blocked_by(a, racing, engine, running)  # b waits on a's rows
             await a.commit()
             results = await racing
             await b.commit()
