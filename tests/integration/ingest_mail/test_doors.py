@@ -7,14 +7,12 @@ import contextlib
 import email
 import os
 import signal
-import time
 import uuid
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
 from ingest_mail.app import create_app
@@ -22,9 +20,11 @@ from ingest_mail.config import Settings
 from support.broker import BrokerProcess
 from support.ports import free_port
 from support.postfix import PostfixServer
+from support.records import read_to_end
 from switchboard_shared.admin import create_topics
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import IngestRejected, MailReceived
+from switchboard_shared.intake import kept_body
 from switchboard_shared.kafka import Bus
 from switchboard_shared.settings import CommonSettings
 from switchboard_shared.topics import INGEST_REJECTED, MAIL_RECEIVED
@@ -70,29 +70,17 @@ async def mail_app(
         yield app, lmtp_port
 
 
-async def events_on(bootstrap: str, topic: str, wanted: set[str]) -> dict[str, object]:
-    """Events on `topic` whose message_id/source is in `wanted`, read from the beginning."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"t-{uuid.uuid4().hex}",
-    )
-    await consumer.start()
-    found: dict[str, object] = {}
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(found) < len(wanted):
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    _, event = decode(record.headers, record.value)
-                    key = record.headers and dict(record.headers).get("ce_id", b"").decode()
-                    if isinstance(event, MailReceived) and event.message_id in wanted:
-                        found[event.message_id] = event
-                    elif isinstance(event, IngestRejected) and key in wanted:
-                        found[key] = event
-    finally:
-        await consumer.stop()
+async def copies_on(bootstrap: str, topic: str, wanted: set[str]) -> dict[str, list[object]]:
+    """Every copy on `topic` of the events whose message_id (mail) or ce_id (rejected) is in
+    `wanted`: the whole topic up to its end, so a second copy would be counted."""
+    found: dict[str, list[object]] = {key: [] for key in wanted}
+    for record in await read_to_end(bootstrap, topic, max_partition_fetch_bytes=8_000_000):
+        _, event = decode(record.headers, record.value)
+        key = dict(record.headers).get("ce_id", b"").decode()
+        if isinstance(event, MailReceived) and event.message_id in wanted:
+            found[event.message_id].append(event)
+        elif isinstance(event, IngestRejected) and key in wanted:
+            found[key].append(event)
     return found
 
 
@@ -130,13 +118,19 @@ async def test_http_message_is_published_once(kafka_bootstrap: str) -> None:
     rejected_id = garbage.json()["rejected_event_id"]
 
     message_id = first.json()["message_id"]
-    events = await events_on(kafka_bootstrap, MAIL_RECEIVED.name, {message_id})
-    event = events[message_id]
+    # answered after the broker acknowledged: everything is on the topics now, and the
+    # message exactly once although it was posted twice
+    events = await copies_on(kafka_bootstrap, MAIL_RECEIVED.name, {message_id})
+    [event] = events[message_id]
     assert isinstance(event, MailReceived)
     assert event.subject == "Quote please"
     assert event.counterpart == "ann@client.example"
-    kept = await events_on(kafka_bootstrap, INGEST_REJECTED.name, {rejected_id})
-    assert isinstance(kept[rejected_id], IngestRejected)
+    kept = await copies_on(kafka_bootstrap, INGEST_REJECTED.name, {rejected_id})
+    [rejected] = kept[rejected_id]
+    assert isinstance(rejected, IngestRejected)
+    assert kept_body(rejected) == b"\x00\x01 not mail"
+    assert rejected.source == "ingest-mail/http"
+    assert rejected.content_type == "message/rfc822"
 
 
 async def test_http_token_is_required(kafka_bootstrap: str) -> None:
@@ -220,22 +214,8 @@ async def test_lmtp_answers_451_while_the_broker_is_frozen(broker: BrokerProcess
 
 
 async def count_on(bootstrap: str, topic: str, message_id: str) -> int:
-    """How many records on `topic` carry this message (read from the beginning)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    count = 0
-    try:
-        while batch := await consumer.getmany(timeout_ms=1000):
-            for records in batch.values():
-                for record in records:
-                    _, event = decode(record.headers, record.value)
-                    if isinstance(event, MailReceived) and event.message_id == message_id:
-                        count += 1
-    finally:
-        await consumer.stop()
-    return count
+    """How many records on `topic` carry this message (the whole topic, to its end)."""
+    return len((await copies_on(bootstrap, topic, {message_id}))[message_id])
 
 
 def message_id_of(raw: bytes) -> str:
@@ -249,9 +229,10 @@ async def test_postfix_delivers_by_lmtp(kafka_bootstrap: str, postfix: PostfixSe
     async with mail_app(kafka_bootstrap, lmtp_port=postfix.lmtp_port):
         mark = postfix.log_size()
         await asyncio.to_thread(postfix.send, raw, "ann@client.example", ["sales@acme.test"])
-        events = await events_on(kafka_bootstrap, MAIL_RECEIVED.name, {message_id})
+        # 250 only after the broker acknowledged: once Postfix logs it, the event is there
         await asyncio.to_thread(postfix.wait_for_log, "status=sent (250", after=mark)
-    event = events[message_id]
+    events = await copies_on(kafka_bootstrap, MAIL_RECEIVED.name, {message_id})
+    [event] = events[message_id]
     assert isinstance(event, MailReceived)
     assert event.mailbox == "sales@acme.test"
     assert event.subject == "Relayed by Postfix"

@@ -4,6 +4,7 @@ Authentication-Results; a forged From: one of ours is published inbound with `sp
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
 
 from ingest_mail.app import create_app
 from ingest_mail.config import Settings
 from support.dovecot import MailAccount
+from support.records import read_to_end
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import MailDirection, MailReceived, SenderEvidence
 from switchboard_shared.kafka import Bus
@@ -86,27 +87,22 @@ async def mail_app(
 async def published(
     bootstrap: str, wanted: set[str], timeout: float = 30
 ) -> dict[str, MailReceived]:
-    """The mail.received.v1 events with these message ids, read from the beginning."""
-    consumer = AIOKafkaConsumer(
-        MAIL_RECEIVED.name,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        group_id=f"t-{uuid.uuid4().hex}",
-    )
-    await consumer.start()
-    found: dict[str, MailReceived] = {}
-    try:
-        deadline = time.monotonic() + timeout
-        while len(found) < len(wanted) and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    _, event = decode(record.headers, record.value)
-                    if isinstance(event, MailReceived) and event.message_id in wanted:
-                        found[event.message_id] = event
-    finally:
-        await consumer.stop()
-    assert set(found) == wanted, f"missing: {wanted - set(found)}"
-    return found
+    """The mail.received.v1 event of each of these message ids, each there exactly once: the
+    topic is read to its end until every one is there, and a second copy fails the test."""
+    deadline = time.monotonic() + timeout
+    while True:
+        copies: dict[str, list[MailReceived]] = {key: [] for key in wanted}
+        for record in await read_to_end(bootstrap, MAIL_RECEIVED.name):
+            _, event = decode(record.headers, record.value)
+            if isinstance(event, MailReceived) and event.message_id in wanted:
+                copies[event.message_id].append(event)
+        missing = {key for key, found in copies.items() if not found}
+        if not missing:
+            break
+        assert time.monotonic() < deadline, f"missing: {missing}"
+        await asyncio.sleep(0.2)
+    assert {key: len(found) for key, found in copies.items()} == dict.fromkeys(wanted, 1)
+    return {key: found[0] for key, found in copies.items()}
 
 
 async def post(app: FastAPI, raw: bytes, folder: str) -> dict[str, str]:
