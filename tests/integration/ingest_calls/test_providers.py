@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,6 +30,11 @@ from integration.ingest_calls.webhooks import (
     sign_generic,
     twilio_json,
 )
+from support.records import read_to_end
+from switchboard_shared.cloudevents import decode
+from switchboard_shared.events import IngestRejected
+from switchboard_shared.intake import kept_body
+from switchboard_shared.topics import CALLS_RECORDED, INGEST_REJECTED
 
 pytestmark = pytest.mark.integration
 
@@ -275,14 +285,63 @@ async def test_a_body_over_the_limit_is_413(client: httpx.AsyncClient, ingest_ap
 
 
 async def test_a_signed_but_malformed_call_is_422_naming_the_field(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, kafka_bootstrap: str
 ) -> None:
-    hook = generic_final(new_call_id("generic"), "answered")
+    """Kept on ingest.rejected.v1 as it came, for `python -m ingest_calls.replay`; replayed
+    with today's adapter it is still invalid, said so, and publishes nothing."""
+    since = datetime.now(UTC)
+    provider_call_id = new_call_id("generic")
+    hook = generic_final(provider_call_id, "answered")
     body = hook.body.replace(b'"started_at"', b'"begun_at"')
     response = await client.post("/webhooks/generic", content=body, headers=sign_generic(body))
     problem = assert_problem(response, 422)
     assert problem["field"] == "started_at"
-    assert problem["rejected_event_id"]
+    rejected_id = problem["rejected_event_id"]
+
+    # answered after the broker acknowledged: the kept record is on the topic now, once
+    kept = [
+        event
+        for record in await read_to_end(kafka_bootstrap, INGEST_REJECTED.name)
+        if dict(record.headers)["ce_id"].decode() == rejected_id
+        for _, event in [decode(record.headers, record.value)]
+    ]
+    [rejected] = kept
+    assert isinstance(rejected, IngestRejected)
+    assert rejected.source == "ingest-calls/generic"
+    assert rejected.reason == "invalid_payload"
+    assert "started_at" in rejected.detail
+    assert rejected.content_type == "application/json"
+    assert not rejected.truncated
+    assert kept_body(rejected) == body  # byte for byte what the provider sent
+    assert rejected.received_at >= since
+
+    # the operator's replay, as documented: the record is read and parsed again
+    recorded_before = await read_to_end(kafka_bootstrap, CALLS_RECORDED.name)
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("INGEST_CALLS_")
+    }
+    environment["SWITCHBOARD_KAFKA_BOOTSTRAP"] = kafka_bootstrap
+    replay = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ingest_calls.replay",
+        "--provider",
+        "generic",
+        "--since",
+        since.isoformat(),
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(replay.communicate(), timeout=60)
+    lines = out.decode().splitlines()
+    assert replay.returncode == 1, (out + err).decode()  # something is still invalid
+    assert lines[:-1] == [f"still invalid: generic: {rejected.detail}"], lines
+    assert ": 0 replayed (0 events), 1 still invalid," in lines[-1], lines
+    recorded_after = await read_to_end(kafka_bootstrap, CALLS_RECORDED.name)
+    assert len(recorded_after) == len(recorded_before)
+    call_id = f"generic:{provider_call_id}"
+    assert not [r for r in recorded_after if json.loads(r.value)["call_id"] == call_id]
 
 
 async def test_an_unknown_provider_is_404(client: httpx.AsyncClient) -> None:
