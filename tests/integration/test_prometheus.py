@@ -36,8 +36,16 @@ from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack, make_stack
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
 
-# One stack and one Prometheus for the module: keep its tests on one xdist worker.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("prometheus")]
+# One stack and one Prometheus for the module: keep its tests on one xdist worker. The module's
+# start (broker, four services, Prometheus) has deadlines of its own; each test's waits share
+# one deadline, BUDGET_S, well inside the test timeout, so a slow run fails with what it
+# waited for rather than being killed.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.xdist_group("prometheus"),
+    pytest.mark.timeout(120, func_only=True),
+]
+BUDGET_S = 100.0
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -211,17 +219,58 @@ async def scalar(prometheus: PrometheusServer, expr: str) -> float | None:
     return float(series["value"][1])
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """One test's waits share this: together they cannot outlast the test's timeout."""
+
+    at: float
+
+    @classmethod
+    def of_test(cls) -> Deadline:
+        return cls(time.monotonic() + BUDGET_S)
+
+    def check(self, what: str) -> None:
+        assert time.monotonic() < self.at, f"{what}, within the test's {BUDGET_S:.0f}s"
+
+
 async def eventually_equal(
-    prometheus: PrometheusServer, expr: str, expected: float, timeout: float = 60.0
+    prometheus: PrometheusServer, expr: str, expected: float, deadline: Deadline
 ) -> None:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = await scalar(prometheus, expr)
-        if value == expected:
-            return
+    value = await scalar(prometheus, expr)
+    while value != expected:
+        deadline.check(f"{expr} = {value}, expected {expected}")
         await asyncio.sleep(0.5)
-    raise AssertionError(f"{expr} = {value}, expected {expected} within {timeout}s")
+        value = await scalar(prometheus, expr)
+
+
+# Each stage's output and what the next stage made of it: equal once nothing is in flight.
+PIPELINE = [
+    (
+        'sum(ingest_calls_events_published_total{topic="calls.recorded.v1"})',
+        'sum(classifier_messages_total{topic="calls.recorded.v1", outcome="processed"})',
+    ),
+    (
+        'sum(classifier_events_published_total{topic="interactions.classified.v1"})',
+        'sum(crm_store_messages_total{topic="interactions.classified.v1", outcome="processed"})',
+    ),
+]
+
+
+async def settled(prometheus: PrometheusServer, deadline: Deadline) -> None:
+    """Until what was sent before now has gone through every stage, as Prometheus sees it:
+    every job scraped since now, and each stage's output consumed by the next."""
+    now = time.time()
+    for job in JOBS:
+        expr = f'timestamp(up{{job="{job}"}})'
+        while ((await scalar(prometheus, expr)) or 0.0) <= now:
+            deadline.check(f"{job} not scraped again")
+            await asyncio.sleep(0.5)
+    for upstream, downstream in PIPELINE:
+        while (a := (await scalar(prometheus, upstream)) or 0.0) != (
+            b := (await scalar(prometheus, downstream)) or 0.0
+        ):
+            deadline.check(f"{upstream} = {a} but {downstream} = {b}")
+            await asyncio.sleep(0.5)
 
 
 def numbers() -> Iterator[str]:
@@ -234,8 +283,9 @@ def numbers() -> Iterator[str]:
 
 async def test_prometheus_counts_the_events_sent_through(observed: Observed) -> None:
     stack, prometheus = observed.stack, observed.prometheus
+    deadline = Deadline.of_test()
     for job in JOBS:
-        await eventually_equal(prometheus, f'up{{job="{job}"}}', 1)
+        await eventually_equal(prometheus, f'up{{job="{job}"}}', 1, deadline)
 
     expected = {
         # ingest-calls: every answered request, each call once, the retry as a duplicate
@@ -256,17 +306,11 @@ async def test_prometheus_counts_the_events_sent_through(observed: Observed) -> 
         'sum(crm_store_activity_changes_total{kind="callback", change="opened"})': CALLS,
     }
     # Other tests of this module may already have sent calls through the same stack: count
-    # from where the series stand once they have stopped moving.
+    # from where the series stand once those have gone through.
     stored_expr = 'sum(crm_store_interactions_total{kind="call", outcome="stored"})'
     watched = [*expected, stored_expr]
+    await settled(prometheus, deadline)
     baseline = {expr: (await scalar(prometheus, expr)) or 0.0 for expr in watched}
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        await asyncio.sleep(2)
-        again = {expr: (await scalar(prometheus, expr)) or 0.0 for expr in watched}
-        if again == baseline:
-            break
-        baseline = again
 
     sent = [missed_call(number) for number, _ in zip(numbers(), range(CALLS), strict=False)]
     for body in sent:
@@ -281,9 +325,9 @@ async def test_prometheus_counts_the_events_sent_through(observed: Observed) -> 
 
     # the last stage first: once crm-store counted every call, the earlier stages have too
     stored = 'sum(crm_store_interactions_total{kind="call", outcome="stored"})'
-    await eventually_equal(prometheus, stored, baseline[stored_expr] + CALLS)
+    await eventually_equal(prometheus, stored, baseline[stored_expr] + CALLS, deadline)
     for expr, count in expected.items():
-        await eventually_equal(prometheus, expr, baseline[expr] + count, timeout=15)
+        await eventually_equal(prometheus, expr, baseline[expr] + count, deadline)
 
     # the series carry the job names the alerts and the dashboard select by
     jobs = await api(prometheus, "label/job/values")
@@ -294,16 +338,16 @@ async def test_prometheus_counts_the_events_sent_through(observed: Observed) -> 
 
 async def test_the_alert_rules_load_evaluate_and_fire(observed: Observed) -> None:
     prometheus = observed.prometheus
+    deadline = Deadline.of_test()
     alerts = {rule["alert"] for rule in promql.alert_rules() if "alert" in rule}
 
     async def evaluated_rules() -> list[dict[str, Any]]:
         groups = (await api(prometheus, "rules"))["groups"]
         return [rule for group in groups for rule in group["rules"]]
 
-    deadline = time.monotonic() + 30
     rules = await evaluated_rules()
     while any(r["lastEvaluation"].startswith("0001") for r in rules):
-        assert time.monotonic() < deadline, "rules not evaluated"
+        deadline.check("rules not evaluated")
         await asyncio.sleep(0.5)
         rules = await evaluated_rules()
     assert {r["name"] for r in rules} == alerts
@@ -323,9 +367,8 @@ async def test_the_alert_rules_load_evaluate_and_fire(observed: Observed) -> Non
             if a["state"] == "firing"
         }
 
-    deadline = time.monotonic() + 30
     while ("SwitchboardInputRejected", "invalid_payload") not in await firing():
-        assert time.monotonic() < deadline, f"not firing; firing: {await firing()}"
+        deadline.check(f"not firing; firing: {await firing()}")
         await asyncio.sleep(0.5)
     assert not {name for name, _ in await firing()} & {
         "SwitchboardServiceDown",
@@ -342,18 +385,15 @@ async def test_every_dashboard_query_runs(observed: Observed) -> None:
         for variable, value in promql.GRAFANA_VARIABLES.items():
             expr = expr.replace(variable, value)
         await api(prometheus, "query", query=expr)  # asserts status success
-    # a panel a newcomer looks at first shows the calls that came in (this test's own call:
-    # tests of this module may run on different workers, in any order)
+    # a panel a newcomer looks at first shows the calls that came in: this test's own call,
+    # counted once (other tests of this module may have sent theirs before)
+    deadline = Deadline.of_test()
+    expr = 'sum(ingest_calls_call_events_total{kind="final", status="published"})'
+    await settled(prometheus, deadline)
+    before = (await scalar(prometheus, expr)) or 0.0
     response = await post_call(observed.stack, missed_call("+14155550177"))
     assert response.status_code == 200, response.text
-    expr = 'sum(ingest_calls_call_events_total{kind="final", status="published"})'
-    deadline = time.monotonic() + 30  # the next scrape may still be on its way
-    calls = await scalar(prometheus, expr)
-    while calls is None and time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        calls = await scalar(prometheus, expr)
-    assert calls is not None
-    assert calls >= 1
+    await eventually_equal(prometheus, expr, before + 1, deadline)
 
 
 async def test_every_metric_used_is_on_a_running_services_metrics_page(
