@@ -14,8 +14,10 @@ HTTP_TITLES = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
+    408: "Request timeout",
     413: "Content too large",
     431: "Request header fields too large",
+    503: "Busy",
 }
 
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 import uvicorn
 from fastapi import FastAPI
 
+from switchboard_shared.httpserver import guarded_h11
 from switchboard_shared.logging import configure_logging
 from switchboard_shared.settings import ServiceSettings
 
@@ -38,6 +39,7 @@ def serve(name: str, settings: S, create_app: Callable[[S], FastAPI]) -> None:
         app,
         host=settings.host,
         port=settings.port,
+        http=guarded_h11(settings.common.request_head_timeout_s),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -78,6 +78,17 @@ class CommonSettings(BaseSettings):
         pattern="^(production|development)$",
         description="`development` (set by `make run`) admits the printed development secrets",
     )
+    request_head_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request head must be complete within this"
+    )
+    request_body_grace_s: float = Field(
+        default=10.0, gt=0, description="Time a request body may take before its pace counts"
+    )
+    request_body_min_rate: int = Field(
+        default=16_384,
+        ge=1,
+        description="Bytes a second a request body must average after the grace (else 408)",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 

@@ -92,6 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feed = feed
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "knowledge": feed.ready})
-    install_body_limit(app, NO_BODIES, metrics=METRICS)
+    install_body_limit(app, NO_BODIES, metrics=METRICS, common=settings.common)
     secure_api(app, docs=False)
     return app

@@ -21,6 +21,7 @@ from crm_store.migrate import migrate
 from crm_store.publisher import OutboxRelay
 from crm_store.service import snapshot_contact_points
 from switchboard_shared.bodylimit import install_body_limit
+from switchboard_shared.budget import ByteBudget
 from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
@@ -107,6 +108,12 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
     app.include_router(api_router)
     app.include_router(web.router)
-    install_body_limit(app, settings.max_body_bytes, metrics=METRICS)
+    install_body_limit(
+        app,
+        settings.max_body_bytes,
+        metrics=METRICS,
+        budget=ByteBudget(settings.max_inflight_bytes),
+        common=settings.common,
+    )
     secure_api(app, docs=settings.docs_enabled)  # outermost: every answer gets the headers
     return app

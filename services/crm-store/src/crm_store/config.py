@@ -29,6 +29,12 @@ class Settings(ServiceSettings):
         ge=1024,
         description="Larger request bodies are refused (413) before they are read",
     )
+    max_inflight_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Request body bytes held at once, all requests together; past it: 503 "
+        "(retry shortly)",
+    )
     docs_enabled: bool = Field(
         default=True, description="Serve Swagger UI at /docs (from local files); off: none"
     )

@@ -13,6 +13,7 @@ from ingest_calls.metrics import METRICS
 from ingest_calls.providers import enabled
 from ingest_calls.publisher import CallPublisher
 from switchboard_shared.bodylimit import install_body_limit
+from switchboard_shared.budget import ByteBudget
 from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
@@ -44,6 +45,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready})
     app.include_router(router)
-    install_body_limit(app, settings.max_body_bytes, metrics=METRICS)
+    install_body_limit(
+        app,
+        settings.max_body_bytes,
+        metrics=METRICS,
+        budget=ByteBudget(settings.max_inflight_bytes),
+        common=settings.common,
+    )
     secure_api(app, docs=settings.docs_enabled)  # outermost: every answer gets the headers
     return app

@@ -73,6 +73,12 @@ class Settings(ServiceSettings):
     threecx_token: str | None = None
     replay_window_s: int = Field(default=300, ge=1, description="Max age of a signed timestamp")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="413 above this (1 MiB)")
+    max_inflight_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Request body bytes held at once, all requests together; past it: 503 "
+        "(retry shortly)",
+    )
     docs_enabled: bool = Field(
         default=True, description="Serve Swagger UI at /docs (from local files); off: none"
     )

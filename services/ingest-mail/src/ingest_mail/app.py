@@ -21,6 +21,7 @@ from ingest_mail.metrics import METRICS
 from ingest_mail.parsing import ParseOptions, ParserPool
 from ingest_mail.publisher import MailPublisher
 from switchboard_shared.bodylimit import install_body_limit
+from switchboard_shared.budget import ByteBudget
 from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
@@ -72,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             total_bytes=kept.total_bytes,
         )
 
+    # The message bytes held at once, by the HTTP and LMTP doors together.
+    budget = ByteBudget(settings.max_inflight_bytes)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -86,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     max_bytes=settings.max_message_bytes,
                     recipients=recipients,
                     max_recipients=settings.lmtp_max_recipients,
+                    budget=budget,
                 )
                 stack.push_async_callback(server.wait_closed)
                 stack.callback(server.close)
@@ -124,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # LMTP doors out of service. Their state is on /mailboxes and in the metrics.
     install_ops_routes(app, METRICS, {"kafka": bus.ready})
     app.include_router(router)
-    install_body_limit(app, settings.max_message_bytes, metrics=METRICS)
+    install_body_limit(
+        app, settings.max_message_bytes, metrics=METRICS, budget=budget, common=settings.common
+    )
     secure_api(app, docs=settings.docs_enabled)  # outermost: every answer gets the headers
     return app

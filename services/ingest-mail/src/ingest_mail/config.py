@@ -23,6 +23,12 @@ class Settings(ServiceSettings):
     port: int = 8002
     lmtp_port: int = Field(default=8025, description="0 switches the LMTP listener off")
     max_message_bytes: int = Field(default=25_000_000, ge=1024)
+    max_inflight_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=1024,
+        description="Message bytes held at once by the HTTP and LMTP doors together; past it "
+        "HTTP answers 503 and LMTP 451 (try again later)",
+    )
     http_token: str | None = Field(
         default=None,
         min_length=16,
@@ -108,6 +114,15 @@ class Settings(ServiceSettings):
                 "to serve it without a token on purpose"
             )
         refuse_development_secret("INGEST_MAIL_HTTP_TOKEN", self.http_token, self.common)
+        return self
+
+    @model_validator(mode="after")
+    def _a_message_fits_in_the_budget(self) -> Self:
+        if self.max_inflight_bytes < self.max_message_bytes:
+            raise ValueError(
+                "INGEST_MAIL_MAX_INFLIGHT_BYTES is below INGEST_MAIL_MAX_MESSAGE_BYTES: the "
+                "largest message allowed could never be received"
+            )
         return self
 
     @property

@@ -24,6 +24,7 @@ from ingest_mail.domain.recipients import OurRecipients
 from ingest_mail.intake import Accepted, MailIntake, mailbox_address
 from ingest_mail.lmtp_data import BulkDataLMTP
 from ingest_mail.metrics import LMTP_RECIPIENTS, MESSAGES
+from switchboard_shared.budget import ByteBudget
 from switchboard_shared.kafka import BrokerUnavailable
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ async def start_lmtp(
     max_bytes: int,
     recipients: OurRecipients,
     max_recipients: int = 100,
+    budget: ByteBudget | None = None,
 ) -> asyncio.Server:
     handler = DeliveryHandler(intake, recipients, max_recipients=max_recipients)
     if recipients.empty:
@@ -114,6 +116,7 @@ async def start_lmtp(
             decode_data=False,
             hostname="switchboard",
             ident="Switchboard LMTP",
+            budget=budget,
         )
 
     server = await asyncio.get_running_loop().create_server(protocol, host, port)

@@ -5,7 +5,11 @@ aiosmtpd's DATA reads one line per await and keeps a bytearray per line: a 19 MB
 any cap could look at it. `BulkDataLMTP` reads the same bytes in runs up to the next ".\\r\\n"
 (or the stream's line limit), into one buffer, and undoes the dot-stuffing in one pass. The
 replies are aiosmtpd's: 552 past `data_size_limit`, 500 for a line over 1000 bytes (RFC 5321
-4.5.3.1.6), both only once the whole body is read.
+4.5.3.1.6), both only once the whole body is read, one per recipient as LMTP wants (RFC 2033
+4.2). The bytes kept count against the service's `ByteBudget`, shared with the HTTP door: a body
+that does not fit is read through and dropped, and each recipient gets `451 4.3.1` (the mail
+server keeps the message and tries again later), so many large deliveries at once cannot take
+the process's memory.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import MISSING
+
+from switchboard_shared.budget import ByteBudget, Reservation
 
 __all__ = ["BulkDataLMTP", "read_data"]
 
@@ -26,6 +33,9 @@ _LONG_FIRST_LINE_RE = re.compile(rb"[^\r\n]{1000}")
 _LONG_LINE_RE = re.compile(rb"\n[^\r\n]{1000}")
 
 
+BUSY_REPLY = "451 4.3.1 Too much mail is being received at once; try again later"
+
+
 class DataRefused(Exception):
     """The body broke a limit; `reply` says which (sent once the whole body is read)."""
 
@@ -34,15 +44,21 @@ class DataRefused(Exception):
         self.reply = reply
 
 
-async def read_data(reader: asyncio.StreamReader, size_limit: int | None) -> bytes:
+async def read_data(
+    reader: asyncio.StreamReader,
+    size_limit: int | None,
+    reserve: Callable[[int], bool] | None = None,
+) -> bytes:
     """The message after DATA, up to the lone "." line, dot-stuffing undone.
 
-    Raises `DataRefused` after reading through the end when it is too large or a line too
-    long. Reads nothing past the end: what the client pipelined next stays in `reader`.
+    Raises `DataRefused` after reading through the end when it is too large, a line too long,
+    or `reserve` (asked for every run of bytes kept) refuses. Reads nothing past the end: what
+    the client pipelined next stays in `reader`.
     """
     body = bytearray()
     tail = b"\r\n"  # the two bytes before what is read next: DATA's line ended with CRLF
     too_much = False
+    busy = False
     while True:
         try:
             chunk = await reader.readuntil(b".\r\n")
@@ -55,14 +71,20 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None) -> byt
                 if not too_much:
                     body += piece
                 break
-        if not too_much:
-            body += chunk
+        if not (too_much or busy):
+            if reserve is not None and not reserve(len(chunk)):
+                busy = True
+                body = bytearray()  # keep reading to the end, keep nothing
+            else:
+                body += chunk
             if size_limit and len(body) > size_limit:
                 too_much = True
-                body = bytearray()  # keep reading to the end, keep nothing
+                body = bytearray()
         tail = (tail + chunk)[-2:]
     if too_much or (size_limit and len(body) > size_limit):
         raise DataRefused("552 Error: Too much mail data")
+    if busy:
+        raise DataRefused(BUSY_REPLY)
     if _LONG_FIRST_LINE_RE.match(body) or _LONG_LINE_RE.search(body):
         raise DataRefused("500 Line too long (see RFC5321 4.5.3.1.6)")
     if body.startswith(b"."):
@@ -71,7 +93,11 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int | None) -> byt
 
 
 class BulkDataLMTP(LMTP):
-    """aiosmtpd's LMTP, with DATA read by `read_data`."""
+    """aiosmtpd's LMTP, with DATA read by `read_data` and held within `budget`."""
+
+    def __init__(self, *args: object, budget: ByteBudget | None = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.budget = budget
 
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed():
@@ -86,18 +112,24 @@ class BulkDataLMTP(LMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        held = Reservation(self.budget)
         try:
-            content = await read_data(self._reader, self.data_size_limit)
-        except asyncio.CancelledError:
-            log.info("connection lost during DATA")
-            self._writer.close()
-            raise
-        except DataRefused as refused:
-            await self.push(refused.reply)
+            try:
+                content = await read_data(self._reader, self.data_size_limit, held.add)
+            except asyncio.CancelledError:
+                log.info("connection lost during DATA")
+                self._writer.close()
+                raise
+            except DataRefused as refused:
+                # LMTP answers DATA once per recipient (RFC 2033 4.2), a refusal included.
+                for _ in self.envelope.rcpt_tos:
+                    await self.push(refused.reply)
+                self._set_post_data_state()  # type: ignore[no-untyped-call]
+                return
+            self.envelope.content = content
+            self.envelope.original_content = content
+            status = await self._call_handler_hook("DATA")
             self._set_post_data_state()  # type: ignore[no-untyped-call]
-            return
-        self.envelope.content = content
-        self.envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()  # type: ignore[no-untyped-call]
-        await self.push("250 OK" if status is MISSING else status)
+            await self.push("250 OK" if status is MISSING else status)
+        finally:
+            held.close()
