@@ -21,11 +21,29 @@ mailboxes:
     address: help@example.com    # the mailbox's own address (default: username)
     poll_interval_s: 60          # default 30; how often folders are polled without IDLE
     idle: false                  # default true: IDLE where the server offers it
+  - name: office
+    host: mail.office.internal
+    security: starttls
+    ca_file: /etc/switchboard/office-ca.pem  # trust this CA (PEM) instead of the system's
+    username: office@example.com
+    password_env: OFFICE_IMAP_PASSWORD
 ```
+
+With `tls` and `starttls` the server's certificate must chain to a trusted CA and name the
+host; otherwise the connection is refused before any credential is sent. `ca_file` names a
+PEM file of the CAs to trust for that mailbox (a private CA or a self-signed certificate); they
+replace the system's CAs for it. It needs `tls` or `starttls`.
 
 Each mailbox needs exactly one credential: `password`, `password_env`, `oauth2_token` or
 `oauth2_token_env`. Renaming a mailbox (`name`) starts its synchronisation over, because the
 checkpoints are kept under the name.
+
+`GET /mailboxes` answers a JSON list, one object per configured mailbox, in configuration
+order (no secrets): `mailbox` (its name), `connected` (the IMAP session is logged in),
+`last_success` (ISO 8601 time the last round over its folders ended, or null), `lag` (messages
+found on the server and not yet checkpointed), `last_error` (the last connection error, null
+again after the next successful round) and `missing_folders` (configured folders the server
+does not have).
 """
 
 from __future__ import annotations
@@ -36,7 +54,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 __all__ = ["MailboxConfig", "MailboxConfigError", "load_mailboxes"]
 
@@ -56,6 +82,7 @@ class MailboxConfig(BaseModel):
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
     security: Security = "tls"
+    ca_file: FilePath | None = None
     username: str = Field(min_length=1)
     password: SecretStr | None = None
     password_env: str | None = None
@@ -102,6 +129,8 @@ class MailboxConfig(BaseModel):
         unread = [f for f in self.sent_folders if f not in self.folders]
         if unread:
             raise ValueError(f"sent_folders must also be in folders: {', '.join(unread)}")
+        if self.ca_file is not None and self.security == "none":
+            raise ValueError("ca_file needs security: tls or starttls")
         return self
 
 
