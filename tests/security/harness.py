@@ -347,7 +347,8 @@ class Lmtp:
         self.sock = connect(port, timeout)
         self.file = self.sock.makefile("rb")
         self.reply()  # the greeting
-        self.command("LHLO security.test")
+        _, extensions = self.command("LHLO security.test")
+        self.takes_size = any(line.upper().startswith("SIZE") for line in extensions.split("\n"))
 
     def __enter__(self) -> Lmtp:
         return self
@@ -372,18 +373,22 @@ class Lmtp:
         self.sock.sendall(line.encode() + b"\r\n")
         return self.reply()
 
-    def deliver(self, sender: str, recipients: list[str], raw: bytes) -> list[tuple[int, str]]:
-        """MAIL, RCPT for each recipient, DATA: one reply per accepted recipient (or the reply
-        refusing MAIL or DATA). Deliver an over-large message to one recipient: a server may
-        refuse it with one reply for all."""
-        code, text = self.command(f"MAIL FROM:<{sender}>")
+    def deliver(
+        self, sender: str, recipients: list[str], raw: bytes, *, declare_size: bool = True
+    ) -> list[tuple[int, str]]:
+        """MAIL (with SIZE= when the server takes it, as Postfix does), RCPT for each recipient,
+        DATA: one reply per accepted recipient (or the reply refusing MAIL or DATA). Deliver an
+        over-large message to one recipient: a server may refuse it with one reply for all."""
+        data = dot_stuffed(raw)
+        size = f" SIZE={len(data)}" if declare_size and self.takes_size else ""
+        code, text = self.command(f"MAIL FROM:<{sender}>{size}")
         if code != 250:
             return [(code, text)]
         accepted = sum(self.command(f"RCPT TO:<{r}>")[0] == 250 for r in recipients)
         code, text = self.command("DATA")
         if code != 354:
             return [(code, text)]
-        self.sock.sendall(dot_stuffed(raw) + b".\r\n")
+        self.sock.sendall(data + b".\r\n")
         return [self.reply() for _ in range(accepted)]
 
 
