@@ -22,12 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
 from classifier.app import create_app
 from classifier.config import Settings
 from support.conditions import eventually
 from support.offsets import committed, read_to_end, start_group_at_end, unique_group
+from support.private_broker import private_broker
 from switchboard_shared.cloudevents import KafkaRecord, decode, encode
 from switchboard_shared.consumer import _backoff
 from switchboard_shared.events import (
@@ -112,28 +114,35 @@ async def classifier(bootstrap: str, group: str, state: Path) -> AsyncIterator[N
             yield
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A broker of this module's own: the record left failing on it is met by no other test."""
+    async with private_broker(tmp_path_factory.mktemp("dead-letters")) as bootstrap:
+        yield bootstrap
+
+
 async def test_a_call_that_keeps_failing_is_dead_lettered_and_those_behind_it_are_judged(
-    kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    broker_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="switchboard_shared.consumer")
     group = unique_group("classifier-dlq")
-    # This test's records only, not those other tests left on the session broker.
-    await start_group_at_end(kafka_bootstrap, group, CALLS_RECORDED.name)
-    await start_group_at_end(kafka_bootstrap, f"{group}-mail", MAIL_RECEIVED.name)
+    # This test's records only (the module's other runs leave theirs on this broker too).
+    await start_group_at_end(broker_bootstrap, group, CALLS_RECORDED.name)
+    await start_group_at_end(broker_bootstrap, f"{group}-mail", MAIL_RECEIVED.name)
     caller = f"+1415{random.randint(2_000_000, 9_999_999)}"
     poison = inflating(caller)
     behind = [as_record(call(caller), caller) for _ in range(3)]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=broker_bootstrap, acks="all")
     await producer.start()
     try:
-        async with classifier(kafka_bootstrap, group, tmp_path / "state.db"):
+        async with classifier(broker_bootstrap, group, tmp_path / "state.db"):
             dead = await send(producer, poison)
             rest = [await send(producer, record) for record in behind]
             assert {m.partition for m in rest} == {dead.partition}  # one key: one partition
             assert dead.offset < min(m.offset for m in rest)
 
             async def caught_up() -> bool:
-                offsets = await committed(kafka_bootstrap, group, CALLS_RECORDED.name)
+                offsets = await committed(broker_bootstrap, group, CALLS_RECORDED.name)
                 return bool(offsets[dead.partition] == rest[-1].offset + 1)
 
             await eventually(caught_up, timeout=120, what="the group's position past them all")
@@ -154,7 +163,7 @@ async def test_a_call_that_keeps_failing_is_dead_lettered_and_those_behind_it_ar
     # One verdict for each call behind it, none for the dead-lettered one.
     wanted = {poison_id, *(r.headers["ce_id"] for r in behind)}
     verdicts: dict[str, int] = {}
-    for record in await read_to_end(kafka_bootstrap, INTERACTIONS_CLASSIFIED.name):
+    for record in await read_to_end(broker_bootstrap, INTERACTIONS_CLASSIFIED.name):
         if record.key != caller.encode():
             continue
         event = decode(record.headers, record.value)[1]
@@ -166,7 +175,7 @@ async def test_a_call_that_keeps_failing_is_dead_lettered_and_those_behind_it_ar
     # Exactly one copy on the DLQ: the original record, with what happened in its headers.
     mine = [
         r
-        for r in await read_to_end(kafka_bootstrap, CALLS_RECORDED.dlq)
+        for r in await read_to_end(broker_bootstrap, CALLS_RECORDED.dlq)
         if r.key == caller.encode()
     ]
     assert len(mine) == 1, [dict(r.headers) for r in mine]

@@ -29,6 +29,7 @@ from crm_store.models import Interaction
 from support.conditions import eventually
 from support.databases import own_crm_database
 from support.offsets import committed, read_to_end, start_group_at_end, unique_group
+from support.private_broker import private_broker
 from switchboard_shared.cloudevents import encode
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.kafka import Bus
@@ -82,12 +83,19 @@ async def own_database(database_url: str, tmp_path: Path) -> AsyncIterator[str]:
         yield url
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def broker_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A broker of this module's own: the record left failing on it is met by no other test."""
+    async with private_broker(tmp_path_factory.mktemp("dead-letters")) as bootstrap:
+        yield bootstrap
+
+
 async def test_a_record_that_keeps_failing_is_dead_lettered_and_those_behind_it_are_stored(
-    own_database: str, kafka_bootstrap: str, caplog: pytest.LogCaptureFixture
+    own_database: str, broker_bootstrap: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="crm_store.handlers")
     group = unique_group("crm-store-dlq")
-    await start_group_at_end(kafka_bootstrap, group, TOPIC)  # this test's records only
+    await start_group_at_end(broker_bootstrap, group, TOPIC)  # this test's records only
     settings = Settings(
         database_url=own_database,
         bootstrap_admin_token="dead-letter-test-admin-token",
@@ -95,7 +103,7 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_and_those_behind_it_
         max_attempts=MAX_ATTEMPTS,
         consumer_batch_timeout_ms=50,
         outbox_interval_s=0.2,
-        common=CommonSettings(kafka_bootstrap=kafka_bootstrap, publish_timeout_s=10.0),
+        common=CommonSettings(kafka_bootstrap=broker_bootstrap, publish_timeout_s=10.0),
     )
     number = f"+1415556{uuid.uuid4().int % 10_000:04d}"
     before = classified(number, AT)
@@ -105,7 +113,7 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_and_those_behind_it_
 
     app = create_app(settings, run_migrations=False)
     engine = make_engine(own_database)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=broker_bootstrap, acks="all")
     await producer.start()
     try:
         async with app.router.lifespan_context(app):
@@ -126,7 +134,7 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_and_those_behind_it_
             await eventually(lambda: _equals(stored, 4), timeout=120, what="4 rows stored")
 
             async def caught_up() -> bool:
-                offsets = await committed(kafka_bootstrap, group, TOPIC)
+                offsets = await committed(broker_bootstrap, group, TOPIC)
                 return bool(offsets[dead.partition] == rest[-1].offset + 1)
 
             await eventually(caught_up, timeout=60, what="the group's position past them all")
@@ -150,7 +158,7 @@ async def test_a_record_that_keeps_failing_is_dead_lettered_and_those_behind_it_
         assert later.created - earlier.created >= backoff(n, cap=5.0) - 0.05
 
     # Exactly one copy on the DLQ, the original record with what happened in its headers.
-    dlq = await read_to_end(kafka_bootstrap, INTERACTIONS_CLASSIFIED.dlq)
+    dlq = await read_to_end(broker_bootstrap, INTERACTIONS_CLASSIFIED.dlq)
     mine = [r for r in dlq if r.key == number.encode()]
     assert len(mine) == 1, [dict(r.headers) for r in mine]
     [record] = mine
