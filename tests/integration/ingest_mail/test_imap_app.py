@@ -9,6 +9,7 @@ its folder and direction; `GET /mailboxes` answers the format documented in
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -75,7 +76,9 @@ async def test_imap_mail_is_published_once_each_in_uid_order_and_mailboxes_tells
     async with MailTopic(kafka_bootstrap, account.username) as topic:
         async with serving(settings) as served:
             await topic.until("the 7 messages there at start", lambda r: len(r) >= 7)
-            account.append("INBOX", make_message(6, tag))  # arrives while the app runs
+            await asyncio.to_thread(
+                account.append, "INBOX", make_message(6, tag)
+            )  # arrives while the app runs
             await topic.until("message 6", lambda r: len(r) >= 8)
 
             def settled(state: list[dict[str, object]]) -> bool:
@@ -91,8 +94,8 @@ async def test_imap_mail_is_published_once_each_in_uid_order_and_mailboxes_tells
 
         # A restart resumes from the checkpoints: what is new is published, nothing again.
         async with serving(settings):
-            account.append("INBOX", make_message(7, tag))
-            account.append("Sent", sent_message(22, tag))
+            await asyncio.to_thread(account.append, "INBOX", make_message(7, tag))
+            await asyncio.to_thread(account.append, "Sent", sent_message(22, tag))
             await topic.until(
                 "the mail that arrived after the restart",
                 lambda r: {"message 7", "message 22"} <= {p.event.subject for p in r},
@@ -149,7 +152,7 @@ async def test_a_server_without_idle_is_polled(
         async with serving(settings) as served:
             await topic.until("message 1", lambda r: len(r) >= 1)
             for n in (2, 3):
-                account.append("INBOX", make_message(n, tag))
+                await asyncio.to_thread(account.append, "INBOX", make_message(n, tag))
                 await topic.until(f"message {n}", at_least(n), timeout=20)
             [state] = await served.mailboxes()
             reconnects = metric("ingest_mail_imap_reconnects_total", mailbox=entry["name"])

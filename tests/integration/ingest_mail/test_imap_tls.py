@@ -9,6 +9,7 @@ user) and `GET /mailboxes` says why.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -26,6 +27,7 @@ from integration.ingest_mail.imap_app import (
     mailbox_entry,
     metric,
     serving,
+    wait_until,
 )
 from support.dovecot import DovecotServer, MailAccount, make_message, start_dovecot
 
@@ -48,7 +50,19 @@ def tls_account(tls_dovecot: DovecotServer) -> MailAccount:
     return MailAccount(tls_dovecot, username, "test-secret-0123")
 
 
-def log_size(server: DovecotServer) -> int:
+async def log_mark(server: DovecotServer, username: str, sessions: int = 1) -> int:
+    """Where the log ends once the user's `sessions` so far are logged, login and logout
+    (Dovecot's log process writes a moment after the fact): what follows is new."""
+
+    def settled() -> bool:
+        log = server.log_path.read_text(errors="replace")
+        opened = len(logins(log, username))
+        closed = sum(
+            1 for line in log.splitlines() if f"imap({username})" in line and "Disconnected" in line
+        )
+        return opened == closed == sessions
+
+    await wait_until(settled, "Dovecot to log the test's own sessions", 10)
     return server.log_path.stat().st_size
 
 
@@ -80,11 +94,12 @@ async def test_mail_is_read_over_tls_with_the_ca_of_the_mailboxs_ca_file(
     entry = secure_entry(tls_account, security, ca_file=str(server.ca_path))
     settings = app_settings(kafka_bootstrap, tmp_path, [entry])
 
-    mark = log_size(server)
+    mark = await log_mark(server, tls_account.username, sessions=1)
     async with MailTopic(kafka_bootstrap, tls_account.username) as topic:
         async with serving(settings) as served:
             await topic.until("both messages", at_least(2))
-            tls_account.append("INBOX", make_message(3, tag))  # a plain login of the test's own
+            # a plain login of the test's own, while the app's encrypted session runs
+            await asyncio.to_thread(tls_account.append, "INBOX", make_message(3, tag))
             await topic.until("the message that arrived while connected", at_least(3))
             [state] = await served.mailboxes()
         await topic.to_the_end()
@@ -93,7 +108,13 @@ async def test_mail_is_read_over_tls_with_the_ca_of_the_mailboxs_ca_file(
     assert state["connected"] is True
     assert state["last_error"] is None
     # The app's one session was encrypted; the only other login is the test's own append,
-    # over plain IMAP on loopback (Dovecot calls that `secured`).
+    # over plain IMAP on loopback (Dovecot calls that `secured`). Dovecot's log process may
+    # write a moment after the login: wait for both lines, then count.
+    await wait_until(
+        lambda: len(logins(log_since(server, mark), tls_account.username)) >= 2,
+        "Dovecot to log both logins",
+        10,
+    )
     sessions = logins(log_since(server, mark), tls_account.username)
     encrypted = [line for line in sessions if re.search(r"\bTLS\b", line)]
     assert len(encrypted) == 1, sessions
@@ -130,7 +151,7 @@ async def test_a_certificate_that_is_not_trusted_for_the_host_is_refused_before_
     settings = app_settings(kafka_bootstrap, tmp_path, [entry])
     name = str(entry["name"])
 
-    mark = log_size(server)
+    mark = await log_mark(server, tls_account.username, sessions=1)
     async with MailTopic(kafka_bootstrap, tls_account.username) as topic:
         async with serving(settings) as served:
             state = await served.wait_for_state(
