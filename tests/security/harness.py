@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http.client
 import re
 import select
@@ -392,6 +393,7 @@ class Lmtp:
         return [self.reply() for _ in range(accepted)]
 
 
+@functools.lru_cache(maxsize=2)  # parallel deliveries of one message stuff it once
 def dot_stuffed(raw: bytes) -> bytes:
     text = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if not text.endswith(b"\r\n"):
