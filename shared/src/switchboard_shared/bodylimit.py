@@ -47,6 +47,10 @@ DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 DEFAULT_GRACE_S = 10.0
 DEFAULT_MIN_RATE = 16 * 1024  # bytes a second: far below any real client, far above a trickle
 BUSY_RETRY_AFTER_S = 5
+# A refused body up to this size (4 times the limit, within these bounds) is read and dropped
+# before the 413, so that the client sees the answer rather than a reset connection.
+DRAIN_MIN_BYTES = 4 * 1024 * 1024
+DRAIN_MAX_BYTES = 32 * 1024 * 1024
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -62,18 +66,18 @@ def _streamed(scope: Scope) -> bool:
     return any(name == b"transfer-encoding" for name, _ in scope.get("headers", ()))
 
 
-def _problem(status: int, title: str, detail: str) -> tuple[dict[str, Any], bytes]:
+def _problem(
+    status: int, title: str, detail: str, close: bool = True
+) -> tuple[dict[str, Any], bytes]:
     document = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     body = json.dumps(document).encode()
-    start = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ],
-    }
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    start = {"type": "http.response.start", "status": status, "headers": headers}
     return start, body
 
 
@@ -85,9 +89,14 @@ def _too_large(exc: BaseException) -> bool:
 
 
 async def _answer(
-    send: Send, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    close: bool = True,
 ) -> None:
-    start, body = _problem(status, title, detail)
+    start, body = _problem(status, title, detail, close)
     start["headers"] += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send(start)
     await send({"type": "http.response.body", "body": body})
@@ -137,7 +146,12 @@ class RequestLimits:
         if declared is not None and declared > self.max_bytes:
             detail = f"the limit is {self.max_bytes} bytes"
             self._refused(scope, "body_too_large")
-            await _answer(send, 413, "Content too large", detail)
+            # A client that sends its whole body before reading the answer (most do) would see
+            # the connection reset, not the 413, if it were closed with the body unread: a
+            # body a little over the limit is read and dropped first (never kept, at the
+            # pace), an absurd one is answered at once and the connection closed.
+            drained = declared <= self._drain_bytes and await self._drain(receive, declared)
+            await _answer(send, 413, "Content too large", detail, close=not drained)
             return
 
         if declared == 0 or (declared is None and not _streamed(scope)):
@@ -152,6 +166,23 @@ class RequestLimits:
             await self._serve(scope, receive, send, reservation, declared)
         finally:
             reservation.close()
+
+    @property
+    def _drain_bytes(self) -> int:
+        return min(max(4 * self.max_bytes, DRAIN_MIN_BYTES), DRAIN_MAX_BYTES)
+
+    async def _drain(self, receive: Receive, declared: int) -> bool:
+        """Read and drop a refused body; True once all of it came, at the pace."""
+        try:
+            async with asyncio.timeout(self.grace_s + declared / self.min_rate):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        return False
+                    if not message.get("more_body", False):
+                        return True
+        except TimeoutError:
+            return False
 
     async def _busy(self, send: Send) -> None:
         detail = "too many requests are being received at once; retry shortly"
