@@ -68,6 +68,8 @@ BROKER_DOWN_ERRORS = (
 # (the probe normally closes the breaker well before).
 BREAKER_TRIAL_AFTER_S = 5.0
 DOWNSTREAM_LAG_TIMEOUT_S = 10.0
+# Unanswered probes in a row (the next one sent at once) before the broker counts as down.
+PROBES_TO_CALL_IT_DOWN = 2
 
 
 def produced_by(service: str) -> list[Topic]:
@@ -185,8 +187,17 @@ class Bus:
 
     async def probe(self) -> bool:
         """Ask the broker for its cluster metadata; the answer drives `broker_up` and the
-        breaker."""
-        up = self.connected and await self.broker.ping(timeout=self.settings.broker_probe_timeout_s)
+        breaker. One unanswered probe is not enough to call the broker down (a busy process
+        can be late to read an answer): it is asked again at once, and two in a row are."""
+        for attempt in range(PROBES_TO_CALL_IT_DOWN):
+            try:
+                timeout = self.settings.broker_probe_timeout_s
+                up = self.connected and await self.broker.ping(timeout=timeout)
+            except Exception as exc:  # a probe that breaks says as much as one unanswered
+                log.debug("broker probe failed", extra={"error": repr(exc), "try": attempt})
+                up = False
+            if up or not self.connected:
+                break
         if up:
             self.breaker.succeeded()
         else:
@@ -198,12 +209,7 @@ class Bus:
 
     async def _watch_broker(self) -> None:
         while True:
-            try:
-                await self.probe()
-            except Exception as exc:  # a probe that breaks says as much as one unanswered
-                log.debug("broker probe failed", extra={"error": repr(exc)})
-                self.breaker.probe_failed()
-                self._show_state()
+            await self.probe()
             await asyncio.sleep(self.settings.broker_probe_interval_s)
 
     @property

@@ -60,10 +60,13 @@ class CommonSettings(BaseSettings):
         "acknowledgement before answering 503/451: the sender retries",
     )
     broker_probe_interval_s: float = Field(
-        default=1.0, gt=0, description="How often the broker is probed in the background"
+        default=0.5, gt=0, description="How often the broker is probed in the background"
     )
     broker_probe_timeout_s: float = Field(
-        default=2.0, gt=0, description="A probe not answered within this marks the broker down"
+        default=1.5,
+        gt=0,
+        description="A probe not answered within this is tried again at once; two in a row "
+        "mark the broker down",
     )
     downstream_groups: Annotated[dict[str, list[str]], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_DOWNSTREAM_GROUPS),
