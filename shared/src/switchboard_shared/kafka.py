@@ -311,6 +311,8 @@ class Bus:
             if _succeeded(sending):  # written after its first sender was told to retry
                 self._inflight.pop(str(event_id), None)
                 self.metrics.published.labels(record.topic).inc()
+                self.breaker.succeeded()  # the broker acknowledged it: it is answering again
+                self._show_state()
                 return
             sending = None
         if not self.connected:
