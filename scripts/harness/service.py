@@ -42,7 +42,7 @@ class ServiceProcess:
 
     def __init__(self, command: str | Sequence[str], env: dict[str, str], log_path: Path) -> None:
         argv = [sys.executable, "-m", command] if isinstance(command, str) else list(command)
-        self.name = command if isinstance(command, str) else Path(argv[-1]).stem
+        self.name = log_path.stem
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -57,8 +57,11 @@ class ServiceProcess:
     def pid(self) -> int:
         return self.process.pid
 
-    def tail(self, chars: int = 2000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:]
+    def tail(self, size: int = 2000) -> str:
+        """The end of its log (the last `size` bytes), for an error message."""
+        with self.log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - size))
+            return log.read().decode(errors="replace")
 
     async def wait_ready(
         self,
