@@ -57,7 +57,7 @@ bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 	@test -f scripts/bench.py || { \
 		echo "make bench: scripts/bench.py does not exist yet - there is no benchmark to run" >&2; \
 		exit 2; }
-	$(PY) scripts/bench.py
+	$(PY) scripts/bench.py $(ARGS)
 
 eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus
 	$(PY) scripts/eval.py $(ARGS)

@@ -1,4 +1,5 @@
-"""A process tree's memory, read from /proc (Linux): what a service and its children hold.
+"""A process tree's memory and CPU time, read from /proc (Linux): what a service and its
+children hold and have spent.
 
 `tree_rss(pid)` sums the resident set of the process and every descendant (ingest-mail parses
 in worker processes forked from a forkserver, grand-children of the service). `MemoryWatch`
@@ -10,6 +11,7 @@ shorter than the sampling interval is not missed.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -75,6 +77,23 @@ def descendants(pid: int) -> list[int]:
 
 def tree_rss(pid: int) -> int:
     return sum(rss_bytes(p) for p in descendants(pid))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far (0 when it is gone)."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0.0
+    # The command name is in parentheses and may hold spaces: the fields follow its last ")".
+    fields = stat[stat.rindex(")") + 2 :].split()
+    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5)
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of its living descendants."""
+    return sum(cpu_seconds(p) for p in descendants(pid))
 
 
 class MemoryWatch:

@@ -6,12 +6,11 @@ Label values are bounded (topic, outcome, reason, route template): never a numbe
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -99,25 +98,35 @@ def metrics_response() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-def http_metrics_middleware(
-    metrics: ServiceMetrics,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    """Count requests by route template (`/webhooks/{provider}`), never by raw path."""
+class HttpMetrics:
+    """Count requests by route template (`/webhooks/{provider}`), never by raw path, and time
+    them. A pure ASGI middleware: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`)
+    runs the app in a task group of its own and streams the answer through a memory channel,
+    which cost a webhook more CPU than its signature check and parsing together."""
 
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
         status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
-            if template != "/metrics":
-                metrics.http_requests.labels(template, request.method, f"{status // 100}xx").inc()
-                metrics.http_latency.labels(template).observe(time.perf_counter() - start)
 
-    return middleware
+        async def watched_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        finally:
+            template = getattr(scope.get("route"), "path", "unmatched")
+            if template != "/metrics":
+                self.metrics.http_requests.labels(
+                    template, scope["method"], f"{status // 100}xx"
+                ).inc()
+                self.metrics.http_latency.labels(template).observe(time.perf_counter() - start)

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from switchboard_shared.metrics import ServiceMetrics, http_metrics_middleware, metrics_response
+from switchboard_shared.metrics import HttpMetrics, ServiceMetrics, metrics_response
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def install_ops_routes(
     *,
     check_timeout_s: float = 3.0,
 ) -> None:
-    app.middleware("http")(http_metrics_middleware(metrics))
+    app.add_middleware(HttpMetrics, metrics=metrics)
 
     @app.get("/healthz", tags=["ops"], summary="The process is up")
     async def healthz() -> dict[str, str]:

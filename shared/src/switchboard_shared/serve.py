@@ -8,8 +8,9 @@ from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
-from switchboard_shared.httpserver import guarded_h11
+from switchboard_shared.httpserver import guarded_http
 from switchboard_shared.logging import configure_logging
 from switchboard_shared.settings import ServiceSettings
 
@@ -34,12 +35,20 @@ def tune_gc() -> None:
 def serve(name: str, settings: S, create_app: Callable[[S], FastAPI]) -> None:
     configure_logging(name, settings.common.log_level, settings.common.log_format)
     app = create_app(settings)
+    run_app(app, settings.host, settings.port, settings.common.request_head_timeout_s)
+
+
+def run_app(app: ASGIApp, host: str, port: int, head_timeout_s: float) -> None:
+    """Serve `app` as every service is served (the bench's bare baselines too): uvloop's event
+    loop and httptools' parser when installed (`uvicorn`'s "auto"), the request head guarded
+    (`httpserver.py`), no access log, the collector tuned."""
     tune_gc()
     uvicorn.run(
         app,
-        host=settings.host,
-        port=settings.port,
-        http=guarded_h11(settings.common.request_head_timeout_s),
+        host=host,
+        port=port,
+        loop="auto",
+        http=guarded_http(head_timeout_s),
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
