@@ -81,13 +81,16 @@ class TopicTail:
 
     async def collect(self, count: int, timeout: float = 300.0) -> list[int]:
         """The timestamps of the next `count` records; an error after `timeout` seconds."""
-        stamps: list[int] = []
+        return [stamp for stamp, _ in await self.collect_values(count, timeout)]
+
+    async def collect_values(self, count: int, timeout: float = 300.0) -> list[tuple[int, bytes]]:
+        """The timestamps (ms) and values of the next `count` records; an error after
+        `timeout` seconds."""
+        out: list[tuple[int, bytes]] = []
         deadline = time.monotonic() + timeout
-        while len(stamps) < count:
+        while len(out) < count:
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{self.topic}: {len(stamps)} of {count} records after {timeout}s"
-                )
+                raise RuntimeError(f"{self.topic}: {len(out)} of {count} records after {timeout}s")
             batch = await self.consumer.getmany(timeout_ms=500, max_records=5000)
-            stamps.extend(r.timestamp for records in batch.values() for r in records)
-        return stamps
+            out.extend((r.timestamp, r.value or b"") for records in batch.values() for r in records)
+        return out
