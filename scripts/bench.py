@@ -24,7 +24,6 @@ import importlib
 import os
 import sys
 from pathlib import Path
-from urllib.parse import urlencode
 
 from harness import BENCH_DIR, ROOT
 from harness.measure import Usage, alternating, ratio_line
@@ -32,10 +31,10 @@ from harness.profile import ENV as PROFILE_ENV
 from harness.profile import profiled
 from harness.run import Bench, run_area
 from harness.service import ServiceProcess, free_port, service_env
-from harness.wrk import Request, WrkResult, run_wrk, write_pool
-from ingest_calls.domain.twilio import compute_signature
+from harness.twilio import TOKEN as TWILIO_TOKEN
+from harness.twilio import callbacks
+from harness.wrk import WrkResult, run_wrk, write_pool
 
-TWILIO_TOKEN = "bench-twilio-auth-token-0123456789"
 CONNECTIONS = 32
 POOL_RATE = 12_000  # requests/s a pool is sized for: far above either server on this machine
 BARE_APP = """
@@ -68,34 +67,6 @@ run_app(app, "127.0.0.1", int(sys.argv[1]), 10.0)
 """
 
 
-def twilio_requests(url: str, count: int, offset: int) -> list[Request]:
-    """`count` distinct status callbacks as Twilio signs them for `url`."""
-    path = "/" + url.split("/", 3)[3]
-    out = []
-    for i in range(offset, offset + count):
-        params = [
-            ("AccountSid", "AC" + "0" * 32),
-            ("CallSid", f"CA{i:032d}"),
-            ("CallStatus", "no-answer" if i % 3 else "completed"),
-            ("Direction", "inbound"),
-            ("From", f"+1415555{i % 10_000:04d}"),
-            ("To", "+14155550100"),
-            ("Called", "+14155550100"),
-            ("Caller", f"+1415555{i % 10_000:04d}"),
-            ("CallDuration", "0" if i % 3 else "42"),
-            ("Timestamp", "Wed, 25 Nov 2026 10:00:00 +0000"),
-            ("ApiVersion", "2010-04-01"),
-            ("SequenceNumber", "0"),
-        ]
-        body = urlencode(params).encode()
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": compute_signature(TWILIO_TOKEN, url, params),
-        }
-        out.append((path, body, headers))
-    return out
-
-
 async def bench_calls(bootstrap: str, workdir: Path, seconds: float, rounds: int) -> None:
     env = service_env(bootstrap, {"INGEST_CALLS_TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
     service_port, bare_port = free_port(), free_port()
@@ -116,7 +87,7 @@ async def bench_calls(bootstrap: str, workdir: Path, seconds: float, rounds: int
     for i, (name, url) in enumerate(urls.items()):
         for r in range(-1, rounds):  # round -1: the warm-up
             offset = (i * (rounds + 1) + r + 1) * per_pool
-            requests = twilio_requests(url, per_pool if r >= 0 else POOL_RATE, offset)
+            requests = callbacks(url, per_pool if r >= 0 else POOL_RATE, offset)
             pools[name, r] = await asyncio.to_thread(
                 write_pool, workdir, f"{name}{r}", url, requests
             )

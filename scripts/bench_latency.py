@@ -1,0 +1,148 @@
+"""Bench area `latency`: a steady 300 calls/s of single Twilio status callbacks for 60 s through
+the four services (SQLite), open loop (each request is sent on its schedule, whether or not the
+earlier ones were answered), measuring the time from a webhook being sent to its activity on
+`crm.activities.v1` (every call is a missed call from a number of its own, so each opens one
+callback activity), the consumer lag left 5 s after the load stops, and each service's peak RSS.
+
+Targets: p99 <= 1 s, no lag left, every service under 150 MB. SWITCHBOARD_BENCH_LATENCY_RATE
+and _SECONDS change the load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from harness.kafka import TopicTail
+from harness.measure import Usage, percentile
+from harness.twilio import TOKEN, callback, caller
+from support.offsets import committed, end_offsets
+from support.stack import GENERIC_SECRET, Stack, make_stack
+from switchboard_shared.topics import CALLS_RECORDED, CRM_ACTIVITIES, INTERACTIONS_CLASSIFIED
+
+RATE = float(os.environ.get("SWITCHBOARD_BENCH_LATENCY_RATE", "300"))
+SECONDS = float(os.environ.get("SWITCHBOARD_BENCH_LATENCY_SECONDS", "60"))
+CONNECTIONS = 64
+SETTLE_S = 5.0
+P99_TARGET_S = 1.0
+RSS_LIMIT = 150 * 2**20
+NAMES = {"ingest_calls": "ingest-calls", "ingest_mail": "ingest-mail"}
+
+
+async def send_at_rate(url: str, count: int, offset: int) -> tuple[dict[str, float], int]:
+    """Send `count` callbacks at RATE a second, each on its own schedule; {caller: sent at}
+    and the number answered other than 200."""
+    sent: dict[str, float] = {}
+    failures = 0
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def one(n: int) -> None:
+            nonlocal failures
+            _, body, headers = callback(url, n, missed=True)
+            sent[caller(n)] = time.time()
+            try:
+                response = await client.post(url, content=body, headers=headers)
+                failures += response.status_code != 200
+            except httpx.HTTPError:
+                failures += 1
+
+        start = time.monotonic()
+        tasks = []
+        for i in range(count):
+            delay = start + i / RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(offset + i)))
+        await asyncio.gather(*tasks)
+    return sent, failures
+
+
+async def lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]:
+    """{group: records behind the end of its input topic}."""
+    out = {}
+    for group, topic in groups.items():
+        ends = await end_offsets(bootstrap, topic)
+        done = await committed(bootstrap, group, topic)
+        out[group] = sum(max(0, end - max(done.get(p, 0), 0)) for p, end in ends.items())
+    return out
+
+
+async def bench(bootstrap: str, workdir: Path) -> None:
+    workdir = workdir / "latency"
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    stack: Stack = make_stack(
+        workdir,
+        bootstrap=bootstrap,
+        database_url=f"sqlite+aiosqlite:///{workdir / f'crm-{uuid.uuid4().hex[:6]}.db'}",
+        secrets={
+            "INGEST_CALLS_GENERIC_HMAC_SECRET": GENERIC_SECRET,
+            "INGEST_CALLS_TWILIO_AUTH_TOKEN": TOKEN,
+            "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": "bench-admin-token-0123456789abcdef",
+        },
+    )
+    run = uuid.uuid4().hex[:6]
+    groups = {f"bench-classifier-{run}": CALLS_RECORDED.name}
+    groups[f"bench-crm-store-{run}"] = INTERACTIONS_CLASSIFIED.name
+    classifier_group, crm_group = list(groups)
+    base = stack.url("ingest_calls")
+    stack.env.update(
+        {
+            "SWITCHBOARD_LOG_LEVEL": "WARNING",
+            "INGEST_CALLS_PUBLIC_BASE_URL": base,
+            "CLASSIFIER_CONSUMER_GROUP": classifier_group,
+            "CRM_STORE_CONSUMER_GROUP": crm_group,
+        }
+    )
+    count = int(RATE * SECONDS)
+    url = f"{base}/webhooks/twilio"
+    tail = TopicTail(bootstrap, CRM_ACTIVITIES.name)
+    await asyncio.to_thread(stack.start)
+    try:
+        await tail.start()
+        await send_at_rate(url, 20, 10_000_000)  # warm-up
+        await tail.collect(20, timeout=60)
+        pids = {
+            NAMES.get(m, m.replace("_", "-")): s.process.pid
+            for m, s in stack.services.items()
+            if s.process
+        }
+        with Usage(pids) as usage:
+            sent, failures = await send_at_rate(url, count, 0)
+            stopped = time.monotonic()
+            await asyncio.sleep(max(0.0, stopped + SETTLE_S - time.monotonic()))
+            left = await lag(bootstrap, groups)
+            records = await tail.collect_values(count, timeout=120)
+    finally:
+        await tail.stop()
+        await asyncio.to_thread(stack.stop)
+    latencies = [
+        stamp / 1000 - sent[party]
+        for stamp, value in records
+        if (party := json.loads(value).get("counterpart")) in sent
+    ]
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    print(
+        f"\nlatency: {RATE:.0f} Twilio callbacks/s for {SECONDS:.0f} s (open loop, single "
+        "missed calls) -> crm.activities.v1, four services on SQLite"
+    )
+    print(
+        f"  webhook -> activity   p50 {p50 * 1000:7.0f} ms   p99 {p99 * 1000:7.0f} ms   "
+        f"({len(latencies)} activities, {failures} webhooks not answered 200)"
+    )
+    print("  " + usage.line(count))
+    lag_text = ", ".join(f"{g.split('-')[1]} {n}" for g, n in left.items())
+    print(f"  consumer lag {SETTLE_S:.0f} s after the load: {lag_text}")
+    verdicts = [
+        ("p99 <= 1 s", p99 <= P99_TARGET_S),
+        ("no lag left", not any(left.values())),
+        ("every service < 150 MB", all(b < RSS_LIMIT for b in usage.peak_rss.values())),
+        ("every webhook 200", failures == 0),
+    ]
+    print("  " + "   ".join(f"{what}: {'meets' if ok else 'BELOW'}" for what, ok in verdicts))
