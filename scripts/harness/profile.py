@@ -5,7 +5,10 @@ for each process an area names, its collapsed stacks (`var/bench/profile-<proces
 flamegraph.pl, speedscope or grep) and prints the functions holding the most samples, inclusive (the
 function and what it calls) and by self time. py-spy is a development tool
 (requirements-dev.txt); it attaches with ptrace, so it needs root or
-`kernel.yama.ptrace_scope=0`. See docs/profiling.md.
+`kernel.yama.ptrace_scope=0`. Only samples of a thread holding the GIL count: an idle event
+loop (uvloop waits in C) is left out, and so is time in C code that released the GIL (SQLite
+executing a statement); the CPU per event the areas print, from /proc, has everything. See
+docs/profiling.md.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ async def profiled(pids: dict[str, int]) -> AsyncIterator[None]:
         recorders.append(
             await asyncio.create_subprocess_exec(
                 py_spy, "record", "--pid", str(pid), "--subprocesses", "--nonblocking",
-                "--rate", str(RATE), "--format", "raw",
+                "--rate", str(RATE), "--format", "raw", "--gil",
                 "--output", str(directory / f"profile-{name}.txt"),
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
@@ -84,9 +87,11 @@ def summary(name: str, collapsed: Path) -> str:
             own[frames[-1]] += count
     if not total:
         return f"  profile {name}: no samples"
-    lines = [f"  profile {name}: {total} samples at {RATE}/s ({collapsed})"]
-    lines.append("    inclusive:")
-    lines += [f"      {c / total:6.1%}  {f}" for f, c in inclusive.most_common(TOP)]
+    lines = [f"  profile {name}: {total} samples at {RATE}/s holding the GIL ({collapsed})"]
+    lines.append("    inclusive (below the entry points):")
+    entry = inclusive.most_common(1)[0][1]
+    below = [(f, c) for f, c in inclusive.most_common() if c < 0.9 * entry][:TOP]
+    lines += [f"      {c / total:6.1%}  {f}" for f, c in below]
     lines.append("    self:")
     lines += [f"      {c / total:6.1%}  {f}" for f, c in own.most_common(TOP)]
     return "\n".join(lines)

@@ -137,7 +137,8 @@ class Bus:
         self._task: asyncio.Task[None] | None = None
         self._lag_task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
-        self._bulk: Any = None  # AIOKafkaProducer for publish_batch, started on first use
+        self._bulk: Any = None  # AIOKafkaProducer for publish and publish_batch
+        self._bulk_lock = asyncio.Lock()
         self._partitioner = DefaultPartitioner()
 
     async def measure_lag(self) -> dict[str, int]:
@@ -245,6 +246,7 @@ class Bus:
         while True:
             try:
                 await self.broker.start()
+                await self._bulk_producer()
             except Exception as exc:  # the client raises several unrelated types here
                 log.warning(
                     "kafka broker not reachable, retrying",
@@ -325,12 +327,12 @@ class Bus:
         try:
             async with asyncio.timeout(self.publish_timeout_s):
                 if sending is None:
-                    sending = await self.broker.publish(
-                        record.value,
-                        record.topic,
-                        key=record.key,
-                        headers=record.headers,
-                        no_confirm=True,
+                    # The plain producer: FastStream's publish path (its middlewares, message
+                    # building) cost more than the send itself.
+                    producer = self._bulk or await self._bulk_producer()
+                    headers = [(k, v.encode()) for k, v in record.headers.items()]
+                    sending = await producer.send(
+                        record.topic, record.value, key=record.key, headers=headers
                     )
                     if event_id:
                         self._remember(event_id, sending)
@@ -441,7 +443,12 @@ class Bus:
         return acked
 
     async def _bulk_producer(self) -> Any:
-        """A producer of its own for batches (FastStream's sends one record at a time)."""
+        """The producer of `publish` and `publish_batch` (FastStream's own is for its
+        subscribers' needs), started once."""
+        async with self._bulk_lock:
+            return await self._start_bulk()
+
+    async def _start_bulk(self) -> Any:
         if self._bulk is None:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.settings.kafka_bootstrap,

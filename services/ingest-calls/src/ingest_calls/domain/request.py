@@ -46,12 +46,17 @@ class WebhookRequest:
         return self.headers.get(name.lower(), "")
 
     def form(self) -> list[tuple[str, str]]:
-        """The body as application/x-www-form-urlencoded pairs, in order, repeats kept."""
-        try:
-            text = self.body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidPayload("form body is not UTF-8", field="body") from exc
-        return parse_qsl(text, keep_blank_values=True)
+        """The body as application/x-www-form-urlencoded pairs, in order, repeats kept (read
+        once: the signature check and the parser both need them)."""
+        pairs: list[tuple[str, str]] | None = self.__dict__.get("_form")
+        if pairs is None:
+            try:
+                text = self.body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InvalidPayload("form body is not UTF-8", field="body") from exc
+            pairs = parse_qsl(text, keep_blank_values=True)
+            object.__setattr__(self, "_form", pairs)  # frozen: a cache, not a field
+        return list(pairs)
 
     def json(self) -> Any:
         try:
