@@ -168,6 +168,7 @@ def main() -> int:
         "--profile", action="store_true", help="sample the processes with py-spy (slower)"
     )
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # each line as it comes
     unknown = [a for a in args.areas if a not in AREAS]
     if unknown:
         parser.error(f"unknown area {', '.join(unknown)}; the areas are {', '.join(AREAS)}")

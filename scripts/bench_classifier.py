@@ -1,10 +1,12 @@
 """Bench area `classifier`: classifications per second, in-process and through the broker, next
-to a pass-through consumer (consume, re-publish unchanged, acks=all) in the same run.
+to a batched pass-through relay (`harness/relay.py`: consume in batches, re-publish unchanged,
+pipelined, acks=all, one commit per batch) in the same run.
 
-Through the broker, both consumers run as their own processes against the same real broker for
-the whole run; each round puts a backlog of call records on each one's input topic in turn
+Through the broker, both run as their own processes against the same real broker for the whole
+run; each round puts a backlog of call records on each one's input topic in turn
 (alternating which goes first) and measures how fast its output appears, from the output
-records' timestamps. Target: classifier / pass-through >= 0.7.
+records' timestamps, and the CPU each process spent per record (from /proc). Target:
+classifier / pass-through >= 0.7.
 
 The calls are a realistic mix (clients, strangers, missed, voicemail, internal, outbound) without
 ring-group legs: a leg held for its siblings waits on purpose and says nothing about speed.
@@ -13,7 +15,6 @@ ring-group legs: a leg held for its siblings waits on purpose and says nothing a
 from __future__ import annotations
 
 import random
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from classifier.legs import MemoryHeldLegs
 from classifier.rules import default_rules_path, load_rules
 from classifier.service import Classifier
 from harness.kafka import TopicTail, create_extra_topics, producer, send_records
-from harness.measure import alternating, ratio_line
+from harness.measure import Usage, alternating, ratio_line
+from harness.relay import relay_chain
 from harness.service import ServiceProcess, free_port, service_env
 from ingest_mail.domain.parse import MailboxIdentity, parse_message
 from switchboard_shared.cloudevents import KafkaRecord, encode
@@ -38,33 +40,6 @@ PASS_IN, PASS_OUT = "bench.passthrough.in", "bench.passthrough.out"
 TARGET = 0.7
 PER_ROUND = 3000
 ROUNDS = 4
-PASSTHROUGH_APP = """
-import asyncio, os, signal
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
-
-broker = KafkaBroker(os.environ["BOOTSTRAP"], acks="all")
-
-@broker.subscriber(
-    "bench.passthrough.in", group_id="bench-passthrough", auto_offset_reset="earliest",
-    ack_policy=AckPolicy.ACK,
-)
-async def passthrough(message: KafkaMessage) -> None:
-    raw = message.raw_message
-    await broker.publish(
-        raw.value, "bench.passthrough.out", key=raw.key,
-        headers={k: v.decode() for k, v in raw.headers or ()},
-    )
-
-async def main() -> None:
-    await broker.start()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    await stop.wait()
-    await broker.stop()
-
-asyncio.run(main())
-"""
 
 
 def sample_calls(count: int, seed: int = 7) -> tuple[list[CallRecorded], list[str]]:
@@ -177,17 +152,15 @@ def rate(stamps: list[int]) -> float:
 async def bench(bootstrap: str, workdir: Path) -> None:
     call_rate, mail_rate = in_process()
     await create_extra_topics(bootstrap, (PASS_IN, PASS_OUT))
-    env = service_env(bootstrap, {"BOOTSTRAP": bootstrap})
+    env = service_env(bootstrap)
     port = free_port()
     state = workdir / f"classifier-bench-{uuid.uuid4().hex[:8]}.db"
-    (workdir / "passthrough_app.py").write_text(PASSTHROUGH_APP)
     classifier_env = {
         **env,
         "CLASSIFIER_PORT": str(port),
         "CLASSIFIER_STATE_PATH": str(state),
         "CLASSIFIER_CONSUMER_GROUP": f"bench-classifier-{uuid.uuid4().hex[:6]}",
     }
-    passthrough_argv = [sys.executable, str(workdir / "passthrough_app.py")]
     outputs = {
         "classifier": TopicTail(bootstrap, INTERACTIONS_CLASSIFIED.name),
         "pass-through": TopicTail(bootstrap, PASS_OUT),
@@ -196,7 +169,7 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     try:
         with (
             ServiceProcess("classifier", classifier_env, workdir / "classifier.log") as ours,
-            ServiceProcess(passthrough_argv, env, workdir / "passthrough.log"),
+            relay_chain(bootstrap, workdir, [PASS_IN, PASS_OUT], "pass-through") as relays,
         ):
             await ours.wait_ready(port)
             async with producer(bootstrap) as client:
@@ -207,11 +180,14 @@ async def bench(bootstrap: str, workdir: Path) -> None:
                     await send_records(client, records(calls[:200]), topic=inputs[name])
                     await outputs[name].collect(200)
                 rates: dict[str, list[float]] = {name: [] for name in outputs}
-                for r in range(ROUNDS):
-                    chunk = calls[400 + r * PER_ROUND : 400 + (r + 1) * PER_ROUND]
-                    for name in alternating(list(outputs), r):
-                        await send_records(client, records(chunk), topic=inputs[name])
-                        rates[name].append(rate(await outputs[name].collect(len(chunk))))
+                pids = {"classifier": ours.pid, "pass-through": relays["relay-1"]}
+                usage = Usage(pids)
+                with usage:
+                    for r in range(ROUNDS):
+                        chunk = calls[400 + r * PER_ROUND : 400 + (r + 1) * PER_ROUND]
+                        for name in alternating(list(outputs), r):
+                            await send_records(client, records(chunk), topic=inputs[name])
+                            rates[name].append(rate(await outputs[name].collect(len(chunk))))
     finally:
         for output in outputs.values():
             await output.stop()
@@ -222,5 +198,6 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     print(f"\nclassifier: classifications per second ({ROUNDS} rounds of {PER_ROUND} call records)")
     print(f"  in-process (rules + knowledge)   calls {call_rate:9.0f}/s   mail {mail_rate:9.0f}/s")
     print(f"  through the broker               {mean['classifier']:9.0f}/s (acks=all)")
-    print(f"  pass-through consumer            {mean['pass-through']:9.0f}/s (acks=all)")
+    print(f"  batched pass-through relay       {mean['pass-through']:9.0f}/s (acks=all)")
+    print("  " + usage.line(ROUNDS * PER_ROUND))
     print(ratio_line("ratio (classifier / pass-through)", ratio, TARGET))

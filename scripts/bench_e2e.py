@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -27,8 +28,9 @@ from harness.measure import Usage, percentile, ratio_line
 from harness.profile import profiled
 from harness.relay import prepare, relay_chain
 from support.generic_webhook import missed_call, signature_headers
+from support.offsets import start_group_at_end
 from support.stack import GENERIC_SECRET, Stack, make_stack
-from switchboard_shared.topics import CRM_INTERACTIONS
+from switchboard_shared.topics import CALLS_RECORDED, CRM_INTERACTIONS, INTERACTIONS_CLASSIFIED
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 ARRAY = 500  # calls per webhook (the generic format's maximum)
@@ -48,10 +50,11 @@ def caller(n: int) -> str:
     return f"+1415{2_000_000 + n:07d}"
 
 
-def arrays(first: int, count: int) -> list[list[bytes]]:
-    """`count` arrays of ARRAY missed calls, each from a number of its own."""
+def arrays(run: str, first: int, count: int) -> list[list[bytes]]:
+    """`count` arrays of ARRAY missed calls, each from a number of its own; the call ids carry
+    the run's token, so that no state left by an earlier run takes them for repeats."""
     return [
-        [missed_call(f"bench-{n}", caller(n)) for n in range(start, start + ARRAY)]
+        [missed_call(f"bench-{run}-{n}", caller(n)) for n in range(start, start + ARRAY)]
         for start in range(first, first + count * ARRAY, ARRAY)
     ]
 
@@ -89,7 +92,9 @@ def latencies(records: list[tuple[int, bytes]], posted: dict[str, float]) -> lis
 
 
 async def pipeline(bootstrap: str, workdir: Path, database_url: str, label: str) -> float:
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    run = uuid.uuid4().hex[:6]
+    workdir = workdir / f"e2e-{label}-{run}"  # the services' state files: new for every run
+    await asyncio.to_thread(workdir.mkdir, parents=True)
     stack: Stack = make_stack(
         workdir,
         bootstrap=bootstrap,
@@ -99,7 +104,6 @@ async def pipeline(bootstrap: str, workdir: Path, database_url: str, label: str)
             "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": "bench-admin-token-0123456789abcdef",
         },
     )
-    run = uuid.uuid4().hex[:6]
     stack.env.update(
         {
             "SWITCHBOARD_LOG_LEVEL": "WARNING",
@@ -109,13 +113,16 @@ async def pipeline(bootstrap: str, workdir: Path, database_url: str, label: str)
     )
     tail = TopicTail(bootstrap, CRM_INTERACTIONS.name)
     url = f"{stack.url('ingest_calls')}/webhooks/generic"
+    # Both databases' runs share the area's broker: each run's groups read only its own calls.
+    await start_group_at_end(bootstrap, f"bench-classifier-{run}", CALLS_RECORDED.name)
+    await start_group_at_end(bootstrap, f"bench-crm-store-{run}", INTERACTIONS_CLASSIFIED.name)
     await asyncio.to_thread(stack.start)
     try:
         await tail.start()
-        warm = arrays(10_000_000, 1)
+        warm = arrays(run, 10_000_000, 1)
         await post_all(url, [warm[0][:50]])
         await tail.collect(50)
-        batches = arrays(0, ARRAYS)
+        batches = arrays(run, 0, ARRAYS)
         count = ARRAYS * ARRAY
         pids = {SERVICE_NAMES[m]: s.process.pid for m, s in stack.services.items() if s.process}
         async with profiled({f"{name}-{label}": pid for name, pid in pids.items()}):
@@ -127,6 +134,7 @@ async def pipeline(bootstrap: str, workdir: Path, database_url: str, label: str)
     finally:
         await tail.stop()
         await asyncio.to_thread(stack.stop)
+    await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
     end = max(stamp for stamp, _ in records) / 1000
     rate = count / (end - start)
     lat = latencies(records, posted)
@@ -174,5 +182,5 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     for label, like in ((name, backends[name]) for name in chosen):
         async with temporary_database(like, prefix="bench_e2e") as database_url:
             bare = await relay(bootstrap, workdir, label)
-            ours = await pipeline(bootstrap, workdir / f"e2e-{label}", database_url, label)
+            ours = await pipeline(bootstrap, workdir, database_url, label)
         print(ratio_line(f"ratio on {label} (pipeline / relay)", ours / bare, TARGET))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -75,8 +76,8 @@ async def lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]:
 
 
 async def bench(bootstrap: str, workdir: Path) -> None:
-    workdir = workdir / "latency"
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    workdir = workdir / f"latency-{uuid.uuid4().hex[:6]}"  # state files new for every run
+    await asyncio.to_thread(workdir.mkdir, parents=True)
     stack: Stack = make_stack(
         workdir,
         bootstrap=bootstrap,
@@ -122,6 +123,7 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     finally:
         await tail.stop()
         await asyncio.to_thread(stack.stop)
+    await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
     latencies = [
         stamp / 1000 - sent[party]
         for stamp, value in records

@@ -36,7 +36,7 @@ async def main() -> None:
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=200, max_records=2000)
         sends = [
-            await producer.send(target, r.value, key=r.key, headers=r.headers)
+            await producer.send(target, r.value, key=r.key, headers=list(r.headers))
             for records in batch.values() for r in records
         ]
         if sends:
