@@ -92,7 +92,18 @@ def _httptools_protocol() -> type[Any] | None:
         return None
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    return type("GuardedHttpToolsProtocol", (HeadGuard, HttpToolsProtocol), {})
+    class GuardedHttpTools(HeadGuard, HttpToolsProtocol):  # type: ignore[misc]
+        def send_400_response(self, msg: str) -> None:
+            """Bytes that do not parse, behind a request still being answered (a GET with a
+            body, a client that pipelines junk): that request is answered first, then the
+            connection closes, as with h11; uvicorn's httptools protocol would write its 400
+            at once, ahead of the answer the client is waiting for."""
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.cycle.keep_alive = False
+                return
+            super().send_400_response(msg)
+
+    return GuardedHttpTools
 
 
 GuardedHttpToolsProtocol = _httptools_protocol()

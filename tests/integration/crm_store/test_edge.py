@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_store.app import create_app
 from crm_store.config import Settings
+from switchboard_shared.httpserver import guarded_http
 
 pytestmark = pytest.mark.integration
 
@@ -54,8 +55,15 @@ def edge_app(sessions: Sessions, settings: Settings, **changes: object) -> FastA
 @pytest_asyncio.fixture(loop_scope="session")
 async def served(sessions: Sessions, settings: Settings) -> AsyncIterator[Served]:
     app = edge_app(sessions, settings)
+    # The HTTP protocol the services run (`serve.run_app`): httptools with the head guard.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="off", log_config=None, access_log=False
+        app,
+        host="127.0.0.1",
+        port=0,
+        http=guarded_http(10.0),
+        lifespan="off",
+        log_config=None,
+        access_log=False,
     )
     server = uvicorn.Server(config)
     # A socket listening before the server starts: connections queue until it accepts them.

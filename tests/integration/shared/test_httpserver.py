@@ -109,6 +109,17 @@ def an_endless_head(port: int) -> float | None:
         return closed_within(sock, 10 * HEAD_TIMEOUT_S)
 
 
+def answered_then_junk(port: int) -> tuple[bytes, float | None]:
+    """A request followed at once by bytes that are no request: the answer, then the close."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(REQUEST + b"\x00 not http \x00\r\n\r\n")
+        sock.settimeout(5)
+        answer = b""
+        while b'"world"}' not in answer:
+            answer += sock.recv(4096)
+        return answer, closed_within(sock, 10 * HEAD_TIMEOUT_S)
+
+
 def served_then_a_slow_second_head(port: int) -> tuple[bytes, float | None]:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(REQUEST)
@@ -132,6 +143,15 @@ async def test_a_head_past_the_bound_is_cut_off_before_the_timeout(parser: str) 
         took = await asyncio.to_thread(an_endless_head, port)
         assert took is not None, "the connection was kept open"
         assert took < HEAD_TIMEOUT_S
+
+
+async def test_junk_behind_a_request_is_answered_after_it_then_the_connection_closed(
+    parser: str,
+) -> None:
+    async with server(parser) as port:
+        answer, took = await asyncio.to_thread(answered_then_junk, port)
+        assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
+        assert took is not None, "the connection was kept open"
 
 
 async def test_a_connection_that_sends_nothing_is_closed(parser: str) -> None:
