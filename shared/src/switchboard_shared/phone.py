@@ -12,7 +12,6 @@ four kinds:
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -200,22 +199,8 @@ def normalise_phone(
        rule; 3CX ``Ext.NNN`` is always internal.
     4. External: see `_best_match`. Letters (other than the words above) make a number invalid.
     """
-    pol = policy if policy is not None else _DEFAULT_POLICY
-    if raw is not None and len(raw) > CACHED_MAX_CHARS:
-        return _normalise.__wrapped__(raw, pol, region)
-    return _normalise(raw, pol, region)
-
-
-# The same numbers come again and again (a company's own lines, its regular clients): the last
-# few thousand readings are kept, of strings short enough to be numbers, so the cache holds at
-# most a few hundred KiB whatever it is sent.
-NORMALISED_CACHE_SIZE = 4096
-CACHED_MAX_CHARS = 64
-
-
-@functools.lru_cache(maxsize=NORMALISED_CACHE_SIZE)
-def _normalise(raw: str | None, pol: PhonePolicy, region: str | None) -> PhoneNumber:
     text = "" if raw is None else raw
+    pol = policy if policy is not None else _DEFAULT_POLICY
     region_code = _checked_region(region) if region is not None else pol.default_region
 
     unwrapped = _unwrap(_canonical_chars(text).strip())
