@@ -61,6 +61,9 @@ class CallRecorded(Event):
     recording_url: str | None = None
     hangup_cause: str | None = None
     raw: dict[str, Any] = Field(default_factory=dict, description="Provider payload, unmodified")
+    historical: bool = Field(
+        default=False, description="Imported from the past (a history import), not live"
+    )
 
 
 class CallProgress(Event):

@@ -1,0 +1,239 @@
+"""Importing a call-record file: read rows, parse them in worker processes, publish in order.
+
+Rows are read in chunks of complete records (`csvfile`), parsed in parallel by a pool of
+processes with the provider's own adapter (`callformats`), and published in file order in
+produce batches on `calls.recorded.history.v1`. The checkpoint moves to the end of a chunk
+only after the broker acknowledged all of it; a chunk is parsed while the one before it is
+being published.
+
+A chunk the adapter refuses as a whole (the webhook's all-or-nothing rule) is parsed again row
+by row, so one bad row is reported with its line and reason and the others go through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest_calls.domain.calls import event_id
+from ingest_calls.domain.errors import InvalidPayload
+from ingest_calls.publisher import MAX_RECORD_BYTES, call_record
+from switchboard_import.callformats import FORMATS, Format, Job, header_of
+from switchboard_import.checkpoint import Checkpoint, CheckpointStore, Counts, file_fingerprint
+from switchboard_import.csvfile import Row, rows
+from switchboard_import.progress import Meter
+from switchboard_import.report import Rejected, Report
+from switchboard_import.sink import Sink
+from switchboard_shared.cloudevents import KafkaRecord
+from switchboard_shared.events import CallRecorded
+from switchboard_shared.intake import RecentIds
+from switchboard_shared.topics import CALLS_RECORDED, history_of
+
+HISTORY = history_of(CALLS_RECORDED)
+CHUNK_BYTES = 512 * 1024
+DEDUPE_WINDOW = 1_000_000  # ids remembered within one run (a repeated row is not re-sent)
+
+
+@dataclass
+class Parsed:
+    """One chunk, parsed: records to publish (with their ids) and the rows refused."""
+
+    end: int
+    line: int
+    rows: int
+    records: list[KafkaRecord] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, excerpt
+
+
+def _record(event: CallRecorded) -> tuple[KafkaRecord, str]:
+    ce_id = event_id(event)  # the live path's id: a call seen live and imported is one event
+    past = event.model_copy(update={"historical": True})
+    record = call_record(HISTORY, past, ce_id)
+    if len(record.value or b"") + sum(map(len, record.headers.values())) > MAX_RECORD_BYTES:
+        trimmed = past.model_copy(update={"raw": {"omitted": "too large for a Kafka record"}})
+        record = call_record(HISTORY, trimmed, ce_id)
+    return record, ce_id
+
+
+# The adapter names a position within the one-row body it was given ("line 1, column 15",
+# "[0].direction"); the report names the file's line instead.
+_BODY_POSITION = re.compile(r"^(?:line \d+(?=[,:])[,:]? ?|\[\d+\]\.)")
+
+
+def _reason(detail: str) -> str:
+    return _BODY_POSITION.sub("", detail, count=1)
+
+
+def _excerpt(row: Row) -> str:
+    return row.text.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def _parse_rows(fmt: Format, job: Job, header: bytes, chunk: Sequence[Row], out: Parsed) -> None:
+    try:
+        events = fmt.parse(job, header, [r.text for r in chunk])
+    except InvalidPayload as exc:
+        if len(chunk) == 1:
+            out.rejected.append((chunk[0].line, _reason(exc.detail), _excerpt(chunk[0])))
+            return
+        for row in chunk:
+            _parse_rows(fmt, job, header, [row], out)
+        return
+    if len(events) != len(chunk):  # defensive: one event per row is the adapters' contract
+        for row in chunk:
+            _parse_rows(fmt, job, header, [row], out)
+        return
+    for row, event in zip(chunk, events, strict=True):
+        if not isinstance(event, CallRecorded):
+            out.rejected.append((row.line, "not a finished call (a progress state)", _excerpt(row)))
+            continue
+        record, ce_id = _record(event)
+        out.records.append(record)
+        out.ids.append(ce_id)
+
+
+def parse_chunk(job: Job, header: bytes, chunk: list[Row]) -> Parsed:
+    """In a worker process (or inline): one chunk of rows -> records and rejects."""
+    fmt = FORMATS[job.format]
+    last = chunk[-1]
+    out = Parsed(end=last.end, line=last.line + 1, rows=len(chunk))
+    good = [row for row in chunk if not row.problem]
+    for row in chunk:
+        if row.problem:
+            out.rejected.append((row.line, row.problem, ""))
+    if good:
+        _parse_rows(fmt, job, header, good, out)
+    return out
+
+
+def _chunks(fmt: Format, source: Iterator[Row]) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    size = 0
+    for row in source:
+        chunk.append(row)
+        size += len(row.text)
+        if len(chunk) >= fmt.max_rows or size >= CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
+class _Inline(Executor):
+    """Parse on the calling thread (`workers=0`): small files, tests."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future[object] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def executor_for(workers: int) -> Executor:
+    if workers <= 0:
+        return _Inline()
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+class NoHeader(ValueError):
+    pass
+
+
+def read_header(path: Path, fmt: Format) -> tuple[bytes, int, int]:
+    """(header row or b"", byte offset after it, next line)."""
+    with path.open("rb") as stream:
+        for row in rows(stream):
+            if not row.problem and header_of(fmt, row.text):
+                return row.text, row.end, row.line + 1
+            break
+    if fmt.needs_header:
+        raise NoHeader(f"{path}: a {fmt.name} file starts with a line of column names")
+    return b"", 0, 1
+
+
+@dataclass(frozen=True)
+class Start:
+    source: str
+    header: bytes
+    offset: int
+    line: int
+
+
+def prepare(
+    path: Path, job: Job, store: CheckpointStore, restart: bool
+) -> tuple[Start, Checkpoint]:
+    """Where this file's import starts: its checkpoint (unless `restart`) and its header."""
+    fmt = FORMATS[job.format]
+    source = f"calls:{job.format}:{path.resolve()}"
+    fingerprint = f"{job.format}:{file_fingerprint(path)}"
+    if restart:
+        store.forget(source)
+    checkpoint = store.load(source, fingerprint)
+    header, after_header, first_line = read_header(path, fmt)
+    offset = int(checkpoint.position.get("offset", 0)) or after_header
+    line = int(checkpoint.position.get("line", 0)) or first_line
+    return Start(source, header, offset, line), checkpoint
+
+
+async def import_calls(
+    path: Path,
+    job: Job,
+    *,
+    store: CheckpointStore,
+    sink: Sink,
+    report: Report,
+    meter: Meter,
+    executor: Executor,
+    restart: bool = False,
+    in_flight: int = 4,
+) -> Counts:
+    """Import one file; returns this run's counts. The checkpoint records the total."""
+    fmt = FORMATS[job.format]
+    start, checkpoint = await asyncio.to_thread(prepare, path, job, store, restart)
+    header, offset, line = start.header, start.offset, start.line
+    meter.resume_from(Counts(), offset)
+    loop = asyncio.get_running_loop()
+    recent = RecentIds(DEDUPE_WINDOW)
+    counts = Counts()
+    pending: deque[asyncio.Future[Parsed]] = deque()
+
+    async def finish(parsed: Parsed) -> None:
+        fresh: list[KafkaRecord] = []
+        step = Counts(rows=parsed.rows, rejected=len(parsed.rejected))
+        for record, ce_id in zip(parsed.records, parsed.ids, strict=True):
+            if ce_id in recent:
+                step.duplicate += 1
+                continue
+            recent.add(ce_id)
+            fresh.append(record)
+        step.accepted = len(fresh)
+        await sink.send(fresh)
+        for at, reason, excerpt in parsed.rejected:
+            report.add(Rejected(str(path), f"line {at}", reason, excerpt))
+        report.flush()
+        checkpoint.position = {"offset": parsed.end, "line": parsed.line}
+        checkpoint.counts.add(step)
+        store.save(checkpoint)
+        counts.add(step)
+        meter.advance(step, parsed.end)
+
+    with path.open("rb") as stream:
+        for chunk in _chunks(fmt, rows(stream, start=offset, first_line=line)):
+            pending.append(
+                asyncio.wrap_future(executor.submit(parse_chunk, job, header, chunk), loop=loop)
+            )
+            while len(pending) >= in_flight:
+                await finish(await pending.popleft())
+        while pending:
+            await finish(await pending.popleft())
+    checkpoint.done = True
+    store.save(checkpoint)
+    return counts
