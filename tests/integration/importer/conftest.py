@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from integration.ingest_mail.conftest import account, dovecot  # noqa: F401 (Dovecot fixtures)
 from support.records import read_to_end
 from switchboard_import.cli import main
 
