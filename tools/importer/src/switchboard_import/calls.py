@@ -13,9 +13,11 @@ by row, so one bad row is reported with its line and reason and the others go th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import re
-from collections import deque
+import signal
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -38,6 +40,7 @@ from switchboard_shared.topics import CALLS_RECORDED, history_of
 HISTORY = history_of(CALLS_RECORDED)
 CHUNK_BYTES = 512 * 1024
 DEDUPE_WINDOW = 1_000_000  # ids remembered within one run (a repeated row is not re-sent)
+SEND_RECORDS = 8000  # records per acknowledged send, at most (several chunks)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Parsed:
     records: list[KafkaRecord] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, excerpt
+    cpu_s: float = 0.0  # the parsing process's CPU time for this chunk
 
 
 def _record(event: CallRecorded) -> tuple[KafkaRecord, str]:
@@ -100,6 +104,7 @@ def _parse_rows(fmt: Format, job: Job, header: bytes, chunk: Sequence[Row], out:
 
 def parse_chunk(job: Job, header: bytes, chunk: list[Row]) -> Parsed:
     """In a worker process (or inline): one chunk of rows -> records and rejects."""
+    started = time.process_time()
     fmt = FORMATS[job.format]
     last = chunk[-1]
     out = Parsed(end=last.end, line=last.line + 1, rows=len(chunk))
@@ -109,6 +114,7 @@ def parse_chunk(job: Job, header: bytes, chunk: list[Row]) -> Parsed:
             out.rejected.append((row.line, row.problem, ""))
     if good:
         _parse_rows(fmt, job, header, good, out)
+    out.cpu_s = time.process_time() - started
     return out
 
 
@@ -137,10 +143,19 @@ class _Inline(Executor):
         return future
 
 
+def _worker_ignores_ctrl_c() -> None:
+    """Ctrl-C reaches the whole process group: the import stops its workers itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def executor_for(workers: int) -> Executor:
     if workers <= 0:
         return _Inline()
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    return ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_worker_ignores_ctrl_c,
+    )
 
 
 class NoHeader(ValueError):
@@ -203,37 +218,76 @@ async def import_calls(
     loop = asyncio.get_running_loop()
     recent = RecentIds(DEDUPE_WINDOW)
     counts = Counts()
-    pending: deque[asyncio.Future[Parsed]] = deque()
+    # Parsed chunks in file order; a bounded queue, so reading stays a few chunks ahead.
+    pending: asyncio.Queue[asyncio.Future[Parsed] | None] = asyncio.Queue(in_flight)
 
-    async def finish(parsed: Parsed) -> None:
+    async def feed() -> None:
+        try:
+            with path.open("rb") as stream:
+                for chunk in _chunks(fmt, rows(stream, start=offset, first_line=line)):
+                    future = executor.submit(parse_chunk, job, header, chunk)
+                    await pending.put(asyncio.wrap_future(future, loop=loop))
+        except Exception:
+            await pending.put(None)  # the end of what was read; `await feeder` raises it
+            raise
+        await pending.put(None)  # (cancelled: nobody reads the queue any more)
+
+    async def finish(group: list[Parsed]) -> None:
         fresh: list[KafkaRecord] = []
-        step = Counts(rows=parsed.rows, rejected=len(parsed.rejected))
-        for record, ce_id in zip(parsed.records, parsed.ids, strict=True):
-            if ce_id in recent:
-                step.duplicate += 1
-                continue
-            recent.add(ce_id)
-            fresh.append(record)
+        step = Counts()
+        for parsed in group:
+            if not isinstance(executor, _Inline):  # else counted in this process's own time
+                meter.cpu_s += parsed.cpu_s
+            step.rows += parsed.rows
+            step.rejected += len(parsed.rejected)
+            for record, ce_id in zip(parsed.records, parsed.ids, strict=True):
+                if ce_id in recent:
+                    step.duplicate += 1
+                    continue
+                recent.add(ce_id)
+                fresh.append(record)
         step.accepted = len(fresh)
         await sink.send(fresh)
-        for at, reason, excerpt in parsed.rejected:
-            report.add(Rejected(str(path), f"line {at}", reason, excerpt))
+        for parsed in group:
+            for at, reason, excerpt in parsed.rejected:
+                report.add(Rejected(str(path), f"line {at}", reason, excerpt))
         report.flush()
-        checkpoint.position = {"offset": parsed.end, "line": parsed.line}
+        last = group[-1]
+        checkpoint.position = {"offset": last.end, "line": last.line}
         checkpoint.counts.add(step)
         store.save(checkpoint)
         counts.add(step)
-        meter.advance(step, parsed.end)
+        meter.advance(step, last.end)
 
-    with path.open("rb") as stream:
-        for chunk in _chunks(fmt, rows(stream, start=offset, first_line=line)):
-            pending.append(
-                asyncio.wrap_future(executor.submit(parse_chunk, job, header, chunk), loop=loop)
-            )
-            while len(pending) >= in_flight:
-                await finish(await pending.popleft())
-        while pending:
-            await finish(await pending.popleft())
+    feeder = asyncio.create_task(feed(), name="import-reader")
+    try:
+        ended = False
+        while not ended:
+            head = await pending.get()
+            if head is None:
+                break
+            group = [await head]
+            size = len(group[0].records)
+            # What else is parsed already goes in the same send: one acknowledgement for
+            # several chunks, so the broker's round trip does not set the pace.
+            while size < SEND_RECORDS and not pending.empty():
+                following = pending.get_nowait()
+                if following is None:
+                    ended = True
+                    break
+                if not following.done():
+                    group.append(await following)
+                    size += len(group[-1].records)
+                    break
+                group.append(following.result())
+                size += len(group[-1].records)
+            await finish(group)
+        await feeder
+    finally:
+        if not feeder.done():
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
     checkpoint.done = True
     store.save(checkpoint)
     return counts

@@ -235,7 +235,7 @@ class Runner:
                             meter=meter,
                             executor=executor,
                             restart=self.args.restart,
-                            in_flight=max(2, 2 * self.args.workers),
+                            in_flight=max(4, 4 * self.args.workers),
                         )
                     except NoHeader as exc:
                         raise UsageError(str(exc)) from exc

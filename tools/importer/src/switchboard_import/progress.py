@@ -26,6 +26,8 @@ class Meter:
         self.console = console
         self.counts = Counts()
         self.started = time.monotonic()
+        self.cpu_s = 0.0  # CPU time of parser processes; this process's own is added at the end
+        self._cpu_at_start = time.process_time()
         self._rows_at_start = 0
         self._progress: Progress | None = None
         self._task: TaskID | None = None
@@ -101,6 +103,10 @@ class Meter:
             f"{c.duplicate} duplicate, {c.rejected} rejected; "
             f"{self.rate:.0f} rows/s this run"
         )
+        cpu = self.cpu_s + time.process_time() - self._cpu_at_start
+        new_rows = c.rows - self._rows_at_start
+        if new_rows:
+            line += f" ({cpu / new_rows * 1e6:.0f} us CPU per row)"
         if report and c.rejected:
             line += f"; rejected rows and reasons in {report}"
         return line
