@@ -1,5 +1,6 @@
 """Imported history is judged by the same classifier behind the live traffic: a backlog of
-thousands of past calls does not hold up today's missed call, and verdicts on history go to
+thousands of past calls does not hold up today's missed call, a burst of live calls is judged
+with the history consumer waiting, and verdicts on history go to
 interactions.classified.history.v1 only."""
 
 from __future__ import annotations
@@ -19,16 +20,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from classifier.rules import default_rules_path
 from integration.classifier.test_service import call, number, running, send
 from switchboard_shared.cloudevents import encode
-from switchboard_shared.events import Disposition, InteractionClassified
+from switchboard_shared.events import CallRecorded, Disposition, InteractionClassified
 from switchboard_shared.topics import (
     CALLS_RECORDED,
     CALLS_RECORDED_HISTORY,
     INTERACTIONS_CLASSIFIED,
     INTERACTIONS_CLASSIFIED_HISTORY,
+    Topic,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-BACKLOG = 3000
+BACKLOG = 5000
+BURST = 400
 
 
 @pytest.fixture
@@ -90,6 +93,29 @@ class Watch:
         await self.consumer.stop()
 
 
+async def send_all(
+    producer: AIOKafkaProducer, topic: Topic, calls: list[CallRecorded]
+) -> list[str]:
+    """Publish the calls (acknowledged) without waiting for each; their ce_ids."""
+    ids, sending = [], []
+    for event in calls:
+        ce_id = f"t-{uuid.uuid4().hex}"
+        record = encode(
+            topic, event, id=ce_id, source="test", key=event.counterpart, time=event.started_at
+        )
+        sending.append(
+            await producer.send(
+                record.topic,
+                record.value,
+                key=record.key,
+                headers=[(k, v.encode()) for k, v in record.headers.items()],
+            )
+        )
+        ids.append(ce_id)
+    await asyncio.gather(*sending)
+    return ids
+
+
 @contextlib.asynccontextmanager
 async def watching(bootstrap: str, topic: str) -> AsyncIterator[Watch]:
     watch = Watch(bootstrap, topic)
@@ -100,7 +126,7 @@ async def watching(bootstrap: str, topic: str) -> AsyncIterator[Watch]:
         await watch.stop()
 
 
-async def test_a_live_missed_call_is_judged_within_2_s_behind_a_history_backlog(
+async def test_live_calls_go_first_behind_a_history_backlog(
     kafka_bootstrap: str, producer: AIOKafkaProducer, tmp_path: Path
 ) -> None:
     rules = tmp_path / "rules.yaml"
@@ -110,30 +136,13 @@ async def test_a_live_missed_call_is_judged_within_2_s_behind_a_history_backlog(
         watching(kafka_bootstrap, INTERACTIONS_CLASSIFIED_HISTORY.name) as past,
         running(kafka_bootstrap, tmp_path / "classifier.db", rules),
     ):
-        past_ids = []
-        sending = []
-        for n in range(BACKLOG):
-            old = call(number(), status="no_answer" if n % 3 else "answered")
-            old = old.model_copy(update={"historical": True})
-            ce_id = f"past-{uuid.uuid4().hex}"
-            record = encode(
-                CALLS_RECORDED_HISTORY,
-                old,
-                id=ce_id,
-                source="test",
-                key=old.counterpart,
-                time=old.started_at,
+        olds = [
+            call(number(), status="no_answer" if n % 3 else "answered").model_copy(
+                update={"historical": True}
             )
-            sending.append(
-                await producer.send(
-                    record.topic,
-                    record.value,
-                    key=record.key,
-                    headers=[(k, v.encode()) for k, v in record.headers.items()],
-                )
-            )
-            past_ids.append(ce_id)
-        await asyncio.gather(*sending)
+            for n in range(BACKLOG)
+        ]
+        past_ids = await send_all(producer, CALLS_RECORDED_HISTORY, olds)
         await past.wait_for({past_ids[0]}, 30)  # the history consumer is busy with the backlog
 
         missed = call(number(), status="no_answer")
@@ -142,7 +151,17 @@ async def test_a_live_missed_call_is_judged_within_2_s_behind_a_history_backlog(
         verdict, seen_at = (await live.wait_for({live_id}, 30))[live_id]
         assert verdict.disposition is Disposition.CALLBACK
         assert seen_at - sent_at < 2.0, f"the live call waited {seen_at - sent_at:.2f} s"
+
+        # A burst of live calls: while it lasts, the history consumer waits its turn.
+        burst = await send_all(producer, CALLS_RECORDED, [call(number()) for _ in range(BURST)])
+        judged = await live.wait_for(set(burst), 60)
+        assert set(judged) == set(burst)
+        first, last = min(t for _, t in judged.values()), max(t for _, t in judged.values())
+        meanwhile = [
+            t for _, t in (await past.wait_for(set(past_ids), 0)).values() if first < t < last
+        ]
         assert len(await past.wait_for(set(past_ids), 0)) < BACKLOG, "the backlog was not behind"
+        assert len(meanwhile) < BURST // 10, f"{len(meanwhile)} past calls went between live ones"
 
         history = await past.wait_for(set(past_ids), 120)
         assert set(history) == set(past_ids)
