@@ -179,7 +179,6 @@ class Runner:
         self.store = CheckpointStore(args.state_dir)
         self.report = Report(args.report or args.state_dir / f"rejected-{_stamp()}.jsonl")
         self.common = CommonSettings()
-        self.interrupted = False
 
     def meter(self, label: str, total: float | None) -> Meter:
         return Meter(label, total, console=self.console, show=not self.args.no_progress)
@@ -239,12 +238,10 @@ class Runner:
                         )
                     except NoHeader as exc:
                         raise UsageError(str(exc)) from exc
-                    finally:
-                        self.say(
-                            meter.summary(
-                                interrupted=self.interrupted, report=str(self.report.path)
-                            )
-                        )
+                    except BaseException:  # Ctrl-C (cancelled), the broker gone, ...
+                        self.say(meter.summary(interrupted=True, report=str(self.report.path)))
+                        raise
+                    self.say(meter.summary(report=str(self.report.path)))
                 total.add(counts)
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
@@ -337,7 +334,7 @@ class Runner:
             with self.meter(label, total) as meter:
                 meter.resume_from(Counts(), checkpoint.counts.rows)
                 try:
-                    return await import_mail(
+                    counts = await import_mail(
                         items,
                         MailJob(identity, max_bytes),
                         label=label,
@@ -348,10 +345,11 @@ class Runner:
                         report=self.report,
                         meter=meter,
                     )
-                finally:
-                    self.say(
-                        meter.summary(interrupted=self.interrupted, report=str(self.report.path))
-                    )
+                except BaseException:  # Ctrl-C (cancelled), the broker or the server gone, ...
+                    self.say(meter.summary(interrupted=True, report=str(self.report.path)))
+                    raise
+                self.say(meter.summary(report=str(self.report.path)))
+                return counts
         finally:
             await pool.close()
             await sink.stop()
@@ -424,7 +422,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(_run(args, runner))
     except KeyboardInterrupt:
-        runner.interrupted = True
         console.print(
             "interrupted: the checkpoint holds every acknowledged row; "
             "run the same command again to resume"

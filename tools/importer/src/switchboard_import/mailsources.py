@@ -22,6 +22,7 @@ from typing import Any, cast
 from imapclient import IMAPClient
 
 IMAP_BATCH = 50
+IMAP_BATCH_BYTES = 32 * 1024 * 1024  # bodies fetched at once, at most (one may be larger)
 _SENT_FLAG = b"\\Sent"
 _SIZE = b"RFC822.SIZE"
 _BODY = b"BODY[]"
@@ -142,6 +143,20 @@ def imap_folders(client: IMAPClient, chosen: Sequence[str]) -> list[tuple[str, b
     return out
 
 
+def _by_size(uids: list[int], sizes: dict[int, Any], limit: int) -> Iterator[list[int]]:
+    group: list[int] = []
+    total = 0
+    for uid in uids:
+        size = int(sizes.get(uid, {}).get(_SIZE, 0))
+        if group and total + size > limit:
+            yield group
+            group, total = [], 0
+        group.append(uid)
+        total += size
+    if group:
+        yield group
+
+
 def imap_items(
     client: IMAPClient, chosen: Sequence[str], position: dict[str, Any], max_bytes: int
 ) -> Iterator[Item]:
@@ -158,7 +173,9 @@ def imap_items(
             batch = uids[start : start + IMAP_BATCH]
             sizes = client.fetch(batch, [_SIZE])
             small = [u for u in batch if int(sizes.get(u, {}).get(_SIZE, 0)) <= max_bytes]
-            bodies = client.fetch(small, [b"BODY.PEEK[]"]) if small else {}
+            bodies: dict[int, Any] = {}
+            for group in _by_size(small, sizes, IMAP_BATCH_BYTES):
+                bodies.update(client.fetch(group, [b"BODY.PEEK[]"]))
             for uid in batch:
                 done[folder] = [validity, uid]
                 after = {"folders": {k: list(v) for k, v in done.items()}}
