@@ -31,7 +31,7 @@ from switchboard_import.checkpoint import Checkpoint, CheckpointStore, Counts, f
 from switchboard_import.csvfile import Row, rows
 from switchboard_import.progress import Meter
 from switchboard_import.report import Rejected, Report
-from switchboard_import.sink import Sink
+from switchboard_import.sink import Sink, first_sends
 from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.events import CallRecorded
 from switchboard_shared.intake import RecentIds
@@ -240,12 +240,9 @@ async def import_calls(
                 meter.cpu_s += parsed.cpu_s
             step.rows += parsed.rows
             step.rejected += len(parsed.rejected)
-            for record, ce_id in zip(parsed.records, parsed.ids, strict=True):
-                if ce_id in recent:
-                    step.duplicate += 1
-                    continue
-                recent.add(ce_id)
-                fresh.append(record)
+            sends, repeats = first_sends(zip(parsed.records, parsed.ids, strict=True), recent)
+            fresh += sends
+            step.duplicate += repeats
         step.accepted = len(fresh)
         await sink.send(fresh)
         for parsed in group:

@@ -31,7 +31,7 @@ from ingest_calls.config import Settings as CallSettings
 from ingest_mail.config import Settings as MailSettings
 from ingest_mail.domain.parse import MailboxIdentity
 from ingest_mail.intake import mailbox_address
-from ingest_mail.parsing import ParseOptions, ParserPool
+from ingest_mail.parsing import ParserPool
 from switchboard_import import mailsources
 from switchboard_import.callformats import FORMATS, Job, check_mapping
 from switchboard_import.calls import NoHeader, executor_for, import_calls
@@ -319,14 +319,7 @@ class Runner:
         label: str,
         total: float | None,
     ) -> Counts:
-        pool = ParserPool(
-            ParseOptions(
-                workers=settings.parse_workers,
-                timeout_s=settings.parse_timeout_s,
-                memory_limit_bytes=settings.parse_worker_memory_mb * 1024 * 1024 or None,
-                limits=settings.limits,
-            )
-        )
+        pool = ParserPool(settings.parse_options)
         sink = Sink(self.common)
         await sink.start()
         await pool.start()

@@ -20,7 +20,7 @@ from switchboard_import.checkpoint import Checkpoint, CheckpointStore, Counts
 from switchboard_import.mailsources import Item
 from switchboard_import.progress import Meter
 from switchboard_import.report import Rejected, Report
-from switchboard_import.sink import Sink
+from switchboard_import.sink import Sink, first_sends
 from switchboard_shared.cloudevents import KafkaRecord, encode
 from switchboard_shared.events import MailReceived
 from switchboard_shared.intake import RecentIds
@@ -108,19 +108,15 @@ async def import_mail(
         assert isinstance(batch, list)
         outcomes = await asyncio.gather(*(parse(item) for item in batch))
         step = Counts(rows=len(batch))
-        fresh: list[KafkaRecord] = []
+        parsed: list[tuple[KafkaRecord, str]] = []
         for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, str):
                 step.rejected += 1
                 excerpt = item.raw[:300].decode("utf-8", "replace")
                 report.add(Rejected(label, item.where, outcome, excerpt))
                 continue
-            record, ce_id = mail_record(outcome)
-            if ce_id in recent:
-                step.duplicate += 1
-                continue
-            recent.add(ce_id)
-            fresh.append(record)
+            parsed.append(mail_record(outcome))
+        fresh, step.duplicate = first_sends(parsed, recent)
         step.accepted = len(fresh)
         await sink.send(fresh)
         report.flush()

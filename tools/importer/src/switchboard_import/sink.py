@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from switchboard_import import __version__
 from switchboard_shared.cloudevents import KafkaRecord
+from switchboard_shared.intake import RecentIds
 from switchboard_shared.kafka import BrokerUnavailable, Bus
 from switchboard_shared.metrics import ServiceMetrics
 from switchboard_shared.settings import CommonSettings
@@ -30,6 +31,22 @@ def metrics() -> ServiceMetrics:
     if _METRICS is None:
         _METRICS = ServiceMetrics.create("switchboard_import", __version__)
     return _METRICS
+
+
+def first_sends(
+    pairs: Iterable[tuple[KafkaRecord, str]], recent: RecentIds
+) -> tuple[list[KafkaRecord], int]:
+    """The records whose ce_id this run has not sent yet (a row repeated in a file, a message
+    in two folders), and how many were repeats."""
+    fresh: list[KafkaRecord] = []
+    repeats = 0
+    for record, ce_id in pairs:
+        if ce_id in recent:
+            repeats += 1
+            continue
+        recent.add(ce_id)
+        fresh.append(record)
+    return fresh, repeats
 
 
 class Sink:
