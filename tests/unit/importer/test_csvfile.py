@@ -1,10 +1,14 @@
-"""Reading CSV records with byte offsets: the quirks of real exports, bounded, resumable."""
+"""Reading CSV records with byte offsets: the quirks of real exports, bounded, resumable; the
+report of rejects, bounded too."""
 
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 from switchboard_import.csvfile import BOM, rows
+from switchboard_import.report import Rejected, Report
 
 
 def read(data: bytes, **options: int) -> list[tuple[int, bytes, str]]:
@@ -45,3 +49,14 @@ def test_a_file_ending_inside_quotes_is_reported() -> None:
         (1, b'1,"a"\n', ""),
         (2, b"", "the file ends inside a quoted field"),
     ]
+
+
+def test_the_report_stops_listing_after_its_limit(tmp_path: Path) -> None:
+    with Report(tmp_path / "r.jsonl", max_entries=3) as report:
+        for n in range(10):
+            report.add(Rejected("f.csv", f"line {n}", "bad", "x" * 1000))
+    lines = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [line["where"] for line in lines] == ["line 0", "line 1", "line 2", "line 3"]
+    assert "more than 3 rejects" in lines[-1]["reason"]
+    assert len(lines[0]["excerpt"]) == 500
+    assert report.count == 10
