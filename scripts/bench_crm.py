@@ -40,12 +40,21 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from crm_store import linking  # noqa: E402
-from crm_store.db import make_engine, make_sessionmaker  # noqa: E402
+from crm_store.activities import ActivityFilter  # noqa: E402
+from crm_store.activities import ActivityRepository as Repository  # noqa: E402
+from crm_store.core import (  # noqa: E402
+    Activity,
+    Base,
+    Contact,
+    Interaction,
+    Manager,
+    Point,
+    make_engine,
+    make_sessionmaker,
+)
+from crm_store.directory import linking  # noqa: E402
+from crm_store.interactions.service import _interaction_values  # noqa: E402
 from crm_store.migrate import migrate  # noqa: E402
-from crm_store.models import Activity, Base, Contact, Interaction, Manager, Point  # noqa: E402
-from crm_store.repository import ActivityFilter, Repository  # noqa: E402
-from crm_store.service import _interaction_values  # noqa: E402
 from support.ports import free_port  # noqa: E402
 from switchboard_shared.cloudevents import encode  # noqa: E402
 from switchboard_shared.events import InteractionClassified  # noqa: E402
