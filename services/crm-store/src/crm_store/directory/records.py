@@ -119,6 +119,7 @@ class Records(Generic[R]):
     """The flows contacts and companies share; subclasses fill in what differs."""
 
     entity: str
+    model: type[R]
     name_fields: frozenset[str]
     """The fields whose change renames the record (its name is checked for duplicates)."""
 
@@ -127,9 +128,6 @@ class Records(Generic[R]):
         self.repo = DirectoryRepository(session)
 
     # -- what differs --------------------------------------------------------------------------
-
-    async def get(self, row_id: str, *, for_update: bool = False) -> R | None:
-        raise NotImplementedError
 
     def point_owner(self, row_id: str) -> tuple[str | None, str | None]:
         """The (contact_id, company_id) of this record's own points."""
@@ -142,14 +140,8 @@ class Records(Generic[R]):
         """The company a change refers to (which must exist), if any."""
         return None
 
-    async def active_points(self, row: R) -> list[Point]:
-        raise NotImplementedError
-
     async def holders(self, values: Iterable[str]) -> dict[str, set[str]]:
         """Records that have (or had, when archived) one of these points: id → values."""
-        raise NotImplementedError
-
-    async def named(self, name_key: str) -> list[R]:
         raise NotImplementedError
 
     async def described(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
@@ -176,7 +168,7 @@ class Records(Generic[R]):
 
     async def load(self, row_id: str) -> R:
         """The record, locked for the rest of the transaction; 404 when there is none."""
-        row = await self.get(row_id, for_update=True)
+        row = await self.repo.one(self.model, row_id, for_update=True)
         if row is None:
             raise not_found(self.entity, row_id)
         return row
@@ -189,11 +181,36 @@ class Records(Generic[R]):
         for row_id, found in (await self.holders(linking.forms_of(values))).items():
             candidates.setdefault(row_id, []).extend(f"point {v}" for v in sorted(found))
         if name_key:
-            for row in await self.named(name_key):
+            for row in await self.repo.named(self.model, name_key):
                 candidates.setdefault(row.id, []).append("name")
         candidates.pop(exclude or "", None)
         if candidates:
             raise duplicates_problem(self.entity, candidates, await self.described(candidates))
+
+    async def active_points(self, row: R) -> list[Point]:
+        """The record's own active points."""
+        contact_id, company_id = self.point_owner(row.id)
+        return await self.repo.active_points(
+            contact_ids=[contact_id] if contact_id else (),
+            company_ids=[company_id] if company_id else (),
+        )
+
+    async def audit_created(
+        self, row: R, points: Sequence[Point], who: Principal, *, force: bool, **changes: Any
+    ) -> None:
+        await self.repo.audit(
+            [
+                audit_entry(
+                    who,
+                    "created",
+                    self.entity,
+                    row.id,
+                    **changes,
+                    points=[p.value for p in points],
+                    forced=force,
+                )
+            ]
+        )
 
     async def add_points(
         self, row: R, phones: Sequence[PointInput], emails: Sequence[PointInput]
@@ -337,10 +354,8 @@ def domain_taken(owners: Mapping[str, str], verb: str = "belongs") -> Problem:
 
 class ContactRecords(Records[Contact]):
     entity = "contact"
+    model = Contact
     name_fields = frozenset({"first_name", "last_name"})
-
-    async def get(self, row_id: str, *, for_update: bool = False) -> Contact | None:
-        return await self.repo.get_contact(row_id, for_update=for_update)
 
     def point_owner(self, row_id: str) -> tuple[str | None, str | None]:
         return row_id, None
@@ -352,14 +367,8 @@ class ContactRecords(Records[Contact]):
         company_id: str | None = fields.get("company_id")
         return company_id
 
-    async def active_points(self, row: Contact) -> list[Point]:
-        return await self.repo.active_points(contact_ids=[row.id])
-
     async def holders(self, values: Iterable[str]) -> dict[str, set[str]]:
         return await self.repo.contacts_with_points(values)
-
-    async def named(self, name_key: str) -> list[Contact]:
-        return await self.repo.contacts_named(name_key)
 
     async def described(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
         rows = await self.repo.get_contacts(ids)
@@ -388,10 +397,8 @@ class ContactRecords(Records[Contact]):
 
 class CompanyRecords(Records[Company]):
     entity = "company"
+    model = Company
     name_fields = frozenset({"name"})
-
-    async def get(self, row_id: str, *, for_update: bool = False) -> Company | None:
-        return await self.repo.get_company(row_id, for_update=for_update)
 
     def point_owner(self, row_id: str) -> tuple[str | None, str | None]:
         return None, row_id
@@ -399,14 +406,8 @@ class CompanyRecords(Records[Company]):
     def name_key(self, row: Company) -> str:
         return linking.company_key(row.name)
 
-    async def active_points(self, row: Company) -> list[Point]:
-        return await self.repo.active_points(company_ids=[row.id])
-
     async def holders(self, values: Iterable[str]) -> dict[str, set[str]]:
         return await self.repo.companies_with_points(values)
-
-    async def named(self, name_key: str) -> list[Company]:
-        return await self.repo.companies_named(name_key)
 
     async def described(self, ids: Collection[str]) -> dict[str, dict[str, Any]]:
         names = {}

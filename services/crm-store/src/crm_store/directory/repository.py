@@ -170,18 +170,13 @@ class DirectoryRepository(Store):
                 out.setdefault(owner_id, set()).add(value)
         return out
 
-    async def contacts_named(self, name_key: str) -> list[Contact]:
-        return await self._named(Contact, name_key)
-
-    async def companies_named(self, name_key: str) -> list[Company]:
-        return await self._named(Company, name_key)
-
-    async def _named(self, model: type[M], name_key: str) -> list[M]:
+    async def named(self, model: type[M], name_key: str) -> list[M]:
+        """The contacts (or companies) with this name key, but merged ones."""
         statement = select(model).where(model.name_key == name_key, model.merged_into_id.is_(None))
         return list((await self.session.execute(statement)).scalars())
 
     async def get_contact(self, contact_id: str, *, for_update: bool = False) -> Contact | None:
-        return await self._one(Contact, contact_id, for_update)
+        return await self.one(Contact, contact_id, for_update=for_update)
 
     async def get_contacts(self, ids: Iterable[str]) -> list[Contact]:
         wanted = sorted(set(ids))
@@ -191,9 +186,9 @@ class DirectoryRepository(Store):
         return list((await self.session.execute(statement.with_for_update())).scalars())
 
     async def get_company(self, company_id: str, *, for_update: bool = False) -> Company | None:
-        return await self._one(Company, company_id, for_update)
+        return await self.one(Company, company_id, for_update=for_update)
 
-    async def _one(self, model: type[M], row_id: str, for_update: bool) -> M | None:
+    async def one(self, model: type[M], row_id: str, *, for_update: bool = False) -> M | None:
         """One contact or company; locked (and read afresh) for an update."""
         statement = select(model).where(model.id == row_id)
         if for_update:

@@ -88,20 +88,14 @@ async def create_contact(
     )
     await records.repo.add(contact)
     points = await records.add_points(contact, data.phones, data.emails)
-    await records.repo.audit(
-        [
-            audit_entry(
-                who,
-                "created",
-                "contact",
-                contact.id,
-                name=contact_name(contact),
-                company_id=contact.company_id,
-                owner_id=contact.owner_id,
-                points=[p.value for p in points],
-                forced=force,
-            )
-        ]
+    await records.audit_created(
+        contact,
+        points,
+        who,
+        force=force,
+        name=contact_name(contact),
+        company_id=contact.company_id,
+        owner_id=contact.owner_id,
     )
     await points_changed(session, [p.value for p in points], who)
     return contact
@@ -246,19 +240,8 @@ async def create_company(
     await records.repo.add(company)
     await claim_domains(records.repo, company.id, data.domains)
     points = await records.add_points(company, data.phones, data.emails)
-    await records.repo.audit(
-        [
-            audit_entry(
-                who,
-                "created",
-                "company",
-                company.id,
-                name=company.name,
-                domains=list(data.domains),
-                points=[p.value for p in points],
-                forced=force,
-            )
-        ]
+    await records.audit_created(
+        company, points, who, force=force, name=company.name, domains=list(data.domains)
     )
     for domain_name in data.domains:
         await domain_added(session, domain_name, company.id)
