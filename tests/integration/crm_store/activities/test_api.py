@@ -10,7 +10,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_store.core import OutboxRepository, outbox_record
+from crm_store.core import OutboxRepository as Repository
+from crm_store.core import outbox_record
 from crm_store.interactions import record_interaction
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ActivityChanged, Feedback, InteractionClassified
@@ -145,7 +146,7 @@ async def test_setting_a_closing_status_closes_and_writes_feedback(
     assert body["closed_at"] is not None
 
     async with sessions() as session:
-        records = [outbox_record(r) for r in await OutboxRepository(session).pending_outbox(100)]
+        records = [outbox_record(r) for r in await Repository(session).pending_outbox(100)]
     decoded = [decode(r.headers, r.value)[1] for r in records]
     feedback = [d for d in decoded if isinstance(d, Feedback)]
     assert len(feedback) == 1
@@ -173,7 +174,7 @@ async def test_a_non_closing_status_keeps_the_activity_open(
     assert response.status_code == 200
     assert (response.json()["state"], response.json()["preset"]) == ("open", "in_progress")
     async with sessions() as session:
-        records = [outbox_record(r) for r in await OutboxRepository(session).pending_outbox(100)]
+        records = [outbox_record(r) for r in await Repository(session).pending_outbox(100)]
     feedback = [d for r in records if isinstance(d := decode(r.headers, r.value)[1], Feedback)]
     assert [f.overturns_classifier for f in feedback] == [False]
 

@@ -13,7 +13,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_store.core import OutboxRepository, outbox_record
+from crm_store.core import OutboxRepository as Repository
+from crm_store.core import outbox_record
 from crm_store.interactions import record_interaction
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ContactPoint, InteractionClassified, InteractionLinked
@@ -48,7 +49,7 @@ async def record(sessions: Sessions, *events: InteractionClassified) -> list[Any
 async def staged(sessions: Sessions) -> list[tuple[str, bytes | None, Any]]:
     """Pending outbox records as (topic, key, decoded data or None for a tombstone)."""
     async with sessions() as session:
-        rows = await OutboxRepository(session).pending_outbox(limit=10_000)
+        rows = await Repository(session).pending_outbox(limit=10_000)
     out = []
     for row in rows:
         record = outbox_record(row)

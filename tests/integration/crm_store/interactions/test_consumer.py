@@ -34,13 +34,13 @@ from crm_store.core import (
     Activity,
     Interaction,
     OutboxMessage,
-    OutboxRepository,
     Principal,
     Role,
     make_engine,
     make_sessionmaker,
     outbox_record,
 )
+from crm_store.core import OutboxRepository as Repository
 from crm_store.directory import ContactInput, PointInput, snapshot_contact_points
 from crm_store.directory import service as contacts
 from crm_store.metrics import METRICS
@@ -489,7 +489,7 @@ async def test_the_first_start_stages_a_snapshot_of_every_point_once(tmp_path: P
             await session.commit()
         async with sessions() as session:
             assert await snapshot_contact_points(session) is None  # a restart: not again
-            rows = await OutboxRepository(session).pending_outbox(limit=100)
+            rows = await Repository(session).pending_outbox(limit=100)
     finally:
         await engine.dispose()
     points = [typed(r, ContactPoint) for r in map(outbox_record, rows)]
