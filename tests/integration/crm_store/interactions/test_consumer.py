@@ -362,7 +362,7 @@ async def test_a_released_point_is_a_null_tombstone_on_the_compacted_topic(
         )
         await session.commit()
     async with sessions() as session:
-        await contacts.ContactRecords(session).archive(contact.id, OPERATOR)
+        await contacts.archive_contact(session, contact.id, OPERATOR)
         await session.commit()
 
     owned, tombstone = await read_topic(

@@ -26,7 +26,7 @@ from crm_store.core import (
     not_found,
 )
 from crm_store.directory import linking, service
-from crm_store.directory.records import CompanyRecords, ContactRecords, contact_name
+from crm_store.directory.records import contact_name
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.schemas import (
     CompanyIn,
@@ -233,12 +233,12 @@ async def update_contact(
 @router.delete("/contacts/{contact_id}", response_model=ContactOut, tags=["contacts"])
 async def archive_contact(contact_id: str, session: SessionDep, who: Authorized) -> ContactOut:
     """Archives the contact (nothing is deleted) and releases its numbers and addresses."""
-    return await _saved_contact(session, await ContactRecords(session).archive(contact_id, who))
+    return await _saved_contact(session, await service.archive_contact(session, contact_id, who))
 
 
 @router.post("/contacts/{contact_id}/restore", response_model=ContactOut, tags=["contacts"])
 async def restore_contact(contact_id: str, session: SessionDep, who: Authorized) -> ContactOut:
-    return await _saved_contact(session, await ContactRecords(session).restore(contact_id, who))
+    return await _saved_contact(session, await service.restore_contact(session, contact_id, who))
 
 
 @router.post("/contacts/{contact_id}/merge", response_model=ContactOut, tags=["contacts"])
@@ -350,12 +350,12 @@ async def update_company(
 
 @router.delete("/companies/{company_id}", response_model=CompanyOut, tags=["companies"])
 async def archive_company(company_id: str, session: SessionDep, who: Authorized) -> CompanyOut:
-    return await _saved_company(session, await CompanyRecords(session).archive(company_id, who))
+    return await _saved_company(session, await service.archive_company(session, company_id, who))
 
 
 @router.post("/companies/{company_id}/restore", response_model=CompanyOut, tags=["companies"])
 async def restore_company(company_id: str, session: SessionDep, who: Authorized) -> CompanyOut:
-    return await _saved_company(session, await CompanyRecords(session).restore(company_id, who))
+    return await _saved_company(session, await service.restore_company(session, company_id, who))
 
 
 # -- export -------------------------------------------------------------------------------------

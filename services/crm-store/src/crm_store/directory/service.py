@@ -287,3 +287,24 @@ async def update_company(
         await domain_added(session, domain_name, company.id)
     await points_changed(session, changed, who)
     return company
+
+
+# -- archive and restore: one implementation for both (`records.Records`) -------------------
+
+
+async def archive_contact(session: AsyncSession, contact_id: str, who: Principal) -> Contact:
+    """DELETE: the contact is archived and its points released; nothing is removed."""
+    return await ContactRecords(session).archive(contact_id, who)
+
+
+async def archive_company(session: AsyncSession, company_id: str, who: Principal) -> Company:
+    """DELETE: the company is archived, its points and domains released; nothing is removed."""
+    return await CompanyRecords(session).archive(company_id, who)
+
+
+async def restore_contact(session: AsyncSession, contact_id: str, who: Principal) -> Contact:
+    return await ContactRecords(session).restore(contact_id, who)
+
+
+async def restore_company(session: AsyncSession, company_id: str, who: Principal) -> Company:
+    return await CompanyRecords(session).restore(company_id, who)
