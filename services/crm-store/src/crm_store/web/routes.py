@@ -1,5 +1,6 @@
-"""The managers' page, served by crm-store at `/`: sign in, the inbox with one-click presets,
-the team view, a contact's timeline, and identifying unknown numbers and addresses.
+"""The managers' page, served by crm-store at `/`: sign in, the inbox with one-click presets and
+the team view (a contact's timeline and identifying unknown numbers and addresses:
+`contact_routes`, on the same router).
 
 Handlers are edges: read the form, check the role against the API's matrix (`core.ROUTES`,
 so the page never allows more than the API), call the same units of work as the API, commit,
