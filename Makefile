@@ -50,8 +50,9 @@ format: $(STAMP) ## Sort imports, apply safe fixes and format with ruff
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-schemas: $(STAMP) ## Regenerate the event JSON Schema snapshots and docs/asyncapi.yaml
+schemas: $(STAMP) ## Regenerate the event JSON Schema snapshots, docs/asyncapi.yaml and crm-store's OpenAPI
 	$(PY) -m switchboard_shared.schemas --write
+	$(PY) -m crm_store.openapi --write
 
 bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 	@test -f scripts/bench.py || { \

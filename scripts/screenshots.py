@@ -27,11 +27,11 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from crm_store import web
-from crm_store.api import router as api_router
 from crm_store.config import Settings
-from crm_store.db import make_engine, make_sessionmaker
+from crm_store.core import make_engine, make_sessionmaker
+from crm_store.http import router as api_router
+from crm_store.interactions import record_interactions
 from crm_store.migrate import migrate
-from crm_store.service import record_interactions
 from harness.databases import temporary_database
 from harness.service import free_port
 from switchboard_shared.events import InteractionClassified

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from crm_store.db import make_engine
+from crm_store.core import make_engine
 from crm_store.migrate import migrate
 
 
