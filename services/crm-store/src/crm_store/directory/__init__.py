@@ -9,7 +9,8 @@ import from here only.
 
 from crm_store.directory import linking
 from crm_store.directory.linking import Link, LinkKind
-from crm_store.directory.records import PointInput, contact_name
+from crm_store.directory.points import PointInput
+from crm_store.directory.records import Changes, contact_name
 from crm_store.directory.relinking import owners_of, snapshot_contact_points
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.routes import contact_view, router
@@ -18,6 +19,7 @@ from crm_store.directory.service import ContactInput, create_contact, update_con
 from crm_store.directory.validation import normalised_emails, normalised_phones
 
 __all__ = [
+    "Changes",
     "ContactInput",
     "ContactOut",
     "DirectoryRepository",

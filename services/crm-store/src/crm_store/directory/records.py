@@ -16,18 +16,33 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store.core import Company, Contact, Point, Principal, audit_entry, not_found, utcnow
+from crm_store.core import (
+    Company,
+    CompanyDomain,
+    Contact,
+    Point,
+    Principal,
+    audit_entry,
+    not_found,
+    utcnow,
+)
 from crm_store.directory import linking
-from crm_store.directory.relinking import points_changed
+from crm_store.directory.points import PointInput, new_points, replace_points
+from crm_store.directory.relinking import domain_added, points_changed
 from crm_store.directory.repository import DirectoryRepository
 from switchboard_shared.problems import Problem
 
 
 @dataclass(frozen=True)
-class PointInput:
-    value: str
-    """Normalised: E.164 or a lower-case address."""
-    raw: str
+class Changes:
+    """A PATCH of a contact or a company: the plain fields given, and the points (and domains)
+    that replace the current ones; None leaves them as they are."""
+
+    fields: dict[str, Any]
+    phones: Sequence[PointInput] | None = None
+    emails: Sequence[PointInput] | None = None
+    domains: Sequence[str] | None = None
+    force: bool = False
 
 
 def duplicates_problem(
@@ -60,56 +75,6 @@ async def check_refs(
             raise Problem(422, "Invalid request", "no such company", field="company_id")
     if owner_id is not None and await repo.get_manager(owner_id) is None:
         raise Problem(422, "Invalid request", "no such manager", field="owner_id")
-
-
-def new_points(
-    inputs: Sequence[PointInput],
-    point_type: linking.PointType,
-    *,
-    contact_id: str | None = None,
-    company_id: str | None = None,
-    start: int = 0,
-) -> list[Point]:
-    now = utcnow()
-    return [
-        Point(
-            id=str(uuid.uuid4()),
-            type=point_type.value,
-            value=p.value,
-            raw=p.raw[:320],
-            contact_id=contact_id,
-            company_id=company_id,
-            active=True,
-            position=start + n,
-            created_at=now,
-        )
-        for n, p in enumerate(inputs)
-    ]
-
-
-async def replace_points(
-    repo: DirectoryRepository,
-    current: Sequence[Point],
-    wanted: Sequence[PointInput],
-    point_type: linking.PointType,
-    *,
-    contact_id: str | None = None,
-    company_id: str | None = None,
-) -> set[str]:
-    """Make the active points of one type equal `wanted`; returns the values that changed."""
-    have = {p.value: p for p in current if p.type == point_type.value}
-    keep = {p.value for p in wanted}
-    gone = [p for v, p in have.items() if v not in keep]
-    added = [p for p in wanted if p.value not in have]
-    await repo.deactivate_points(gone)
-    order = {p.value: n for n, p in enumerate(wanted)}
-    for value, point in have.items():
-        point.position = order.get(value, point.position)
-    new = new_points(added, point_type, contact_id=contact_id, company_id=company_id)
-    for point in new:
-        point.position = order[point.value]
-    await repo.add_points(new)
-    return {p.value for p in gone} | {p.value for p in added}
 
 
 R = TypeVar("R", Contact, Company)
@@ -157,6 +122,17 @@ class Records(Generic[R]):
 
     def refuse_restore(self, row: R) -> None:
         """Raise when the record may not come back."""
+
+    async def change_extras(self, row: R, changes: Changes) -> list[str]:
+        """What else an update replaces (before the points); what it added."""
+        return []
+
+    def audited_extras(self, changes: Changes) -> dict[str, Any]:
+        """What else an update's audit entry records."""
+        return {}
+
+    async def after_update(self, row: R, added: list[str]) -> None:
+        """What else an update announces (before its points)."""
 
     async def on_archive(self, row: R) -> None:
         """What else an archive releases (after the points)."""
@@ -226,16 +202,10 @@ class Records(Generic[R]):
         await self.repo.add_points(points)
         return points
 
-    async def start_update(
-        self,
-        row_id: str,
-        fields: dict[str, Any],
-        phones: Sequence[PointInput] | None,
-        emails: Sequence[PointInput] | None,
-        *,
-        force: bool,
-    ) -> tuple[R, dict[str, Any], list[Point]]:
-        """Lock, check and change the fields: the record, the fields before, its points."""
+    async def update(self, row_id: str, changes: Changes, who: Principal) -> R:
+        """Lock, check and change the fields, replace the points asked for, audit the change
+        and re-announce every point value that changed owner."""
+        fields = changes.fields
         row = await self.load(row_id)
         if row.archived_at is not None:
             raise Problem(409, "Archived", f"{self.entity} {row_id} is archived; restore it first")
@@ -245,32 +215,21 @@ class Records(Generic[R]):
             setattr(row, name, value)
         row.name_key = self.name_key(row)
         current = await self.active_points(row)
-        if not force:
+        if not changes.force:
             have = {p.value for p in current}
-            fresh = [p.value for p in [*(phones or []), *(emails or [])] if p.value not in have]
+            fresh = [
+                p.value
+                for p in [*(changes.phones or []), *(changes.emails or [])]
+                if p.value not in have
+            ]
             renamed = not self.name_fields.isdisjoint(fields)
             await self.check_duplicates(fresh, row.name_key if renamed else "", exclude=row.id)
-        return row, before, current
-
-    async def finish_update(
-        self,
-        row: R,
-        fields: dict[str, Any],
-        before: dict[str, Any],
-        current: Sequence[Point],
-        phones: Sequence[PointInput] | None,
-        emails: Sequence[PointInput] | None,
-        who: Principal,
-        *,
-        force: bool,
-        **audited: Any,
-    ) -> set[str]:
-        """Replace the points asked for and audit the change; the point values that changed."""
+        added = await self.change_extras(row, changes)
         contact_id, company_id = self.point_owner(row.id)
         changed: set[str] = set()
         for inputs, point_type in (
-            (phones, linking.PointType.PHONE),
-            (emails, linking.PointType.EMAIL),
+            (changes.phones, linking.PointType.PHONE),
+            (changes.emails, linking.PointType.EMAIL),
         ):
             if inputs is not None:
                 changed |= await replace_points(
@@ -285,22 +244,21 @@ class Records(Generic[R]):
         row.updated_at = utcnow()
         await self.session.flush()
         after = {k: getattr(row, k) for k in fields}
-        await self.repo.audit(
-            [
-                audit_entry(
-                    who,
-                    "updated",
-                    self.entity,
-                    row.id,
-                    before=before,
-                    after=after,
-                    **audited,
-                    points=sorted(changed),
-                    forced=force,
-                )
-            ]
+        entry = audit_entry(
+            who,
+            "updated",
+            self.entity,
+            row.id,
+            before=before,
+            after=after,
+            **self.audited_extras(changes),
+            points=sorted(changed),
+            forced=changes.force,
         )
-        return changed
+        await self.repo.audit([entry])
+        await self.after_update(row, added)
+        await points_changed(self.session, changed, who)
+        return row
 
     async def archive(self, row_id: str, who: Principal) -> R:
         """DELETE: the record is archived and its points released; nothing is removed."""
@@ -424,6 +382,23 @@ class CompanyRecords(Records[Company]):
             if not p.active and p.contact_id is None
         ]
 
+    async def change_extras(self, row: Company, changes: Changes) -> list[str]:
+        """The domains given replace the current ones; those new to it are claimed."""
+        if changes.domains is None:
+            return []
+        for current in await self.repo.domains_of([row.id]):
+            if current.domain not in changes.domains:
+                current.active = False
+        await self.session.flush()
+        return await claim_domains(self.repo, row.id, changes.domains)
+
+    def audited_extras(self, changes: Changes) -> dict[str, Any]:
+        return {"domains": None if changes.domains is None else list(changes.domains)}
+
+    async def after_update(self, row: Company, added: list[str]) -> None:
+        for domain_name in added:
+            await domain_added(self.session, domain_name, row.id)
+
     async def on_archive(self, row: Company) -> None:
         for domain in await self.repo.domains_of([row.id]):
             domain.active = False
@@ -437,3 +412,26 @@ class CompanyRecords(Records[Company]):
             raise domain_taken(taken, "now belongs")
         for domain in latest.values():
             domain.active = True
+
+
+async def claim_domains(
+    repo: DirectoryRepository, company_id: str, domains: Sequence[str], start: int = 0
+) -> list[str]:
+    """Give domains to a company; 409 when another active company has one."""
+    owners = await repo.domain_owners(domains)
+    taken = {d: c for d, c in owners.items() if c != company_id}
+    if taken:
+        raise domain_taken(taken)
+    now = utcnow()
+    new = [d for d in domains if d not in owners]
+    for domain_name in new:
+        await repo.add(
+            CompanyDomain(
+                id=str(uuid.uuid4()),
+                domain=domain_name,
+                company_id=company_id,
+                active=True,
+                created_at=now,
+            )
+        )
+    return new

@@ -26,7 +26,7 @@ from crm_store.core import (
     not_found,
 )
 from crm_store.directory import linking, service
-from crm_store.directory.records import contact_name
+from crm_store.directory.records import Changes, contact_name
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.schemas import (
     CompanyIn,
@@ -118,6 +118,24 @@ async def _saved_contact(session: AsyncSession, contact: Contact) -> ContactOut:
 async def _saved_company(session: AsyncSession, company: Company) -> CompanyOut:
     await session.commit()
     return await company_view(DirectoryRepository(session), company)
+
+
+_POINT_FIELDS = {"domains", "phones", "emails", "force"}
+
+
+def _changes(body: ContactPatch | CompanyPatch, region: str) -> Changes:
+    """A PATCH body as the service takes it: the plain fields given, and the points (and
+    domains) normalised, when given."""
+    domains = body.domains if isinstance(body, CompanyPatch) else None
+    return Changes(
+        fields=body.model_dump(
+            exclude_unset=True, exclude={"domains", "phones", "emails", "force"}
+        ),
+        phones=None if body.phones is None else normalised_phones(body.phones, region),
+        emails=None if body.emails is None else normalised_emails(body.emails),
+        domains=None if domains is None else normalised_domains(domains),
+        force=body.force,
+    )
 
 
 def found(what: str, row_id: str, row: T | None) -> T:
@@ -218,15 +236,8 @@ async def update_contact(
     settings: SettingsDep,
     who: Authorized,
 ) -> ContactOut:
-    fields: dict[str, Any] = body.model_dump(
-        exclude_unset=True, exclude={"phones", "emails", "force"}
-    )
     region = settings.common.default_region
-    phones = None if body.phones is None else normalised_phones(body.phones, region)
-    emails = None if body.emails is None else normalised_emails(body.emails)
-    contact = await service.update_contact(
-        session, contact_id, fields, phones, emails, who, force=body.force
-    )
+    contact = await service.update_contact(session, contact_id, _changes(body, region), who)
     return await _saved_contact(session, contact)
 
 
@@ -330,21 +341,8 @@ async def update_company(
     settings: SettingsDep,
     who: Authorized,
 ) -> CompanyOut:
-    fields: dict[str, Any] = body.model_dump(
-        exclude_unset=True, exclude={"domains", "phones", "emails", "force"}
-    )
     region = settings.common.default_region
-    company = await service.update_company(
-        session,
-        company_id,
-        fields,
-        CompanyInput(name=body.name or ""),
-        who,
-        domains=None if body.domains is None else normalised_domains(body.domains),
-        phones=None if body.phones is None else normalised_phones(body.phones, region),
-        emails=None if body.emails is None else normalised_emails(body.emails),
-        force=body.force,
-    )
+    company = await service.update_company(session, company_id, _changes(body, region), who)
     return await _saved_company(session, company)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +18,6 @@ from crm_store.activities import ActivityRepository
 from crm_store.core import (
     SOURCE,
     Company,
-    CompanyDomain,
     Contact,
     Principal,
     audit_entry,
@@ -27,11 +25,13 @@ from crm_store.core import (
     utcnow,
 )
 from crm_store.directory import linking
+from crm_store.directory.points import PointInput
 from crm_store.directory.records import (
+    Changes,
     CompanyRecords,
     ContactRecords,
-    PointInput,
     check_refs,
+    claim_domains,
     contact_name,
     domain_taken,
 )
@@ -102,24 +102,9 @@ async def create_contact(
 
 
 async def update_contact(
-    session: AsyncSession,
-    contact_id: str,
-    fields: dict[str, Any],
-    phones: Sequence[PointInput] | None,
-    emails: Sequence[PointInput] | None,
-    who: Principal,
-    *,
-    force: bool = False,
+    session: AsyncSession, contact_id: str, changes: Changes, who: Principal
 ) -> Contact:
-    records = ContactRecords(session)
-    contact, before, current = await records.start_update(
-        contact_id, fields, phones, emails, force=force
-    )
-    changed = await records.finish_update(
-        contact, fields, before, current, phones, emails, who, force=force
-    )
-    await points_changed(session, changed, who)
-    return contact
+    return await ContactRecords(session).update(contact_id, changes, who)
 
 
 async def merge_contacts(
@@ -193,29 +178,6 @@ async def merge_contacts(
 # -- companies ----------------------------------------------------------------------------------
 
 
-async def claim_domains(
-    repo: DirectoryRepository, company_id: str, domains: Sequence[str], start: int = 0
-) -> list[str]:
-    """Give domains to a company; 409 when another active company has one."""
-    owners = await repo.domain_owners(domains)
-    taken = {d: c for d, c in owners.items() if c != company_id}
-    if taken:
-        raise domain_taken(taken)
-    now = utcnow()
-    new = [d for d in domains if d not in owners]
-    for domain_name in new:
-        await repo.add(
-            CompanyDomain(
-                id=str(uuid.uuid4()),
-                domain=domain_name,
-                company_id=company_id,
-                active=True,
-                created_at=now,
-            )
-        )
-    return new
-
-
 async def create_company(
     session: AsyncSession, data: CompanyInput, who: Principal, *, force: bool = False
 ) -> Company:
@@ -250,43 +212,9 @@ async def create_company(
 
 
 async def update_company(
-    session: AsyncSession,
-    company_id: str,
-    fields: dict[str, Any],
-    data: CompanyInput,
-    who: Principal,
-    *,
-    domains: Sequence[str] | None,
-    phones: Sequence[PointInput] | None,
-    emails: Sequence[PointInput] | None,
-    force: bool = False,
+    session: AsyncSession, company_id: str, changes: Changes, who: Principal
 ) -> Company:
-    records = CompanyRecords(session)
-    company, before, current = await records.start_update(
-        company_id, fields, phones, emails, force=force
-    )
-    added_domains: list[str] = []
-    if domains is not None:
-        for row in await records.repo.domains_of([company.id]):
-            if row.domain not in domains:
-                row.active = False
-        await session.flush()
-        added_domains = await claim_domains(records.repo, company.id, domains)
-    changed = await records.finish_update(
-        company,
-        fields,
-        before,
-        current,
-        phones,
-        emails,
-        who,
-        force=force,
-        domains=None if domains is None else list(domains),
-    )
-    for domain_name in added_domains:
-        await domain_added(session, domain_name, company.id)
-    await points_changed(session, changed, who)
-    return company
+    return await CompanyRecords(session).update(company_id, changes, who)
 
 
 # -- archive and restore: one implementation for both (`records.Records`) -------------------

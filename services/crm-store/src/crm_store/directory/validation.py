@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from crm_store.core import invalid
 from crm_store.directory import linking
-from crm_store.directory.records import PointInput
+from crm_store.directory.points import PointInput
 
 
 def normalised_phones(raw: Sequence[str], region: str, field: str = "phones") -> list[PointInput]:

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from crm_store.activities import ActivityRepository
 from crm_store.core import Activity, InvalidCursorError, SessionDep, SettingsDep, utcnow
 from crm_store.directory import (
+    Changes,
     ContactInput,
     DirectoryRepository,
     PointInput,
@@ -197,15 +198,13 @@ async def identify_link(
         if p.type == kind and p.value != point.value
     ]
     points.append(point)
-    contact = await update_contact(
-        session,
-        contact_id,
-        {},
-        points if kind == "phone" else None,
-        points if kind == "email" else None,
-        user.principal,
+    changes = Changes(
+        fields={},
+        phones=points if kind == "phone" else None,
+        emails=points if kind == "email" else None,
         force=checked(form, "force"),
     )
+    contact = await update_contact(session, contact_id, changes, user.principal)
     await session.commit()
     name = contact_name(contact)
     return _identified(request, activity, contact.id, f"Linked to {name}.")
