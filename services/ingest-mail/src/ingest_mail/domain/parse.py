@@ -18,6 +18,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
+from ingest_mail.domain.bounce import looks_like_bounce, read_bounce
 from ingest_mail.domain.direction import (
     MailboxIdentity,
     direction_of,
@@ -136,6 +137,15 @@ def parse_message(
     references = _references(headers)
     in_reply_to = normalise_message_id(headers.first("In-Reply-To"))
     text = extract_reply(mime.text)[:MAX_TEXT_CHARS]
+    subject = _subject(headers, defects)
+    bounce = None
+    if not headers_only and looks_like_bounce(
+        headers,
+        report_type=mime.report_type,
+        part_types={attachment.type for attachment in mime.attachments},
+        subject=subject,
+    ):
+        bounce = read_bounce(message, headers, text=mime.text, size=len(raw))
 
     return MailReceived(
         message_id=key,
@@ -146,7 +156,7 @@ def parse_message(
         to=to[:MAX_ADDRESSES],
         cc=cc[:MAX_ADDRESSES],
         reply_to=reply_to[:MAX_ADDRESSES],
-        subject=_subject(headers, defects),
+        subject=subject,
         sent_at=_sent_at(headers, defects),
         thread_id=references[0] if references else in_reply_to or key,
         in_reply_to=in_reply_to,
@@ -159,6 +169,7 @@ def parse_message(
         size_bytes=len(raw),
         defects=_unique(defects)[:MAX_DEFECTS],
         counterpart=counterpart,
+        bounce=bounce,
         sender_evidence=claim.evidence,
         spoofed_sender=claim.spoofed,
     )
