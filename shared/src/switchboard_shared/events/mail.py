@@ -89,6 +89,12 @@ class MailReceived(Event):
     in_reply_to: str | None = None
     references: list[str] = Field(default_factory=list)
     text: str = Field(default="", description="The new text, without quotes or signature")
+    forwarded: str = Field(
+        default="",
+        description="The message forwarded below the new text (after a 'Forwarded message' or "
+        "'Begin forwarded message' separator), its header lines included, for a reader to "
+        "unfold: a bare 'FYI' forward keeps the question it forwards. Empty otherwise",
+    )
     snippet: str = ""
     attachments: list[Attachment] = Field(default_factory=list)
     auto_headers: dict[str, str] = Field(

@@ -35,7 +35,7 @@ from ingest_mail.domain.headers import (
     unfold,
 )
 from ingest_mail.domain.mime import MimeSummary, summarise
-from ingest_mail.domain.reply import extract_reply
+from ingest_mail.domain.reply import split_reply
 from ingest_mail.domain.signals import auto_headers
 from switchboard_shared.email_address import EmailAddress, parse_address_list
 from switchboard_shared.events.mail import MailReceived
@@ -136,7 +136,8 @@ def parse_message(
         defects.append("MissingMessageIdDefect")
     references = _references(headers)
     in_reply_to = normalise_message_id(headers.first("In-Reply-To"))
-    text = extract_reply(mime.text)[:MAX_TEXT_CHARS]
+    reply = split_reply(mime.text)
+    text = reply.text[:MAX_TEXT_CHARS]
     subject = _subject(headers, defects)
     bounce = None
     if not headers_only and looks_like_bounce(
@@ -162,6 +163,7 @@ def parse_message(
         in_reply_to=in_reply_to,
         references=references,
         text=text,
+        forwarded=reply.forwarded[:MAX_TEXT_CHARS],
         snippet=_snippet(text or mime.text),
         attachments=mime.attachments,
         auto_headers=auto_headers(headers, calendar_method=mime.calendar_method),
