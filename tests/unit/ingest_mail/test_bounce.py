@@ -107,6 +107,18 @@ class TestDeliveryStatusNotifications:
         )
         assert bounce.diagnostic == "421 try again later"
 
+    def test_giving_up_on_a_transient_problem_is_not_permanent(self) -> None:
+        # Action: failed after days of retrying a host that timed out (4.4.7): the address
+        # was never refused, so it is logged, not marked undeliverable.
+        text = DSN.replace("Status: 5.1.1", "Status: 4.4.7").replace("Action: delayed", "Action: x")
+        bounce = parse(text).bounce
+        assert bounce is not None
+        assert (bounce.recipients, bounce.permanent, bounce.status) == (
+            ["ann.client@client.example"],
+            False,
+            "4.4.7",
+        )
+
     def test_global_delivery_status_parts_are_read_too(self) -> None:
         text = DSN.replace("message/delivery-status", "message/global-delivery-status")
         bounce = parse(text).bounce

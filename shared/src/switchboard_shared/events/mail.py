@@ -50,9 +50,10 @@ class Bounce(Part):
         "temporarily, only the permanent ones are listed",
     )
     permanent: bool = Field(
-        description="The sending server gave up (DSN Action: failed, X-Failed-Recipients, or a "
-        "text bounce that is not a warning): the address does not take mail. False: a delay "
-        "or temporary failure (Action: delayed, a 4.x.x warning), to be logged only"
+        description="The address was refused (DSN Action: failed with a 5.x.x or no status, "
+        "X-Failed-Recipients, a text bounce without a 4.x.x status): it does not take mail. "
+        "False: a delay, or a server that gave up on a transient problem (4.x.x: host down, "
+        "mailbox full, rate limit), to be logged only"
     )
     status: str | None = Field(
         default=None, description="RFC 3463 enhanced status code of the first failure, e.g. 5.1.1"

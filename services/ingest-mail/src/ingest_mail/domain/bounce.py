@@ -4,7 +4,8 @@ Sources, the first that names a recipient wins:
 
 1. RFC 3464 ``message/delivery-status`` (and RFC 6533 ``message/global-delivery-status``)
    blocks: ``Original-Recipient`` when given as rfc822, else ``Final-Recipient``; ``Action``
-   failed or delayed; ``Status``; ``Diagnostic-Code``.
+   failed or delayed; ``Status``; ``Diagnostic-Code``. A failure is permanent unless it is a
+   delay or its status is 4.x.x (the server gave up on a transient problem).
 2. ``X-Failed-Recipients`` (Exim, Gmail, Postfix with the header).
 3. flufl.bounce (Mailman's detectors, Apache-2.0): qmail, Postfix, Exim, Exchange, Yahoo,
    GroupWise, SMTP32 and the "simple" text formats.
@@ -215,7 +216,9 @@ def _block_failure(block: HeaderMap) -> _Failure | None:
     )
     if address is None:
         return None
-    permanent = not delayed  # "failed": the reporting MTA gave up, whatever the status class
+    # "failed" with a 4.x.x status: the MTA gave up retrying a transient problem (host down,
+    # mailbox full, rate limit); the address itself was not refused, so it is not permanent.
+    permanent = not delayed and (status is None or not status.startswith("4"))
     return _Failure(address, permanent, status, _diagnostic(block.first("Diagnostic-Code")))
 
 
