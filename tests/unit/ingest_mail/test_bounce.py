@@ -217,6 +217,32 @@ class TestNonStandardFormats:
         assert bounce.recipients == ["lee@client.example"]
         assert bounce.status == "5.1.1"
 
+    def test_returned_message_ids_and_the_sender_are_not_recipients(self) -> None:
+        # Zoho's format: flufl.bounce's detectors also return the returned Message-ID and the
+        # original sender (us, the bounce's To); only the failed address is a recipient.
+        bounce = parse(
+            """
+            From: mailer-daemon@mail.zoho.example
+            To: anna@acme.example
+            Subject: Undelivered Mail Returned to Sender
+
+            This message was created automatically by mail delivery software.
+            A message that you sent could not be delivered to one or more of its recipients.
+            This is a permanent error.
+
+            kate@client.example Invalid Address, ERROR_CODE :550, ERROR_CODE :5.1.1
+            <kate@client.example>... User Unknown
+
+            Received:from mail.zoho.example by mx.zohomail.example
+            Message-ID:<14a3e1b4b5a.10b1a4c5610175@zoho.example>
+            From:Anna <anna@acme.example>
+            To:<kate@client.example>
+            """
+        ).bounce
+        assert bounce is not None
+        assert bounce.recipients == ["kate@client.example"]
+        assert bounce.original_message_id == "<14a3e1b4b5a.10b1a4c5610175@zoho.example>"
+
     def test_a_persons_mail_about_a_failed_delivery_is_no_bounce(self) -> None:
         mail = parse(
             """

@@ -96,6 +96,9 @@ _RECIPIENT_LINE_RES = tuple(
         r"^\s*(?:final-|original-)?recipient:\s*(?:rfc822;\s*)?<?ADDR",
     )
 )
+_INLINE_HEADER_RE = re.compile(
+    r"^[ \t]*(message-id|in-reply-to)[ \t]*:[ \t]*(.{0,998})$", re.IGNORECASE | re.MULTILINE
+)
 _ACTION_FAILED = ("fail", "error")
 _ACTION_DELAYED = ("delay",)
 
@@ -138,10 +141,15 @@ def read_bounce(message: Message, headers: HeaderMap, *, text: str, size: int) -
     if not failures:
         failures = _header_failures(headers)
     human = _human_text(text)
-    if not failures and size <= MAX_LIBRARY_BYTES:
-        failures = _library_failures(message)
     if not failures:
-        failures = _text_failures(human, headers)
+        # The free-text readers can pick up a returned Message-ID, never a recipient, and the
+        # bounce's own parties (the original sender: us), a recipient only when nothing else
+        # is named (a test message sent to oneself).
+        ids, parties = _not_recipients(headers, text)
+        if size <= MAX_LIBRARY_BYTES:
+            failures = _preferred(_library_failures(message), ids, parties)
+        if not failures:
+            failures = _preferred(_text_failures(human), ids, parties)
     if not failures:
         return None
     permanent = [failure for failure in failures if failure.permanent]
@@ -282,18 +290,34 @@ def _human_text(text: str) -> str:
     return text[: marker.start()] if marker is not None else text
 
 
-def _text_failures(human: str, headers: HeaderMap) -> list[_Failure]:
-    ignored = {
+def _not_recipients(headers: HeaderMap, text: str) -> tuple[set[str], set[str]]:
+    """The Message-IDs quoted in the bounce, and its own parties, as normalised addresses."""
+    ids = {
+        found.strip("<>").lower()
+        for match in _INLINE_HEADER_RE.finditer(text[: MAX_SCAN_CHARS * 2])
+        for found in message_ids(match.group(2), limit=5)
+    }
+    parties = {
         parsed.address
         for name in ("From", "To", "Sender", "Reply-To")
         for value in headers.all(name)[:5]
         if (parsed := parse_address(value)) is not None and parsed.address
     }
+    return ids, parties
+
+
+def _preferred(failures: list[_Failure], ids: set[str], parties: set[str]) -> list[_Failure]:
+    candidates = [failure for failure in failures if failure.address not in ids]
+    others = [failure for failure in candidates if failure.address not in parties]
+    return others or candidates
+
+
+def _text_failures(human: str) -> list[_Failure]:
     found: dict[str, int] = {}
     for regex in _RECIPIENT_LINE_RES:
         for match in regex.finditer(human):
             address = _normalised(match.group(1))
-            if address is None or address in ignored or _is_daemon_address(address):
+            if address is None or _is_daemon_address(address):
                 continue
             found.setdefault(address, match.start())
             if len(found) >= MAX_RECIPIENTS:
@@ -352,11 +376,6 @@ def _returned_ids(parts: list[Message], text: str) -> tuple[str | None, str | No
                 normalise_message_id(unfold(returned.first("In-Reply-To") or "")),
             )
     return _inline_ids(text)
-
-
-_INLINE_HEADER_RE = re.compile(
-    r"^[ \t]*(message-id|in-reply-to)[ \t]*:[ \t]*(.{0,998})$", re.IGNORECASE | re.MULTILINE
-)
 
 
 def _inline_ids(text: str) -> tuple[str | None, str | None]:
