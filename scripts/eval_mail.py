@@ -3,10 +3,12 @@
     python scripts/eval_mail.py            # what `make eval` runs after scripts/eval.py
 
 1. Bounces: sisimai's real bounces (../shared/corpora/sisimai, read in place, BSD-2-Clause;
-   `maildir/bsd` minus its ARF reports and auto-replies) and flufl.bounce's test messages
-   (tests/corpora/flufl_bounce, Apache-2.0) must be tagged `bounce`; sisimai's non-bounces,
-   ARF reports and auto-replies, flufl.bounce's two non-bounces and every reply fixture (wrapped
-   as a person's message) must not. Targets: recall >= 98 %, precision 1.0.
+   `maildir/bsd` minus its ARF reports and auto-replies), flufl.bounce's test messages
+   (tests/corpora/flufl_bounce, Apache-2.0) and CPython's five (tests/corpora/cpython_email,
+   PSF-2.0) must be tagged `bounce`; sisimai's non-bounces, ARF reports and auto-replies,
+   flufl.bounce's two non-bounces, CPython's other test messages and every reply fixture
+   (wrapped as a person's message) must not. Targets: recall >= 98 %, precision 1.0. Every
+   message must parse (CPython's msg_19 is not a message: rejected, as it should be).
 2. Failed recipients: on flufl.bounce's messages whose suite names them, the event's
    `bounce.recipients` must be exactly the suite's. Target >= 95 %. Agreement on the permanent
    flag is printed too.
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from classifier.knowledge import Knowledge
 from classifier.rules import RuleSet, classify_mail, default_rules_path, load_rules
-from ingest_mail.domain.parse import MailboxIdentity, parse_message
+from ingest_mail.domain.parse import MailboxIdentity, UnparseableMessage, parse_message
 from ingest_mail.domain.reply import split_reply
 from switchboard_shared.events import MailReceived, Tag
 
@@ -39,6 +41,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.corpora import sisimai_maildir  # noqa: E402
 
 FLUFL = ROOT / "tests" / "corpora" / "flufl_bounce"
+CPYTHON = ROOT / "tests" / "corpora" / "cpython_email"
 REPLIES = ROOT / "tests" / "corpora" / "replies"
 TARGETS = {"bounce_recall": 0.98, "bounce_precision": 1.0, "recipients": 0.95, "replies": 0.95}
 # Samples whose folder says the opposite of what they are, counted as what they are (printed).
@@ -66,6 +69,8 @@ class Bounces:
     wrong: list[str] = field(default_factory=list)
     sisimai_bounces: int = 0
     sisimai_with_recipients: int = 0
+    parsed: int = 0
+    rejected: list[str] = field(default_factory=list)
 
     @property
     def recall(self) -> float:
@@ -138,9 +143,17 @@ def measure_bounces(rules: RuleSet, sisimai: Path | None) -> Bounces:
                 result.named_right += 1
             else:
                 result.wrong.append(f"{name}: {got}")
+    for name, label in json.loads((CPYTHON / "expected.json").read_text()).items():
+        try:
+            mail = parse_message((CPYTHON / name).read_bytes(), mailbox=MAILBOX)
+        except UnparseableMessage as exc:
+            result.rejected.append(f"cpython/{name} ({exc.reason})")
+            continue
+        count(f"cpython/{name}", mail, is_bounce=label["bounce"])
     for directory, name, body in reply_fixtures():
         mail = parse_message(as_message(body), mailbox=MAILBOX)
         count(f"replies/{directory}/{name}", mail, is_bounce=False)
+    result.parsed = result.bounces + result.not_bounces
     return result
 
 
@@ -192,7 +205,11 @@ def verdict(name: str, passed: bool) -> bool:
 
 
 def report(bounces: Bounces, replies: Replies, sisimai: Path | None) -> bool:
-    print("\nmail: bounces (sisimai + flufl.bounce; non-bounces include every reply fixture)")
+    print(
+        "\nmail: bounces (sisimai, flufl.bounce, CPython's email tests; non-bounces include "
+        "every reply fixture)"
+    )
+    print(f"  messages parsed: {bounces.parsed}; not a message: {', '.join(bounces.rejected)}")
     if sisimai is None:
         print("  sisimai corpus not found beside the repository: measured on flufl.bounce only")
     print(f"  bounces tagged bounce: {bounces.recall:.1%} ({bounces.tagged}/{bounces.bounces})")
