@@ -243,6 +243,45 @@ class TestNonStandardFormats:
         assert bounce.recipients == ["kate@client.example"]
         assert bounce.original_message_id == "<14a3e1b4b5a.10b1a4c5610175@zoho.example>"
 
+    SES = (
+        '{"notificationType":"Bounce","bounce":{"bounceType":"Permanent","bouncedRecipients":'
+        '[{"emailAddress":"Kate@Client.example","action":"failed","status":"5.1.1",'
+        '"diagnosticCode":"smtp; 550 5.1.1 user unknown"}]},"mail":{"messageId":"0101-ses",'
+        '"commonHeaders":{"messageId":"<quote-21@acme.example>","to":["kate@client.example"]}}}'
+    )
+
+    def ses(self, body: str) -> MailReceived:
+        return parse(
+            "From: AWS Notifications <no-reply@sns.amazonaws.com>\nTo: anna@acme.example\n"
+            f"Subject: AWS Notification Message\n\n{body}\n"
+        )
+
+    def test_amazon_ses_bounce_notification(self) -> None:
+        bounce = self.ses(self.SES).bounce
+        assert bounce is not None
+        assert (bounce.recipients, bounce.permanent, bounce.status, bounce.diagnostic) == (
+            ["kate@client.example"],
+            True,
+            "5.1.1",
+            "550 5.1.1 user unknown",
+        )
+        assert bounce.original_message_id == "<quote-21@acme.example>"
+
+    def test_amazon_ses_bounce_inside_an_sns_envelope_wrapped_by_sns(self) -> None:
+        message = json.dumps(self.SES.replace("Permanent", "Transient"))
+        wrapped = message[:120] + "!\n " + message[120:]  # SNS breaks long lines with "!"
+        bounce = self.ses(f'{{\n  "Type" : "Notification",\n  "Message" : {wrapped}\n}}').bounce
+        assert bounce is not None
+        assert (bounce.recipients, bounce.permanent) == (["kate@client.example"], False)
+
+    def test_amazon_ses_delivery_and_complaint_notifications_are_no_bounces(self) -> None:
+        for kind in ("Delivery", "Complaint"):
+            assert self.ses(self.SES.replace('"Bounce"', f'"{kind}"')).bounce is None
+
+    def test_ses_json_from_anyone_else_is_not_read(self) -> None:
+        mail = parse(f"From: bob@client.example\nTo: anna@acme.example\nSubject: x\n\n{self.SES}")
+        assert mail.bounce is None
+
     def test_a_persons_mail_about_a_failed_delivery_is_no_bounce(self) -> None:
         mail = parse(
             """

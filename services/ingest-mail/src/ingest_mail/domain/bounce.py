@@ -13,6 +13,11 @@ Sources, the first that names a recipient wins:
    the common formats ("<addr>:" under qmail's and Postfix's preambles, Gmail's "wasn't
    delivered to", Exchange's "Delivery has failed to these recipients", "RCPT TO:<addr>"...).
 
+Amazon SES's bounce notifications by e-mail (JSON, bare or inside an SNS envelope, from an
+amazonaws.com / amazonses.com sender) are read apart (`read_ses_bounce`): `bouncedRecipients`,
+`bounceType` Permanent or not, each recipient's `status` and `diagnosticCode`. Its complaint
+and delivery notifications are not bounces.
+
 Only a message that looks like a bounce is read (a report, a mail system's sender, a null
 Return-Path, X-Failed-Recipients or a bounce subject): flufl.bounce's text detectors find
 "failures" in quoted human mail. Everything is bounded: parts walked, blocks read, characters
@@ -22,6 +27,7 @@ scanned and recipients kept.
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +41,7 @@ from ingest_mail.domain.mime import serialised_body
 from switchboard_shared.email_address import parse_address
 from switchboard_shared.events.mail import Bounce
 
-__all__ = ["MAX_RECIPIENTS", "looks_like_bounce", "read_bounce"]
+__all__ = ["MAX_RECIPIENTS", "looks_like_bounce", "read_bounce", "read_ses_bounce"]
 
 MAX_RECIPIENTS = 50
 MAX_DIAGNOSTIC_CHARS = 500
@@ -166,6 +172,64 @@ def read_bounce(message: Message, headers: HeaderMap, *, text: str, size: int) -
         original_message_id=original_id,
         original_in_reply_to=original_reply_to,
     )
+
+
+_SES_DOMAINS = ("amazonses.com", "amazonaws.com")
+_SNS_WRAP_RE = re.compile(r"!\r?\n ")  # SNS e-mail notifications break long lines with "!"
+
+
+def _is_ses_sender(headers: HeaderMap) -> bool:
+    sender = parse_address(headers.first("From"))
+    domain = (sender.address or "").rpartition("@")[2] if sender is not None else ""
+    return any(domain == name or domain.endswith("." + name) for name in _SES_DOMAINS)
+
+
+def read_ses_bounce(headers: HeaderMap, text: str) -> Bounce | None:
+    """An Amazon SES bounce notification (JSON, bare or in an SNS envelope) from an SES
+    sender; None for anything else, SES's delivery and complaint notifications included."""
+    if not _is_ses_sender(headers) or "notificationType" not in text[:MAX_SCAN_CHARS]:
+        return None
+    notification = _json_object(_SNS_WRAP_RE.sub("", text[:MAX_SCAN_CHARS]))
+    envelope = notification.get("Message")
+    if isinstance(envelope, str):  # the SNS envelope
+        notification = _json_object(envelope[:MAX_SCAN_CHARS])
+    bounce = notification.get("bounce")
+    if notification.get("notificationType") != "Bounce" or not isinstance(bounce, dict):
+        return None
+    permanent = str(bounce.get("bounceType", "")).lower() == "permanent"
+    failures: list[_Failure] = []
+    listed = bounce.get("bouncedRecipients")
+    for item in listed[:MAX_BLOCKS] if isinstance(listed, list) else []:
+        if not isinstance(item, dict):
+            continue
+        address = _normalised(str(item.get("emailAddress", "")))
+        if address is not None:
+            status = _status_in(str(item.get("status", "")), permanent=None)
+            diagnostic = _diagnostic(str(item.get("diagnosticCode", "")) or None)
+            failures.append(_Failure(address, permanent, status, diagnostic))
+    if not failures:
+        return None
+    mail = notification.get("mail")
+    common = mail.get("commonHeaders") if isinstance(mail, dict) else None
+    original = common.get("messageId") if isinstance(common, dict) else None
+    return Bounce(
+        recipients=list(dict.fromkeys(f.address for f in failures))[:MAX_RECIPIENTS],
+        permanent=permanent,
+        status=failures[0].status,
+        diagnostic=failures[0].diagnostic,
+        original_message_id=normalise_message_id(original) if isinstance(original, str) else None,
+    )
+
+
+def _json_object(text: str) -> dict[str, object]:
+    start = text.find("{")
+    if start < 0:
+        return {}
+    try:
+        found, _ = json.JSONDecoder().raw_decode(text, start)
+    except (ValueError, RecursionError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def _parts(message: Message) -> Iterator[Message]:

@@ -18,7 +18,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
-from ingest_mail.domain.bounce import looks_like_bounce, read_bounce
+from ingest_mail.domain.bounce import looks_like_bounce, read_bounce, read_ses_bounce
 from ingest_mail.domain.direction import (
     MailboxIdentity,
     direction_of,
@@ -139,12 +139,16 @@ def parse_message(
     reply = split_reply(mime.text)
     text = reply.text[:MAX_TEXT_CHARS]
     subject = _subject(headers, defects)
-    bounce = None
-    if not headers_only and looks_like_bounce(
-        headers,
-        report_type=mime.report_type,
-        part_types={attachment.type for attachment in mime.attachments},
-        subject=subject,
+    bounce = read_ses_bounce(headers, mime.text)
+    if (
+        bounce is None
+        and not headers_only
+        and looks_like_bounce(
+            headers,
+            report_type=mime.report_type,
+            part_types={attachment.type for attachment in mime.attachments},
+            subject=subject,
+        )
     ):
         bounce = read_bounce(message, headers, text=mime.text, size=len(raw))
 
