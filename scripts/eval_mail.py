@@ -15,7 +15,8 @@
    sisimai's set names no expected recipients: the share of its bounces with any recipient read
    is printed, without a target.
 3. Replies: the reply-parsing fixtures under tests/corpora/replies (GitHub's email_reply_parser
-   suite and its Python port, mail-parser-reply's, ours), each with the text a reader should see.
+   suite and its Python port, mail-parser-reply's, talon's inline cases, ours), each with the
+   text a reader should see.
    Targets: >= 95 % exact, and no line of the quoted history leaking into the text.
 
 Exit status 0 when every target is met, 1 otherwise.

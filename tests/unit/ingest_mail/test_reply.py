@@ -144,6 +144,50 @@ def test_outlook_header_blocks_in_many_languages(block: str) -> None:
     assert extract_reply(f"Agreed.\n\n{block}\n\nThe quoted message.\n") == "Agreed."
 
 
+class TestTalonsCases:
+    """Shapes from talon's suite (tests/corpora/replies/talon)."""
+
+    def test_text_and_attribution_on_one_line(self) -> None:
+        body = "reply\nbla-bla - bla--- On Wed, Apr 4, 2012 at 3:59 PM, me@domain.com wrote:\n> Hi"
+        assert extract_reply(body) == "reply\nbla-bla - bla"
+
+    def test_an_attribution_between_dashes(self) -> None:
+        body = "Yes.\n\n------On 12/29/1987 17:32 PM, Julius Caesar wrote-----\n\nOld text\n"
+        assert extract_reply(body) == "Yes."
+
+    @pytest.mark.parametrize("name", ["Reply Message", "Antwort Nachricht", "Original Message"])
+    def test_original_message_separators(self, name: str) -> None:
+        assert extract_reply(f"Test reply\n\n-----{name}-----\n\nTest") == "Test reply"
+
+    def test_the_line_before_an_attribution_is_the_senders(self) -> None:
+        body = "Call me at 10\nOn 04/19/2011 07:10 AM, Roman wrote:\n\n>Test\n\nRegards, Roman"
+        assert extract_reply(body) == "Call me at 10\n\nRegards, Roman"
+
+    def test_a_wrapped_address_line_is_part_of_the_attribution(self) -> None:
+        body = (
+            'Thanks\n On Mar 8, 2012 9:59 AM, "Example.com" <\n'
+            "r+7f1b094ceb90e18cca93d53d3703feae@example.com> wrote:\n\n>  Blah"
+        )
+        assert extract_reply(body) == "Thanks"
+
+    @pytest.mark.parametrize(
+        "continuation",
+        [" (http://example.com/c/YzOTYzMmE) >", "_nonce=3dd518)"],
+    )
+    def test_a_link_wrapped_inside_the_quote_does_not_leak(self, continuation: str) -> None:
+        body = (
+            "Blah\n\nOn Monday, 24 September, 2012 at 3:46 PM, bob wrote:\n\n"
+            f"> View ticket (http://example.com/action\n{continuation}\n>\n"
+        )
+        assert extract_reply(body) == "Blah"
+
+    def test_a_trimmed_header_block(self) -> None:
+        assert extract_reply("Blah\n\nDate: Wed, 16 May 2012 00:15\nTo: k@example.com") == "Blah"
+        assert extract_reply("8.45am-1pm\n\nFrom: somebody@example.com\n\nRequester: ") == (
+            "8.45am-1pm"
+        )
+
+
 def test_a_line_starting_with_from_is_no_header_block() -> None:
     text = "From: foo\nBar baz.\n\nOutlook with a reply directly above line"
     assert extract_reply(text) == text

@@ -5,20 +5,22 @@ library, the first choice in our e-mail research) and our own markers for what i
 
 - attributions ("On … wrote:", "Am … schrieb:", "… rakstīja:", "… napisał(a):", Gmail's
   "<date> Name <addr>:" and the like in the languages listed in `_WROTE`), also when the
-  sender's client wrapped them over up to three lines;
+  sender's client wrapped them over up to three lines (a wrapped one starts with its date),
+  set between dashes, or after the sender's words on the same line ("reply On … wrote:");
 - header blocks of Outlook and Apple Mail ("From: / Sent: / To: / Subject:" and their
-  translations, `*bold*` or not, or all on one line): at least three kinds of header within
-  six lines;
+  translations, `*bold*` or not, or all on one line): three kinds of header within six lines,
+  or a trimmed block (two headers, one with an address; a lone "From: a@b");
 - separators ("-----Original Message-----", "---------- Forwarded message ---------",
   "Begin forwarded message:", an Outlook rule of underscores...) in those languages.
 
 What comes after the marker is history. When that history is quoted with ``>``, the sender's
 answers between and after the quotes are kept (bottom posting, interleaved answers); a line
-glued to a quoted line is the quote's own wrapped continuation. Unquoted history (Outlook's
-style) is dropped whole. After a forward separator the forwarded message is returned apart,
-for the page to show folded. The signature is cut at the RFC 3676 ``-- `` line; a mobile
-client's footer ("Sent from my iPhone", "Get Outlook for iOS"...) only when it is the last line
-and reads like one, not a sentence ("Sent from my desk, where ...").
+glued to a long quoted line cut mid-sentence, or to a quoted line that opened a link, is the
+quote's own wrapped continuation. Unquoted history (Outlook's style) is dropped whole. After a
+forward separator the forwarded message is returned apart, for the page to show folded. The
+signature is cut at the RFC 3676 ``-- `` line; a mobile client's footer ("Sent from my iPhone",
+"Get Outlook for iOS"...) only when it is the last line and reads like one, not a sentence
+("Sent from my desk, where ...").
 
 Only the first ``MAX_LINES`` lines are searched and markers are short lines probed on their
 first characters, so the cost stays linear and small for huge bodies.
@@ -44,7 +46,8 @@ _SENTENCE_ENDS = (".", "!", "?", ":", ";", '"', ")")
 
 # "wrote" in the languages we serve, as the last word(s) of an attribution line.
 _WROTE = (
-    r"wrote|writes|schrieb|schreibt|a écrit|a ecrit|écrit|escribió|escribio|escreveu|ha scritto"
+    r"wrote|writes|sent|schrieb|schreibt|a écrit|a ecrit|écrit|escribió|escribio|escreveu"
+    r"|ha scritto"
     r"|scritto|schreef|geschreven|skrev|skriver|kirjoitti|napisał\(a\)|napisała|napisał|pisze"
     r"|napsal\(a\)|napsala|napsal|rakstīja|rakstija|rašė|rase|menulis|đã viết|írta|yazdı"
     r"|написал\(а\)|написала|написал|пишет|kirjutas|έγραψε"
@@ -58,6 +61,11 @@ _ADDRESS_END_RE = re.compile(
 _DATE_OR_ADDRESS_RE = re.compile(r"\d|@")
 _DIGIT_RE = re.compile(r"\d")
 _ATTRIBUTION_CHARS = 400
+# Text and an English attribution on one line: "reply On Wed, Apr 4, 2012, bob wrote:".
+_SHARED_LINE_RE = re.compile(r"^(.*?\S)\s*(?:-{2,}\s*)?\bOn\s+\S.{0,300}\b(?:wrote|sent):$")
+_DASHED_RE = re.compile(r"^-{2,}\s*(.{0,400}?\S)\s*-{2,}$")
+_SENTENCE_END_RE = re.compile(r"[.!?]$")
+_NUMBER_RE = re.compile(r"\b\d{1,4}\b")  # a day, a year, an hour: an attribution's date
 # Quotequail 0.5.4's reply/forward patterns (quotequail/_patterns.py) need one of these words;
 # keep in step when upgrading it. A line without any of them cannot start a quotequail match.
 _LIBRARY_TRIGGER_RE = re.compile(
@@ -67,7 +75,8 @@ _LIBRARY_TRIGGER_RE = re.compile(
     re.IGNORECASE,
 )
 _ORIGINAL_SEPARATOR_RE = re.compile(
-    r"^-{2,}\s?(?:original message|ursprüngliche nachricht|message d'origine|mensaje original"
+    r"^-{2,}\s?(?:original message|reply message|ursprüngliche nachricht|antwort nachricht"
+    r"|message d'origine|mensaje original"
     r"|mensagem original|messaggio originale|oorspronkelijk bericht|originalmeddelande"
     r"|opprinnelig melding|oprindelig meddelelse|alkuperäinen viesti|wiadomość oryginalna"
     r"|oriģinālā ziņa|originali žinutė|původní zpráva|eredeti üzenet|исходное сообщение"
@@ -149,6 +158,7 @@ class _Marker:
     index: int  # first line of the history
     body: int  # first line after the marker itself (attribution lines, header block)
     forward: bool = False
+    keep: str = ""  # the sender's words before an attribution on the same line
 
 
 def extract_reply(body: str) -> str:
@@ -168,6 +178,8 @@ def _without_history(lines: list[str], *, depth: int) -> tuple[list[str], list[s
     if marker is None:
         return _unquoted(lines), []
     top = _unquoted(lines[: marker.index])
+    if marker.keep:
+        top.append(marker.keep)
     rest = lines[marker.body :]
     if marker.forward:
         return top, rest
@@ -194,13 +206,21 @@ def _answers(rest: list[str]) -> list[str]:
     for line in rest:
         if _is_quoted(line):
             text = line.rstrip()
-            wrapping = len(text) >= _WRAP_WIDTH and not text.endswith(_SENTENCE_ENDS)
+            wrapping = (
+                len(text) >= _WRAP_WIDTH and not text.endswith(_SENTENCE_ENDS)
+            ) or text.count("(") > text.count(")")  # a link the client wrapped
         elif not line.strip():
             wrapping = False
             kept.append(line)
-        elif not wrapping:
+        elif not wrapping and not _glued_link(line):
             kept.append(line)
     return kept
+
+
+def _glued_link(line: str) -> bool:
+    """A wrapped link's own line, glued to a quote: '(http://…) >'."""
+    text = line.strip()
+    return text.startswith("(http") or (text.startswith("(") and text.endswith(">"))
 
 
 def _history_start(lines: list[str]) -> _Marker | None:
@@ -222,21 +242,37 @@ def _own_marker(probes: list[str]) -> _Marker | None:
             return _Marker(index, index + 1)
         wrapped = _attribution_lines(probes, index)
         if wrapped:
-            return _Marker(index, index + wrapped)
+            shared = _SHARED_LINE_RE.match(probe) if wrapped == 1 else None
+            keep = shared.group(1) if shared else ""
+            return _Marker(index, index + wrapped, keep=keep)
         if _header_block(probes, index):
             return _Marker(index, index + 1)
     return None
 
 
 def _attribution_lines(probes: list[str], index: int) -> int:
-    """How many lines (1 to 3) the attribution starting at `index` spans; 0 if none does."""
-    joined = probes[index]
-    for count in range(1, _WRAP_LINES + 1):
-        if count > 1:
-            following = probes[index + count - 1] if index + count - 1 < len(probes) else ""
-            if not following or _is_quoted(following):
-                return 0
-            joined = re.sub(r"<\s+", "<", f"{joined} {following}")
+    """How many lines (1 to 3) the attribution starting at `index` spans; 0 if none does.
+
+    A wrapped attribution starts with its date: a first line without a digit, or one whose
+    next line is an attribution of its own, is the sender's text, not the attribution's start.
+    """
+    joined = _DASHED_RE.sub(r"\1:", probes[index])  # "------On … wrote-----"
+    if joined.endswith(":") and _is_attribution(joined):
+        return 1
+    if not _NUMBER_RE.search(probes[index]) or _SENTENCE_END_RE.search(probes[index]):
+        return 0
+    for count in range(2, _WRAP_LINES + 1):
+        following = probes[index + count - 1] if index + count - 1 < len(probes) else ""
+        if not following or _is_quoted(following):
+            return 0
+        if (
+            count == 2
+            and following.endswith(":")
+            and _NUMBER_RE.search(following)
+            and _is_attribution(following)
+        ):
+            return 0  # the attribution is the next line alone
+        joined = re.sub(r"<\s+", "<", f"{joined} {following}")
         if joined.endswith(":") and _is_attribution(joined):
             return count
     return 0
@@ -266,7 +302,16 @@ def _header_block(probes: list[str], index: int) -> bool:
     kinds = set(first)
     for probe in probes[index + 1 : index + _HEADER_WINDOW]:
         kinds |= {kind for kind, regex in _HEADER_RES if regex.match(probe)}
-    return len(kinds) >= 3 and "from" in kinds
+    if len(kinds) >= 3 and "from" in kinds:
+        return True
+    # Two headers on consecutive lines, one naming an address ("Date: …" / "To: a@b"), or a
+    # lone "From: a@b" after a blank line: a quoted message's trimmed header block.
+    following = probes[index + 1] if index + 1 < len(probes) else ""
+    second = {kind for kind, regex in _HEADER_RES if regex.match(following)}
+    if second - first and "@" in probes[index] + following:
+        return True
+    previous_blank = index == 0 or not probes[index - 1]
+    return previous_blank and "from" in first and "@" in probes[index] and not following
 
 
 def _library_marker(probes: list[str], *, limit: int | None) -> int | None:
