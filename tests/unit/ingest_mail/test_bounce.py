@@ -282,6 +282,23 @@ class TestNonStandardFormats:
         mail = parse(f"From: bob@client.example\nTo: anna@acme.example\nSubject: x\n\n{self.SES}")
         assert mail.bounce is None
 
+    def test_a_persons_mail_under_a_bounce_subject_is_no_bounce(self) -> None:
+        # An address alone on its line is qmail's format, but nothing here says anything failed.
+        mail = parse(
+            """
+            From: Bob <bob@client.example>
+            To: anna@acme.example
+            Subject: Delivery failure
+
+            Anna, please add my colleague to the order:
+
+            <kate@client.example>
+
+            Thanks, Bob
+            """
+        )
+        assert mail.bounce is None
+
     def test_a_persons_mail_about_a_failed_delivery_is_no_bounce(self) -> None:
         mail = parse(
             """

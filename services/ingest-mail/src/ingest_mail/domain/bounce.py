@@ -102,6 +102,13 @@ _RECIPIENT_LINE_RES = tuple(
         r"^\s*(?:final-|original-)?recipient:\s*(?:rfc822;\s*)?<?ADDR",
     )
 )
+# A bounce's own words say that something failed (or quote the server's error code).
+_FAILURE_WORDS_RE = re.compile(
+    r"deliver|fail|bounce|reject|refused|unknown|not found|no such|does not exist|quota"
+    r"|mailbox|permanent|giving up|given up|unreachable|undeliver|zustell|remis|entreg|consegn"
+    r"|доставл|配信|送信|(?<![\d.])[45]\d\d(?![\d.])|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}",
+    re.IGNORECASE,
+)
 _INLINE_HEADER_RE = re.compile(
     r"^[ \t]*(message-id|in-reply-to)[ \t]*:[ \t]*(.{0,998})$", re.IGNORECASE | re.MULTILINE
 )
@@ -377,6 +384,8 @@ def _preferred(failures: list[_Failure], ids: set[str], parties: set[str]) -> li
 
 
 def _text_failures(human: str) -> list[_Failure]:
+    if not _FAILURE_WORDS_RE.search(human):
+        return []  # no word of a failure: a person's message with a bounce-like subject
     found: dict[str, int] = {}
     for regex in _RECIPIENT_LINE_RES:
         for match in regex.finditer(human):
