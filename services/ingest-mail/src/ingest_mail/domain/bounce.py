@@ -269,7 +269,7 @@ def _status_blocks(part: Message) -> list[HeaderMap]:
     """The per-message block and the per-recipient blocks of a delivery-status part."""
     payload = part.get_payload()
     if isinstance(payload, list) and all(isinstance(p, Message) for p in payload):
-        blocks = [HeaderMap.of(p) for p in payload if isinstance(p, Message)]
+        blocks = [HeaderMap.of(p) for p in payload[: MAX_BLOCKS + 1] if isinstance(p, Message)]
         if len(blocks) >= 2:
             return blocks
     data = serialised_body(part)  # parsed as one message (its headers and "body") or text
