@@ -106,8 +106,9 @@ MAIL_FACTS: dict[str, FactSpec] = {
     "out_of_office_text": FactSpec(
         B,
         "the new text starts like an out-of-office reply (`mail.out_of_office_texts`, searched "
-        f"in its first {OUT_OF_OFFICE_CHARS} characters) and is short (at most "
-        f"{OUT_OF_OFFICE_MAX_TEXT} characters)",
+        f"in its first {OUT_OF_OFFICE_CHARS} characters), is short (at most "
+        f"{OUT_OF_OFFICE_MAX_TEXT} characters), and goes on like one (`mail.out_of_office_hints`:"
+        " urgent matters, on my return, contact my colleague) or has an auto-reply subject",
     ),
     "subject_calendar_reply": FactSpec(B, "the subject matches `mail.calendar_reply_subjects`"),
     "calendar_method": FactSpec(C, "iTIP METHOD of the text/calendar part", CALENDAR_METHODS),
@@ -239,7 +240,11 @@ def mail_facts(mail: MailReceived, rules: RuleSet, knowledge: KnowledgeView) -> 
         "subject_auto_reply": _search(patterns.auto_reply_subjects, subject),
         "subject_bounce": _search(patterns.bounce_subjects, subject),
         "out_of_office_text": len(mail.text) <= OUT_OF_OFFICE_MAX_TEXT
-        and _search(patterns.out_of_office_texts, mail.text[:OUT_OF_OFFICE_CHARS]),
+        and _search(patterns.out_of_office_texts, mail.text[:OUT_OF_OFFICE_CHARS])
+        and (
+            _search(patterns.out_of_office_hints, mail.text)
+            or _search(patterns.auto_reply_subjects, subject)
+        ),
         "subject_calendar_reply": _search(patterns.calendar_reply_subjects, subject),
         "calendar_method": _choice(
             (headers.get(CALENDAR_METHOD_HEADER.lower()) or "none").upper(),

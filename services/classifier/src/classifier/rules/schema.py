@@ -93,6 +93,11 @@ class MailLists(_Strict):
         description="Searched in the first lines of the message's new text (auto-replies that "
         "carry no header saying so)",
     )
+    out_of_office_hints: list[str] = Field(
+        default_factory=list,
+        description="What an out-of-office goes on to say (urgent matters, on my return, "
+        "contact my colleague), searched in the whole new text",
+    )
     calendar_reply_subjects: list[str] = Field(default_factory=list)
 
 
