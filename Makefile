@@ -60,8 +60,9 @@ bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 		exit 2; }
 	$(PY) scripts/bench.py
 
-eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus
+eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus; mail parsing on public corpora
 	$(PY) scripts/eval.py $(ARGS)
+	$(PY) scripts/eval_mail.py
 
 replay-rejected: $(STAMP) ## Re-parse and publish call records on ingest.rejected.v1 (ARGS='--dry-run')
 	$(PY) -m ingest_calls.replay $(ARGS)

@@ -27,6 +27,7 @@ from switchboard_shared.events.interactions import (
 )
 from switchboard_shared.events.mail import (
     Attachment,
+    Bounce,
     MailDirection,
     MailReceived,
     SenderEvidence,
@@ -37,6 +38,7 @@ __all__ = [
     "ActivityKind",
     "ActivityState",
     "Attachment",
+    "Bounce",
     "CallDirection",
     "CallProgress",
     "CallRecorded",
