@@ -11,7 +11,7 @@ from crm_store.directory import linking
 from crm_store.directory.linking import Link, LinkKind
 from crm_store.directory.points import PointInput
 from crm_store.directory.records import Changes, contact_name
-from crm_store.directory.relinking import owners_of, snapshot_contact_points
+from crm_store.directory.relinking import delivery_changed, owners_of, snapshot_contact_points
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.routes import contact_view, router
 from crm_store.directory.schemas import ContactOut
@@ -29,6 +29,7 @@ __all__ = [
     "contact_name",
     "contact_view",
     "create_contact",
+    "delivery_changed",
     "linking",
     "normalised_emails",
     "normalised_phones",

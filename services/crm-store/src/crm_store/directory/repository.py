@@ -4,6 +4,7 @@ re-links: interactions without a contact, a merged contact's interactions."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -55,6 +56,44 @@ class DirectoryRepository(Store):
         for value, contact_id, company_id_, owner_id in await self.session.execute(statement):
             out[value].append(PointOwner(contact_id, company_id_, owner_id))
         return out
+
+    async def email_points(self, values: Iterable[str]) -> list[Point]:
+        """Active e-mail points with one of these addresses, whoever has them."""
+        wanted = sorted(set(values))
+        if not wanted:
+            return []
+        statement = (
+            select(Point)
+            .where(Point.active.is_(True), Point.type == "email", self._among(Point.value, wanted))
+            .order_by(Point.value, Point.id)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def marked_points(self, values: Iterable[str] | None = None) -> list[Point]:
+        """Active points marked undeliverable: among these values, or all of them (None)."""
+        statement = select(Point).where(Point.active.is_(True), Point.undeliverable_at.is_not(None))
+        if values is not None:
+            wanted = sorted(set(values))
+            if not wanted:
+                return []
+            statement = statement.where(self._among(Point.value, wanted))
+        return list((await self.session.execute(statement.order_by(Point.value))).scalars())
+
+    async def last_heard_from(self, addresses: Iterable[str]) -> dict[str, datetime]:
+        """Per address, when the newest inbound message from it was sent (stored ones)."""
+        wanted = sorted(set(addresses))
+        if not wanted:
+            return {}
+        statement = (
+            select(Interaction.counterpart, func.max(Interaction.occurred_at))
+            .where(
+                Interaction.kind == "mail",
+                Interaction.direction == "inbound",
+                self._among(Interaction.counterpart, wanted),
+            )
+            .group_by(Interaction.counterpart)
+        )
+        return {value: at for value, at in await self.session.execute(statement) if value}
 
     async def domain_companies(self, domains: Iterable[str]) -> dict[str, tuple[str, str | None]]:
         """Per registrable domain, the active company that has it and that company's owner."""
