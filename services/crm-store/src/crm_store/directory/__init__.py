@@ -8,6 +8,7 @@ import from here only.
 """
 
 from crm_store.directory import linking
+from crm_store.directory.delivery import undeliverable_of
 from crm_store.directory.linking import Link, LinkKind
 from crm_store.directory.points import PointInput
 from crm_store.directory.records import Changes, contact_name
@@ -36,5 +37,6 @@ __all__ = [
     "owners_of",
     "router",
     "snapshot_contact_points",
+    "undeliverable_of",
     "update_contact",
 ]

@@ -11,11 +11,12 @@ an address that has written since.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from crm_store.core import Point
+from crm_store.directory.schemas import UndeliverableOut
 from switchboard_shared.events import InteractionClassified, MailDirection, Tag, Undeliverable
 
 MAX_FAILED_RECIPIENTS = 20
@@ -105,3 +106,23 @@ def set_mark(point: Point, mark: Mark | None) -> None:
     point.undeliverable_status = mark.status if mark else None
     point.undeliverable_diagnostic = mark.diagnostic if mark else None
     point.undeliverable_interaction_id = mark.interaction_id if mark else None
+
+
+def undeliverable_of(points: Sequence[Point]) -> list[UndeliverableOut]:
+    """The marked addresses among these points, in their order, each once."""
+    out: dict[str, UndeliverableOut] = {}
+    for point in points:
+        if (mark := mark_of(point)) is not None and point.value not in out:
+            out[point.value] = UndeliverableOut(
+                email=point.value,
+                since=mark.since,
+                status=mark.status,
+                diagnostic=mark.diagnostic,
+                interaction_id=mark.interaction_id,
+            )
+    return list(out.values())
+
+
+def preferred_email(points: Sequence[Point]) -> str | None:
+    """The address to write to: the first e-mail point that takes mail; None when none does."""
+    return next((p.value for p in points if p.type == "email" and p.undeliverable_at is None), None)

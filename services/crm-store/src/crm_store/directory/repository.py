@@ -323,7 +323,8 @@ class DirectoryRepository(Store):
         return {d: c for d, c in (await self.session.execute(statement)).all()}
 
     async def export_points(self, point_type: str | None) -> list[tuple[Any, ...]]:
-        """Active points of active contacts and companies, for a mailing list."""
+        """Active points of active contacts and companies, for a mailing list; never an
+        address that bounced for good."""
         company = aliased(Company)
         company_id = func.coalesce(Contact.company_id, Point.company_id)
         statement = (
@@ -338,7 +339,7 @@ class DirectoryRepository(Store):
             )
             .outerjoin(Contact, Contact.id == Point.contact_id)
             .outerjoin(company, company.id == company_id)
-            .where(Point.active.is_(True))
+            .where(Point.active.is_(True), Point.undeliverable_at.is_(None))
             .order_by(Point.type, Point.value, Point.contact_id)
         )
         if point_type is not None:
