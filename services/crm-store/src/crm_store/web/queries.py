@@ -82,8 +82,9 @@ class InboxItem:
         if not self.bounce:
             return ""
         reason = present.bounce_reason(self.bounce)
-        text = f"Mail to {self.bounce.get('address') or 'this address'} bounced for good"
-        return f"{text}. {reason}" if reason else text
+        address = self.bounce.get("address") or "this address"
+        text = f"Mail to {address} bounced for good: a reply to it goes nowhere."
+        return f"{text} {reason}" if reason else text
 
     @property
     def kind_label(self) -> str:
