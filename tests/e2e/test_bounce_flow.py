@@ -19,13 +19,13 @@ import httpx
 import pytest
 
 from support.records import read_to_end
-from support.stack import ADMIN_TOKEN, MAIL_AUTH, Stack
+from support.stack import ADMIN_TOKEN, MAILBOX, Stack, post_mail
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ContactPoint
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-OURS = "sales@acme-corp.com"
+OURS = MAILBOX
 DATE = "Wed, 25 Nov 2026 10:00:00 +0000"
 
 
@@ -111,19 +111,6 @@ def from_client(client: str, message_id: str) -> bytes:
     msg["Date"] = "Thu, 26 Nov 2026 09:00:00 +0000"
     msg.set_content("Sorry, our mail server was misconfigured. Could you send the quote again?")
     return msg.as_bytes()
-
-
-async def post_mail(stack: Stack, raw: bytes, folder: str = "INBOX") -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=stack.url("ingest_mail")) as client:
-        response = await client.post(
-            "/messages",
-            params={"mailbox": OURS, "folder": folder},
-            content=raw,
-            headers={"Content-Type": "message/rfc822", **MAIL_AUTH},
-        )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def until(stack: Stack, path: str, done: Callable[[Any], bool], timeout: float = 30) -> Any:

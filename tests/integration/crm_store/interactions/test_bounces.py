@@ -6,26 +6,20 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_store import web
 from crm_store.config import Settings
 from crm_store.core import OutboxRepository, outbox_record
-from crm_store.http import router as api_router
 from crm_store.interactions import record_interactions
 from support.bounces import T0, bounced, received, sent
+from support.crm_page import build_app, sign_in
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ContactPoint, InteractionClassified
-from switchboard_shared.problems import install_problem_handlers
 
 pytestmark = pytest.mark.integration
 
@@ -59,27 +53,6 @@ async def contact(client: httpx.AsyncClient, admin: dict[str, str], **body: Any)
     created = await client.post("/api/v1/contacts", json=body, headers=admin)
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
-
-
-@asynccontextmanager
-async def page(sessions: Sessions, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The managers' page, signed in with the admin token."""
-    app = FastAPI()
-    app.include_router(api_router)
-    app.include_router(web.router)
-    install_problem_handlers(app)
-    app.state.sessionmaker = sessions
-    app.state.settings = settings
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8004") as client:
-        form = await client.get("/login")
-        match = re.search(r'name="csrf" value="([^"]*)"', form.text)
-        assert match
-        signed = await client.post(
-            "/login", data={"csrf": match.group(1), "token": settings.bootstrap_admin_token}
-        )
-        assert signed.status_code == 303, signed.text
-        yield client
 
 
 async def test_a_permanent_bounce_marks_the_address_and_a_message_from_it_clears_it(
@@ -134,7 +107,9 @@ async def test_a_permanent_bounce_marks_the_address_and_a_message_from_it_clears
     assert ANN not in [row[1] for row in csv.reader(io.StringIO(exported.text))]
 
     # The page: the contact screen shows it, the bounce reads as a bounce, the reply warns.
-    async with page(sessions, settings) as browser:
+    assert settings.bootstrap_admin_token is not None
+    admin_token = settings.bootstrap_admin_token
+    async with sign_in(build_app(sessions, settings), admin_token) as browser:
         screen = (await browser.get(f"/contacts/{ann}")).text
         assert "Undeliverable" in screen
         assert "Bounces" in screen
