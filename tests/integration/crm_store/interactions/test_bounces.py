@@ -196,3 +196,28 @@ async def test_a_bounce_in_the_same_batch_as_its_original(
     assert by_id[bounce.interaction_id]["thread_id"] == THREAD
     body = (await client.get(f"/api/v1/contacts/{ann}", headers=admin)).json()
     assert [u["email"] for u in body["undeliverable"]] == [ANN]
+
+
+async def test_an_address_known_to_bounce_is_undeliverable_wherever_it_is_added(
+    client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions
+) -> None:
+    """The address fails for everyone: typed in again for another contact, it comes marked,
+    and the compacted topic says so."""
+    ann = await contact(client, admin, first_name="Ann", emails=[ANN])
+    await record(sessions, bounced("<dsn5@mx>", [ANN]))
+    created = await client.post(
+        "/api/v1/contacts",
+        json={"first_name": "Annie", "last_name": "Other", "emails": [ANN], "force": True},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    assert [u["email"] for u in created.json()["undeliverable"]] == [ANN]
+    assert created.json()["preferred_email"] is None
+    last = (await points_published(sessions, ANN))[-1]
+    assert last is not None
+    assert last.undeliverable is not None
+    assert last.undeliverable.interaction_id == "ce-<dsn5@mx>"
+    assert last.contact_id is None  # shared by two contacts now: the point links no one
+    # Ann's own card is unchanged.
+    body = (await client.get(f"/api/v1/contacts/{ann}", headers=admin)).json()
+    assert [u["email"] for u in body["undeliverable"]] == [ANN]

@@ -26,6 +26,7 @@ from crm_store.core import (
     encode_name_cursor,
     utcnow,
 )
+from crm_store.directory.delivery import mark_of, set_mark
 from crm_store.directory.linking import PointOwner
 
 M = TypeVar("M", Contact, Company)
@@ -146,6 +147,20 @@ class DirectoryRepository(Store):
         return list((await self.session.execute(statement)).scalars())
 
     async def add_points(self, points: Sequence[Point]) -> None:
+        """Store new points; an address known to bounce (on any row, even an archived
+        contact's) comes with its undeliverable mark: the address fails for everyone."""
+        if emails := {p.value for p in points if p.type == "email"}:
+            statement = (
+                select(Point)
+                .where(
+                    self._among(Point.value, sorted(emails)), Point.undeliverable_at.is_not(None)
+                )
+                .order_by(Point.undeliverable_at)
+            )
+            marked = {p.value: p for p in (await self.session.execute(statement)).scalars()}
+            for point in points:
+                if (known := marked.get(point.value)) is not None and point.type == "email":
+                    set_mark(point, mark_of(known))
         self.session.add_all(points)
         await self.session.flush()
 
