@@ -7,17 +7,21 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_store.config import Settings
-from crm_store.core import OutboxRepository, outbox_record
+from crm_store.core import Interaction, OutboxRepository, make_engine, outbox_record, table_of
 from crm_store.interactions import record_interactions
+from crm_store.migrate import migrate
 from support.bounces import T0, bounced, received, sent
 from support.crm_page import build_app, sign_in
+from support.databases import own_crm_database
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import ContactPoint, InteractionClassified
 
@@ -221,3 +225,38 @@ async def test_an_address_known_to_bounce_is_undeliverable_wherever_it_is_added(
     # Ann's own card is unchanged.
     body = (await client.get(f"/api/v1/contacts/{ann}", headers=admin)).json()
     assert [u["email"] for u in body["undeliverable"]] == [ANN]
+
+
+async def test_the_migration_gives_stored_mail_its_message_id_and_thread(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Mail stored before the migration can be found by the bounce that returns it."""
+    quote = sent(QUOTE, ANN, thread_id=THREAD)
+    async with own_crm_database(database_url, tmp_path, "0004_token_lifecycle") as url:
+        engine = make_engine(url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(
+                    insert(table_of(Interaction)).values(
+                        id=quote.interaction_id,
+                        kind="mail",
+                        occurred_at=T0,
+                        counterpart=ANN,
+                        direction="outbound",
+                        disposition="logged",
+                        tags=[],
+                        reasons=[],
+                        payload=quote.model_dump(mode="json", by_alias=True),
+                        link="none",
+                        candidates=[],
+                        created_at=T0,
+                    )
+                )
+            await migrate(url)
+            async with engine.connect() as connection:
+                row = (
+                    await connection.execute(select(Interaction.message_id, Interaction.thread_id))
+                ).one()
+        finally:
+            await engine.dispose()
+    assert tuple(row) == (QUOTE, THREAD)
