@@ -16,6 +16,7 @@ from switchboard_shared.events.crm import (
     ContactPoint,
     Feedback,
     InteractionLinked,
+    Undeliverable,
 )
 from switchboard_shared.events.ingest import IngestRejected
 from switchboard_shared.events.interactions import (
@@ -59,4 +60,5 @@ __all__ = [
     "Reason",
     "SenderEvidence",
     "Tag",
+    "Undeliverable",
 ]

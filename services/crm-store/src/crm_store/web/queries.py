@@ -74,6 +74,17 @@ class InboxItem:
     presets: list[PresetButton]
     prefill: tuple[str, str] = ("", "")
     """First and last name for "create contact", from a mail's display name."""
+    bounce: dict[str, Any] | None = None
+    """A reply whose address bounced for good (`Activity.bounce`)."""
+
+    @property
+    def bounce_text(self) -> str:
+        if not self.bounce:
+            return ""
+        reason = present.bounce_reason(self.bounce)
+        address = self.bounce.get("address") or "this address"
+        text = f"Mail to {address} bounced for good: a reply to it goes nowhere."
+        return f"{text} {reason}" if reason else text
 
     @property
     def kind_label(self) -> str:
@@ -231,6 +242,7 @@ async def inbox_items(
                 reasons=present.reasons_text(last.reasons if last else []),
                 presets=presets_for(presets, activity.kind),
                 prefill=present.sender_name(payload),
+                bounce=activity.bounce,
             )
         )
     return items
