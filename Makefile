@@ -54,8 +54,9 @@ format: $(STAMP) ## Sort imports, apply safe fixes and format with ruff
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-schemas: $(STAMP) ## Regenerate the event JSON Schema snapshots and docs/asyncapi.yaml
+schemas: $(STAMP) ## Regenerate the event JSON Schema snapshots, docs/asyncapi.yaml and crm-store's OpenAPI
 	$(PY) -m switchboard_shared.schemas --write
+	$(PY) -m crm_store.openapi --write
 
 bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 	@test -f scripts/bench.py || { \
@@ -63,8 +64,9 @@ bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 		exit 2; }
 	$(PY) scripts/bench.py
 
-eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus
+eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus; mail parsing on public corpora
 	$(PY) scripts/eval.py $(ARGS)
+	$(PY) scripts/eval_mail.py
 
 replay-rejected: $(STAMP) ## Re-parse and publish call records on ingest.rejected.v1 (ARGS='--dry-run')
 	$(PY) -m ingest_calls.replay $(ARGS)

@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import os
-import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -24,14 +21,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from ingest_calls.domain.twilio import compute_signature  # noqa: E402
-from support.broker import start_broker  # noqa: E402
-from support.ports import free_port  # noqa: E402
-from switchboard_shared.admin import create_topics  # noqa: E402
-from switchboard_shared.settings import CommonSettings  # noqa: E402
+from harness import BENCH_DIR, ROOT
+from harness.measure import alternating, latency_line, percentile, ratio_line
+from harness.run import Bench, run_area
+from harness.service import ServiceProcess, free_port, service_env
+from ingest_calls.domain.twilio import compute_signature
 
 TWILIO_TOKEN = "bench-twilio-auth-token-0123456789"
 BARE_APP = """
@@ -69,8 +63,7 @@ class Result:
         return self.requests / self.seconds
 
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+        return percentile(self.latencies, p)
 
 
 Request = tuple[str, bytes, dict[str, str]]
@@ -123,22 +116,6 @@ async def drive(name: str, requests: list[Request], concurrency: int) -> Result:
     return Result(name, len(requests), elapsed, latencies)
 
 
-def start_server(
-    args: list[str], env: dict[str, str], port: int, log: Path
-) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code in (200, 404):
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server on {port} did not start: {log.read_text()[-2000:]}")
-
-
 def merge(results: list[Result]) -> Result:
     return Result(
         results[0].name,
@@ -151,44 +128,35 @@ def merge(results: list[Result]) -> Result:
 async def bench_calls(
     bootstrap: str, workdir: Path, per_round: int, rounds: int, concurrency: int
 ) -> None:
-    env = {
-        **os.environ,
-        "SWITCHBOARD_KAFKA_BOOTSTRAP": bootstrap,
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "INGEST_CALLS_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-    }
+    env = service_env(bootstrap, {"INGEST_CALLS_TWILIO_AUTH_TOKEN": TWILIO_TOKEN})
     service_port, bare_port = free_port(), free_port()
     (workdir / "bare_app.py").write_text(BARE_APP)
-    service = start_server(
-        [sys.executable, "-m", "ingest_calls"],
-        {
-            **env,
-            "INGEST_CALLS_PORT": str(service_port),
-            # Twilio signs the URL it calls; ingest-calls takes it from configuration only.
-            "INGEST_CALLS_PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
-        },
-        service_port,
-        workdir / "ingest-calls.log",
-    )
-    bare = start_server(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bare_app:app",
-            "--port",
-            str(bare_port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--app-dir",
-            str(workdir),
-        ],
-        env,
-        bare_port,
-        workdir / "bare.log",
-    )
-    try:
+    calls_env = {
+        **env,
+        "INGEST_CALLS_PORT": str(service_port),
+        # Twilio signs the URL it calls; ingest-calls takes it from configuration only.
+        "INGEST_CALLS_PUBLIC_BASE_URL": f"http://127.0.0.1:{service_port}",
+    }
+    bare_argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bare_app:app",
+        "--port",
+        str(bare_port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--app-dir",
+        str(workdir),
+    ]
+    with (
+        ServiceProcess("ingest_calls", calls_env, workdir / "ingest-calls.log") as service,
+        ServiceProcess(bare_argv, env, workdir / "bare.log") as bare,
+    ):
+        await service.wait_ready(service_port, timeout=60)
+        # The bare app has no /readyz: its 404 says it serves.
+        await bare.wait_ready(bare_port, timeout=60, statuses=(200, 404))
         service_url = f"http://127.0.0.1:{service_port}/webhooks/twilio"
         bare_url = f"http://127.0.0.1:{bare_port}/publish"
         # Warm up both (connections, metadata, first-call imports).
@@ -196,35 +164,22 @@ async def bench_calls(
         await drive("warm-up", twilio_requests(bare_url, 200, 10_000_000), concurrency)
         ours: list[Result] = []
         baseline: list[Result] = []
+        contenders: list[tuple[list[Result], str, str]] = [
+            (ours, "ingest-calls", service_url),
+            (baseline, "bare", bare_url),
+        ]
         for r in range(rounds):
-            offset = r * per_round
-            runs: list[tuple[list[Result], str, str]] = [
-                (ours, "ingest-calls", service_url),
-                (baseline, "bare", bare_url),
-            ]
-            if r % 2:
-                runs.reverse()
-            for sink, name, url in runs:
-                requests = twilio_requests(url, per_round, offset)
+            for sink, name, url in alternating(contenders, r):
+                requests = twilio_requests(url, per_round, r * per_round)
                 sink.append(await drive(name, requests, concurrency))
         report("ingest-calls: signed Twilio webhooks", merge(ours), merge(baseline))
-    finally:
-        for process in (service, bare):
-            process.terminate()
-            process.wait(10)
 
 
 def report(title: str, ours: Result, baseline: Result) -> None:
-    ratio = ours.rate / baseline.rate
     print(f"\n{title} (concurrency as given, acks=all, {ours.requests} requests each)")
     for r in (ours, baseline):
-        mean_ms = statistics.fmean(r.latencies) * 1000
-        print(
-            f"  {r.name:<14} {r.rate:8.0f} req/s   p50 {r.percentile(0.5) * 1000:6.1f} ms"
-            f"   p99 {r.percentile(0.99) * 1000:6.1f} ms   mean {mean_ms:6.1f} ms"
-        )
-    verdict = "meets" if ratio >= 0.8 else "BELOW"
-    print(f"  ratio (ours / bare): {ratio:.2f}  -> {verdict} the 0.8 target")
+        print(f"  {r.name:<14} {r.rate:8.0f} req/s   {latency_line(r.latencies)}")
+    print(ratio_line("ratio (ours / bare)", ours.rate / baseline.rate, 0.8))
     print(f"  p99 ratio (bare / ours): {baseline.percentile(0.99) / ours.percentile(0.99):.2f}")
 
 
@@ -233,28 +188,19 @@ AREAS = ("mail", "classifier", "crm")
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    workdir = ROOT / "var" / "bench"
-    workdir.mkdir(parents=True, exist_ok=True)
-    sys.path.insert(0, str(ROOT / "scripts"))
     for area in ("calls", *AREAS):
         if args.only and args.only != area:
             continue
-        if area != "calls" and not (ROOT / "scripts" / f"bench_{area}.py").exists():
+        bench: Bench
+        if area == "calls":
+            bench = lambda bootstrap, workdir: bench_calls(  # noqa: E731
+                bootstrap, workdir, args.requests, args.rounds, args.concurrency
+            )
+        elif (ROOT / "scripts" / f"bench_{area}.py").exists():
+            bench = importlib.import_module(f"bench_{area}").bench
+        else:
             continue
-        # A fresh broker per area: one area's records (e.g. the classifier's output on
-        # interactions.classified.v1) must not become the next one's input.
-        broker = start_broker(workdir / f"broker-{area}.log")
-        try:
-            await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
-            if area == "calls":
-                await bench_calls(
-                    broker.bootstrap, workdir, args.requests, args.rounds, args.concurrency
-                )
-            else:
-                module = importlib.import_module(f"bench_{area}")
-                await module.bench(broker.bootstrap, workdir)
-        finally:
-            broker.stop()
+        await run_area(area, bench, BENCH_DIR)
 
 
 def main() -> int:

@@ -12,27 +12,23 @@ ring-group legs: a leg held for its siblings waits on purpose and says nothing a
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
-import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from classifier.knowledge import Knowledge
 from classifier.legs import MemoryHeldLegs
 from classifier.rules import default_rules_path, load_rules
 from classifier.service import Classifier
+from harness.kafka import TopicTail, create_extra_topics, producer, send_records
+from harness.measure import alternating, ratio_line
+from harness.service import ServiceProcess, free_port, service_env
 from ingest_mail.domain.parse import MailboxIdentity, parse_message
-from support.ports import free_port
-from switchboard_shared.cloudevents import encode
+from switchboard_shared.cloudevents import KafkaRecord, encode
 from switchboard_shared.events import CallDirection, CallRecorded, CallStatus, MailReceived
 from switchboard_shared.phone import PhonePolicy, normalise_phone
 from switchboard_shared.topics import CALLS_RECORDED, INTERACTIONS_CLASSIFIED
@@ -155,10 +151,10 @@ def in_process() -> tuple[float, float]:
     return call_rate, len(mails) / (time.perf_counter() - start)
 
 
-async def produce(producer: AIOKafkaProducer, topic: str, calls: list[CallRecorded]) -> None:
-    sends = []
+def records(calls: list[CallRecorded]) -> Iterator[KafkaRecord]:
+    """The calls as call records, each encoded as it is sent."""
     for call in calls:
-        record = encode(
+        yield encode(
             CALLS_RECORDED,
             call,
             id=str(uuid.uuid4()),
@@ -166,62 +162,6 @@ async def produce(producer: AIOKafkaProducer, topic: str, calls: list[CallRecord
             key=call.counterpart or call.call_id,
             time=call.started_at,
         )
-        headers = [(k, v.encode()) for k, v in record.headers.items()]
-        sends.append(await producer.send(topic, record.value, key=record.key, headers=headers))
-    await asyncio.gather(*sends)
-
-
-class Output:
-    """Counts the records that appear on an output topic, and when they were written."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.topic = topic
-        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        await self.consumer.topics()
-        parts = self.consumer.partitions_for_topic(self.topic) or set()
-        self.partitions = [TopicPartition(self.topic, p) for p in sorted(parts)]
-        self.consumer.assign(self.partitions)
-        await self.consumer.seek_to_end(*self.partitions)
-
-    async def collect(self, count: int, timeout: float = 300.0) -> list[int]:
-        stamps: list[int] = []
-        deadline = time.monotonic() + timeout
-        while len(stamps) < count:
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{self.topic}: {len(stamps)} of {count} records after {timeout}s"
-                )
-            batch = await self.consumer.getmany(timeout_ms=500, max_records=5000)
-            stamps.extend(r.timestamp for records in batch.values() for r in records)
-        return stamps
-
-
-def start_process(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-async def wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"classifier exited: {tail(log)}")
-            try:
-                if (
-                    await client.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                ).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            await asyncio.sleep(0.3)
-    raise RuntimeError(f"classifier not ready: {tail(log)}")
-
-
-def tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:]
 
 
 def remove_state(state: Path) -> None:
@@ -236,71 +176,45 @@ def rate(stamps: list[int]) -> float:
 
 async def bench(bootstrap: str, workdir: Path) -> None:
     call_rate, mail_rate = in_process()
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        wanted = [NewTopic(t, 3, 1) for t in (PASS_IN, PASS_OUT) if t not in existing]
-        if wanted:
-            await admin.create_topics(wanted)
-    finally:
-        await admin.close()
-
-    env = {
-        **os.environ,
-        "SWITCHBOARD_KAFKA_BOOTSTRAP": bootstrap,
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "BOOTSTRAP": bootstrap,
-    }
+    await create_extra_topics(bootstrap, (PASS_IN, PASS_OUT))
+    env = service_env(bootstrap, {"BOOTSTRAP": bootstrap})
     port = free_port()
     state = workdir / f"classifier-bench-{uuid.uuid4().hex[:8]}.db"
     (workdir / "passthrough_app.py").write_text(PASSTHROUGH_APP)
-    classifier_log, passthrough_log = workdir / "classifier.log", workdir / "passthrough.log"
-    ours = start_process(
-        [sys.executable, "-m", "classifier"],
-        {
-            **env,
-            "CLASSIFIER_PORT": str(port),
-            "CLASSIFIER_STATE_PATH": str(state),
-            "CLASSIFIER_CONSUMER_GROUP": f"bench-classifier-{uuid.uuid4().hex[:6]}",
-        },
-        classifier_log,
-    )
-    bare = start_process(
-        [sys.executable, str(workdir / "passthrough_app.py")], env, passthrough_log
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    classifier_env = {
+        **env,
+        "CLASSIFIER_PORT": str(port),
+        "CLASSIFIER_STATE_PATH": str(state),
+        "CLASSIFIER_CONSUMER_GROUP": f"bench-classifier-{uuid.uuid4().hex[:6]}",
+    }
+    passthrough_argv = [sys.executable, str(workdir / "passthrough_app.py")]
     outputs = {
-        "classifier": Output(bootstrap, INTERACTIONS_CLASSIFIED.name),
-        "pass-through": Output(bootstrap, PASS_OUT),
+        "classifier": TopicTail(bootstrap, INTERACTIONS_CLASSIFIED.name),
+        "pass-through": TopicTail(bootstrap, PASS_OUT),
     }
     inputs = {"classifier": CALLS_RECORDED.name, "pass-through": PASS_IN}
     try:
-        await wait_ready(port, ours, classifier_log)
-        await producer.start()
-        for output in outputs.values():
-            await output.start()
-        calls, _ = sample_calls(PER_ROUND * ROUNDS + 400, seed=11)
-        for name in outputs:  # warm-up: group joined, connections open
-            await produce(producer, inputs[name], calls[:200])
-            await outputs[name].collect(200)
-        rates: dict[str, list[float]] = {name: [] for name in outputs}
-        for r in range(ROUNDS):
-            chunk = calls[400 + r * PER_ROUND : 400 + (r + 1) * PER_ROUND]
-            order = list(outputs) if r % 2 == 0 else list(reversed(outputs))
-            for name in order:
-                await produce(producer, inputs[name], chunk)
-                rates[name].append(rate(await outputs[name].collect(len(chunk))))
+        with (
+            ServiceProcess("classifier", classifier_env, workdir / "classifier.log") as ours,
+            ServiceProcess(passthrough_argv, env, workdir / "passthrough.log"),
+        ):
+            await ours.wait_ready(port)
+            async with producer(bootstrap) as client:
+                for output in outputs.values():
+                    await output.start()
+                calls, _ = sample_calls(PER_ROUND * ROUNDS + 400, seed=11)
+                for name in outputs:  # warm-up: group joined, connections open
+                    await send_records(client, records(calls[:200]), topic=inputs[name])
+                    await outputs[name].collect(200)
+                rates: dict[str, list[float]] = {name: [] for name in outputs}
+                for r in range(ROUNDS):
+                    chunk = calls[400 + r * PER_ROUND : 400 + (r + 1) * PER_ROUND]
+                    for name in alternating(list(outputs), r):
+                        await send_records(client, records(chunk), topic=inputs[name])
+                        rates[name].append(rate(await outputs[name].collect(len(chunk))))
     finally:
-        await producer.stop()
         for output in outputs.values():
-            await output.consumer.stop()
-        for process in (ours, bare):
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            await output.stop()
         remove_state(state)
 
     mean = {name: len(values) / sum(1 / v for v in values) for name, values in rates.items()}
@@ -309,5 +223,4 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     print(f"  in-process (rules + knowledge)   calls {call_rate:9.0f}/s   mail {mail_rate:9.0f}/s")
     print(f"  through the broker               {mean['classifier']:9.0f}/s (acks=all)")
     print(f"  pass-through consumer            {mean['pass-through']:9.0f}/s (acks=all)")
-    verdict = "meets" if ratio >= TARGET else "BELOW"
-    print(f"  ratio (classifier / pass-through): {ratio:.2f}  -> {verdict} the {TARGET} target")
+    print(ratio_line("ratio (classifier / pass-through)", ratio, TARGET))

@@ -21,36 +21,42 @@ test) names the server; fresh databases are created for the run and dropped afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
-import statistics
-import subprocess
-import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from crm_store import linking  # noqa: E402
-from crm_store.db import make_engine, make_sessionmaker  # noqa: E402
-from crm_store.migrate import migrate  # noqa: E402
-from crm_store.models import Activity, Base, Contact, Interaction, Manager, Point  # noqa: E402
-from crm_store.repository import ActivityFilter, Repository  # noqa: E402
-from crm_store.service import _interaction_values  # noqa: E402
-from support.ports import free_port  # noqa: E402
-from switchboard_shared.cloudevents import encode  # noqa: E402
-from switchboard_shared.events import InteractionClassified  # noqa: E402
-from switchboard_shared.serve import tune_gc  # noqa: E402
-from switchboard_shared.topics import INTERACTIONS_CLASSIFIED  # noqa: E402
+from crm_store.activities import ActivityFilter
+from crm_store.activities import ActivityRepository as Repository
+from crm_store.core import (
+    Activity,
+    Base,
+    Contact,
+    Interaction,
+    Manager,
+    Point,
+    make_engine,
+    make_sessionmaker,
+)
+from crm_store.directory import linking
+from crm_store.interactions.service import _interaction_values
+from crm_store.migrate import migrate
+from harness.databases import temporary_database
+from harness.kafka import producer, send_records
+from harness.measure import latency_line, ratio_line
+from harness.run import run_area
+from harness.service import ServiceProcess, free_port, service_env
+from switchboard_shared.cloudevents import KafkaRecord, encode
+from switchboard_shared.events import InteractionClassified
+from switchboard_shared.serve import tune_gc
+from switchboard_shared.topics import INTERACTIONS_CLASSIFIED
 
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 EVENTS = int(os.environ.get("CRM_STORE_BENCH_EVENTS", "20000"))
@@ -59,32 +65,6 @@ INBOX_ACTIVITIES = 100_000
 INBOX_QUERIES = 400
 MANAGERS = 20
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
-
-
-# -- databases ---------------------------------------------------------------------------------
-
-
-async def create_database(base_url: str) -> str:
-    name = f"crm_bench_{uuid.uuid4().hex[:10]}"
-    server = make_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with server.connect() as connection:
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await server.dispose()
-    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
-    await migrate(url)
-    return url
-
-
-async def drop_database(base_url: str, url: str) -> None:
-    server = make_engine(base_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with server.connect() as connection:
-            name = make_url(url).database
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await server.dispose()
 
 
 # -- the workload ------------------------------------------------------------------------------
@@ -260,87 +240,52 @@ async def seed_directory(url: str) -> None:
 # -- 1. throughput -----------------------------------------------------------------------------
 
 
-async def produce(bootstrap: str, events: list[InteractionClassified]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        pending = []
-        for event in events:
-            record = encode(
-                INTERACTIONS_CLASSIFIED,
-                event,
-                id=event.interaction_id,
-                source="bench",
-                key=event.counterpart or event.interaction_id,
-            )
-            headers = [(k, v.encode()) for k, v in record.headers.items()]
-            pending.append(
-                await producer.send(record.topic, record.value, key=record.key, headers=headers)
-            )
-            if len(pending) >= 2000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-def start_service(url: str, bootstrap: str, workdir: Path) -> subprocess.Popen[bytes]:
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CRM_STORE_")},
-        "SWITCHBOARD_KAFKA_BOOTSTRAP": bootstrap,
-        "SWITCHBOARD_LOG_LEVEL": "WARNING",
-        "CRM_STORE_DATABASE_URL": url,
-        "CRM_STORE_PORT": str(port),
-        "CRM_STORE_CONSUMER_GROUP": f"crm-bench-{uuid.uuid4().hex[:8]}",
-        "CRM_STORE_CONSUMER_BATCH_SIZE": str(BATCH),
-    }
-    log = (workdir / "crm-store.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "crm_store"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(
-        f"crm-store did not start: {(workdir / 'crm-store.log').read_text()[-2000:]}"
-    )
+def records(events: list[InteractionClassified]) -> Iterator[KafkaRecord]:
+    for event in events:
+        yield encode(
+            INTERACTIONS_CLASSIFIED,
+            event,
+            id=event.interaction_id,
+            source="bench",
+            key=event.counterpart or event.interaction_id,
+        )
 
 
 async def consumer_rate(url: str, bootstrap: str, workdir: Path, total: int) -> tuple[float, float]:
     """Stored interactions per second, from the first row to the last; and the seconds."""
+    port = free_port()
+    env = service_env(
+        bootstrap,
+        {
+            "CRM_STORE_DATABASE_URL": url,
+            "CRM_STORE_PORT": str(port),
+            "CRM_STORE_CONSUMER_GROUP": f"crm-bench-{uuid.uuid4().hex[:8]}",
+            "CRM_STORE_CONSUMER_BATCH_SIZE": str(BATCH),
+        },
+        drop_prefixes=("CRM_STORE_",),
+    )
     engine = make_engine(url)
-    process = await asyncio.to_thread(start_service, url, bootstrap, workdir)
     try:
-        first_at: float | None = None
-        first_count = 0
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            async with engine.connect() as connection:
-                stored = (
-                    await connection.execute(select(func.count()).select_from(Interaction))
-                ).scalar_one()
-            now = time.perf_counter()
-            if stored and first_at is None:
-                first_at, first_count = now, stored
-            if stored >= total:
-                assert first_at is not None
-                seconds = now - first_at
-                return (stored - first_count) / seconds, seconds
-            await asyncio.sleep(0.05)
-        raise RuntimeError("the consumer did not store every interaction in 10 minutes")
+        with ServiceProcess("crm_store", env, workdir / "crm-store.log") as service:
+            await service.wait_ready(port, timeout=60)
+            first_at: float | None = None
+            first_count = 0
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                async with engine.connect() as connection:
+                    stored = (
+                        await connection.execute(select(func.count()).select_from(Interaction))
+                    ).scalar_one()
+                now = time.perf_counter()
+                if stored and first_at is None:
+                    first_at, first_count = now, stored
+                if stored >= total:
+                    assert first_at is not None
+                    seconds = now - first_at
+                    return (stored - first_count) / seconds, seconds
+                await asyncio.sleep(0.05)
+            raise RuntimeError("the consumer did not store every interaction in 10 minutes")
     finally:
-        process.terminate()
-        process.wait(15)
         await engine.dispose()
 
 
@@ -493,36 +438,30 @@ async def inbox_latencies(url: str) -> list[float]:
     return latencies
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
-
-
 # -- the run -----------------------------------------------------------------------------------
 
 
 async def bench(bootstrap: str, workdir: Path) -> None:
     """Run both measurements against the broker at `bootstrap` (topics created) and print them."""
     base_url = os.environ.get("CRM_STORE_BENCH_DATABASE_URL", DEFAULT_URL)
-    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     tune_gc()  # the baselines run with the collector set as in the service
     events = workload(EVENTS)
-    service_db = await create_database(base_url)
-    plain_db = await create_database(base_url)
-    copy_db = await create_database(base_url)
-    try:
+    async with contextlib.AsyncExitStack() as databases:
+        service_db, plain_db, copy_db = [
+            await databases.enter_async_context(temporary_database(base_url, "crm_bench"))
+            for _ in range(3)
+        ]
         for url in (service_db, plain_db, copy_db):
+            await migrate(url)
             await seed_directory(url)
-        await produce(bootstrap, events)
+        async with producer(bootstrap) as client:
+            await send_records(client, records(events))
         base_rate, base_s = await baseline_rate(plain_db, events)
         ours_rate, ours_s = await consumer_rate(service_db, bootstrap, workdir, len(events))
         written = await written_rows(service_db)
         copy_s, copied = await baseline_all_rows(copy_db, written)
         total = await top_up_activities(service_db, INBOX_ACTIVITIES)
         latencies = await inbox_latencies(service_db)
-    finally:
-        for url in (service_db, plain_db, copy_db):
-            await drop_database(base_url, url)
 
     counts = {name: len(rows) for name, rows in written.items()}
     same_rows_rate = len(events) / copy_s
@@ -543,33 +482,15 @@ async def bench(bootstrap: str, workdir: Path) -> None:
         f"all {copied} rows the consumer wrote)"
     )
     ratio = ours_rate / same_rows_rate
-    verdict = "meets" if ratio >= 0.5 else "BELOW"
-    print(f"  ratio consumer / b: {ratio:.2f}  -> {verdict} the 0.5 target (the same rows)")
+    print(ratio_line("ratio consumer / b", ratio, 0.5, " (the same rows)"))
     per_interaction = copied / len(events)
     print(
         f"  ratio consumer / a: {ours_rate / base_rate:.2f}  (for reference: the consumer "
         f"writes {per_interaction:.1f} rows per interaction, a. one)"
     )
     print(f"\ncrm-store: managers' inbox with {total} activities ({len(latencies)} queries)")
-    p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
-    mean = statistics.fmean(latencies) * 1000
-    print(f"  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   mean {mean:6.1f} ms")
-
-
-async def main_async() -> None:
-    from support.broker import start_broker
-    from switchboard_shared.admin import create_topics
-    from switchboard_shared.settings import CommonSettings
-
-    workdir = ROOT / "var" / "bench"
-    workdir.mkdir(parents=True, exist_ok=True)
-    broker = start_broker(workdir / "broker-crm.log")
-    try:
-        await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
-        await bench(broker.bootstrap, workdir)
-    finally:
-        broker.stop()
+    print(f"  {latency_line(latencies)}")
 
 
 if __name__ == "__main__":
-    asyncio.run(main_async())
+    asyncio.run(run_area("crm", bench))

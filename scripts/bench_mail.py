@@ -5,11 +5,12 @@ default settings (`INGEST_MAIL_PARSE_WORKERS` and the rest)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
 
+from harness.corpora import sisimai
+from harness.measure import alternating
 from ingest_mail.config import Settings
 from ingest_mail.intake import MailIntake
 from ingest_mail.metrics import METRICS
@@ -19,11 +20,7 @@ from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.kafka import Bus
 from switchboard_shared.settings import CommonSettings
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from support.corpora import sisimai_maildir  # noqa: E402
-
-CORPUS = sisimai_maildir() or ROOT.parent / "shared" / "corpora" / "sisimai" / "maildir"
+CORPUS = sisimai()
 
 
 def sample_messages() -> list[bytes]:
@@ -88,7 +85,7 @@ async def bench(bootstrap: str, workdir: Path) -> None:
             )
             mailbox = f"sales{round_no}@acme.example.com"
 
-            for kind in ("parsed", "raw") if round_no % 2 == 0 else ("raw", "parsed"):
+            for kind in alternating(("parsed", "raw"), round_no):
                 start = time.perf_counter()
                 if kind == "parsed":
                     await parse_and_publish(intake, messages, mailbox)

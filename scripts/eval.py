@@ -27,7 +27,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import yaml
 
@@ -35,6 +34,7 @@ from classifier.knowledge import Knowledge, reports_from_feedback
 from classifier.legs import MemoryHeldLegs
 from classifier.rules import RuleSet, classify_mail, default_rules_path, parse_rules
 from classifier.service import Classifier, Held
+from harness.corpora import sisimai
 from ingest_mail.domain.parse import MailboxIdentity, parse_message
 from switchboard_shared.events import (
     CallDirection,
@@ -47,11 +47,7 @@ from switchboard_shared.events import (
 )
 from switchboard_shared.phone import PhonePolicy, normalise_phone
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from support.corpora import sisimai_maildir  # noqa: E402
-
-SISIMAI = sisimai_maildir() or ROOT.parent / "shared" / "corpora" / "sisimai" / "maildir"
+SISIMAI = sisimai()
 US = PhonePolicy(default_region="US", internal_ranges=((100, 199),))
 OUR_DOMAIN = "acme-sales.example"
 MAIN_LINE = "+14155550100"
@@ -222,6 +218,29 @@ class Month:
                 arrive_at=arrive,
             )
 
+    def answered_client_call(
+        self, at: datetime, direction: str, number: str, roll: float, talk: float, routine: float
+    ) -> bool:
+        """A conversation with a client when `roll` < `talk`, a routine few seconds when it is
+        below `routine`; False (nothing added) otherwise."""
+        if roll < talk:
+            conv = truth("client conversation", person=True, conversation=True)
+            self.call(
+                at, direction, "answered", number, conv, talk_s=self.rng.lognormvariate(5.0, 0.9)
+            )
+        elif roll < routine:
+            self.call(
+                at,
+                direction,
+                "answered",
+                number,
+                truth("routine client call", (Tag.ROUTINE,), person=False),
+                talk_s=self.rng.uniform(2, 9),
+            )
+        else:
+            return False
+        return True
+
     def calls(self) -> None:
         rng = self.rng
         conv = truth("client conversation", person=True, conversation=True)
@@ -243,20 +262,9 @@ class Month:
         for at in self.working_moments(25):  # clients calling a manager's direct line
             number = rng.choice(self.clients)[0]
             roll = rng.random()
-            if roll < 0.65:
-                self.call(
-                    at, "inbound", "answered", number, conv, talk_s=rng.lognormvariate(5.0, 0.9)
-                )
-            elif roll < 0.72:
-                self.call(
-                    at,
-                    "inbound",
-                    "answered",
-                    number,
-                    truth("routine client call", (Tag.ROUTINE,), person=False),
-                    talk_s=rng.uniform(2, 9),
-                )
-            elif roll < 0.90:
+            if self.answered_client_call(at, "inbound", number, roll, 0.65, 0.72):
+                continue
+            if roll < 0.90:
                 status = rng.choice(["no_answer", "busy", "no_answer", "canceled"])
                 self.call(
                     at,
@@ -348,20 +356,7 @@ class Month:
         for at in self.working_moments(40):  # our calls out
             number = rng.choice(self.clients)[0]
             roll = rng.random()
-            if roll < 0.55:
-                self.call(
-                    at, "outbound", "answered", number, conv, talk_s=rng.lognormvariate(5.0, 0.9)
-                )
-            elif roll < 0.62:
-                self.call(
-                    at,
-                    "outbound",
-                    "answered",
-                    number,
-                    truth("routine client call", (Tag.ROUTINE,), person=False),
-                    talk_s=rng.uniform(2, 9),
-                )
-            else:
+            if not self.answered_client_call(at, "outbound", number, roll, 0.55, 0.62):
                 status = rng.choice(["no_answer", "busy", "voicemail", "no_answer"])
                 self.call(
                     at,

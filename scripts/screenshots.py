@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +27,13 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from crm_store import web
-from crm_store.api import router as api_router
 from crm_store.config import Settings
-from crm_store.db import make_engine, make_sessionmaker
+from crm_store.core import make_engine, make_sessionmaker
+from crm_store.http import router as api_router
+from crm_store.interactions import record_interactions
 from crm_store.migrate import migrate
-from crm_store.service import record_interactions
+from harness.databases import temporary_database
+from harness.service import free_port
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.problems import install_problem_handlers
 
@@ -53,12 +53,6 @@ CHROMIUM_ARGS = [
 DESKTOP: ViewportSize = {"width": 1200, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 OURS = "+14155550100"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -423,8 +417,7 @@ async def shoot(base_url: str, seeded: dict[str, Any], out: Path, chromium: str)
 
 
 async def run(out: Path, chromium: str) -> list[Path]:
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/crm.db"
+    async with temporary_database("sqlite://", "screenshots") as url:
         await migrate(url)
         app = build_app(Settings(database_url=url, bootstrap_admin_token=ADMIN_TOKEN))
         port = free_port()

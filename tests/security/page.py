@@ -1,5 +1,6 @@
 """The managers' page and the API as an outsider and as a signed-in browser see them: plain
-HTTP clients that keep cookies, signing in through the login form."""
+HTTP clients that keep cookies, signing in through the login form; and what puts hostile data
+on the page: contacts through the API, mail through ingest-mail's HTTP door."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from security.conftest import MAIL_TOKEN, OUR_DOMAIN
 from support.stack import ADMIN_TOKEN, Stack
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -69,3 +71,29 @@ def person(stack: Stack, role: str, name: str) -> Person:
         issued = admin.post("/tokens", json={"manager_id": manager_id})
         assert issued.status_code == 201, issued.text
     return Person(manager_id, issued.json()["token"], issued.json()["id"])
+
+
+def new_contact(stack: Stack, first_name: str, email: str) -> str:
+    """A contact with this address, created as the admin (no duplicate check); its id."""
+    with api(stack) as admin:
+        created = admin.post(
+            "/contacts", json={"first_name": first_name, "emails": [email], "force": True}
+        )
+    assert created.status_code == 201, created.text
+    contact_id: str = created.json()["id"]
+    return contact_id
+
+
+def post_mail(stack: Stack, raw: bytes, folder: str | None = None) -> dict[str, Any]:
+    """A message handed to ingest-mail's HTTP door for sales@ our domain; its answer."""
+    params = {"mailbox": f"sales@{OUR_DOMAIN}", **({"folder": folder} if folder else {})}
+    response = httpx.post(
+        f"{stack.url('ingest_mail')}/messages",
+        params=params,
+        content=raw,
+        headers={"Content-Type": "message/rfc822", "Authorization": f"Bearer {MAIL_TOKEN}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

@@ -9,27 +9,23 @@ is stored once. (Runs last in the tier: conftest orders it so.)
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
-from ingest_calls.domain.generic import sign
 from security.conftest import Besiege
 from security.harness import metric, read_topic
 from support.broker import BrokerProcess
+from support.conditions import blocking_until
+from support.generic_webhook import signed_missed_call
 from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack
 from switchboard_shared.topics import CALLS_RECORDED
 
 pytestmark = pytest.mark.security
 
-T = TypeVar("T")
 GAUGES = {
     "ingest_calls": "ingest_calls_broker_up",
     "ingest_mail": "ingest_mail_broker_up",
@@ -38,36 +34,8 @@ GAUGES = {
 }
 
 
-def wait_for(probe: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.1)
-
-
 def webhook(stack: Stack, call_id: str, number: str) -> tuple[httpx.Response, float]:
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    body = json.dumps(
-        {
-            "id": call_id,
-            "direction": "inbound",
-            "status": "no_answer",
-            "from": number,
-            "to": "+14155550100",
-            "started_at": start.isoformat(),
-            "ended_at": (start + timedelta(seconds=20)).isoformat(),
-        }
-    ).encode()
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Switchboard-Timestamp": timestamp,
-        "X-Switchboard-Signature": sign(GENERIC_SECRET, timestamp, body),
-    }
+    body, headers = signed_missed_call(call_id, GENERIC_SECRET, caller=number)
     started = time.monotonic()
     response = httpx.post(
         f"{stack.url('ingest_calls')}/webhooks/generic", content=body, headers=headers, timeout=30
@@ -94,11 +62,11 @@ def callbacks_for(stack: Stack, number: str) -> list[dict[str, Any]]:
 def test_a_stalled_broker_is_refused_fast_and_seen_down_then_recovers(
     stack: Stack, stack_broker: BrokerProcess, siege: Besiege
 ) -> None:
-    wait_for(lambda: set(broker_up(stack).values()) == {1.0}, 15, "every broker_up reads 1")
+    blocking_until(lambda: set(broker_up(stack).values()) == {1.0}, "every broker_up reads 1", 15)
     call_id = f"stall-{uuid.uuid4().hex[:8]}"
     number = f"+1415555{uuid.uuid4().int % 10_000:04d}"
     with siege("broker frozen (SIGSTOP)") as measured:
-        os.kill(stack_broker.process.pid, signal.SIGSTOP)
+        stack_broker.freeze()
         try:
             frozen = time.monotonic()
             down, took = webhook(stack, call_id, number)
@@ -107,15 +75,17 @@ def test_a_stalled_broker_is_refused_fast_and_seen_down_then_recovers(
             assert down.headers["retry-after"].isdigit()
             measured.notes["first_503_s"] = round(took, 2)
 
-            wait_for(lambda: set(broker_up(stack).values()) == {0.0}, 5, "every broker_up 0")
+            blocking_until(lambda: set(broker_up(stack).values()) == {0.0}, "every broker_up 0", 5)
             measured.notes["all_broker_up_0_s"] = round(time.monotonic() - frozen, 2)
             again, took = webhook(stack, call_id, number)
             assert again.status_code == 503
             assert took < 1, f"the retry waited {took:.2f}s while the broker is known down"
         finally:
-            os.kill(stack_broker.process.pid, signal.SIGCONT)
+            stack_broker.thaw()
         woke = time.monotonic()
-        wait_for(lambda: set(broker_up(stack).values()) == {1.0}, 15, "every broker_up 1 again")
+        blocking_until(
+            lambda: set(broker_up(stack).values()) == {1.0}, "every broker_up 1 again", 15
+        )
         measured.notes["all_broker_up_1_s"] = round(time.monotonic() - woke, 2)
     measured.check()
 
@@ -125,10 +95,10 @@ def test_a_stalled_broker_is_refused_fast_and_seen_down_then_recovers(
         answers.append(webhook(stack, call_id, number)[0])
         return answers[-1].status_code != 503
 
-    wait_for(retried, 20, "the provider's retry is accepted")
+    blocking_until(retried, "the provider's retry is accepted", 20)
     assert answers[-1].status_code == 200, answers[-1].text
 
-    [callback] = wait_for(lambda: callbacks_for(stack, number), 30, "the call is stored")
+    [callback] = blocking_until(lambda: callbacks_for(stack, number), "the call is stored", 30)
     assert callback["count"] == 1, f"the call was counted twice: {callback}"
 
     wanted = f"generic:{call_id}"

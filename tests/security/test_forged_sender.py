@@ -11,16 +11,18 @@ then closes it: the forgery was not ignored by accident.
 
 from __future__ import annotations
 
-import time
 import uuid
 from email.message import EmailMessage
+from functools import partial
 from typing import Any
 
 import httpx
 import pytest
 
-from security.conftest import MAIL_TOKEN, OUR_DOMAIN, TRUSTED_RELAY
+from security.conftest import OUR_DOMAIN, TRUSTED_RELAY
 from security.harness import Lmtp, read_topic
+from security.page import post_mail
+from support.conditions import blocking_until
 from support.stack import ADMIN_TOKEN, Stack
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import MailReceived
@@ -55,20 +57,6 @@ def mail(
     return msg.as_bytes()
 
 
-def post_mail(stack: Stack, raw: bytes, folder: str | None = None) -> dict[str, Any]:
-    params = {"mailbox": OURS, **({"folder": folder} if folder else {})}
-    response = httpx.post(
-        f"{stack.url('ingest_mail')}/messages",
-        params=params,
-        content=raw,
-        headers={"Content-Type": "message/rfc822", "Authorization": f"Bearer {MAIL_TOKEN}"},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def replies_for(stack: Stack, address: str) -> list[dict[str, Any]]:
     response = httpx.get(
         f"{stack.url('crm_store')}/api/v1/activities",
@@ -89,17 +77,6 @@ def interaction(stack: Stack, interaction_id: str) -> dict[str, Any] | None:
     assert response.status_code == 200, response.text
     found: dict[str, Any] = response.json()
     return found
-
-
-def eventually(check: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.2)
 
 
 def received(stack: Stack, message_ids: set[str]) -> dict[str, tuple[str, MailReceived]]:
@@ -135,7 +112,7 @@ def test_a_forged_answer_is_inbound_tagged_and_closes_nothing(stack: Stack) -> N
     question_id = f"<{uuid.uuid4().hex}@client-company.example>"
     asked = post_mail(stack, mail(f"Ann <{client}>", OURS, "Quote for 20 seats?", question_id))
     assert asked["direction"] == "inbound"
-    [reply] = eventually(lambda: replies_for(stack, client), "the client's reply activity")
+    [reply] = blocking_until(lambda: replies_for(stack, client), "the client's reply activity")
     assert reply["state"] == "open"
 
     forged_ids = {f"<{uuid.uuid4().hex}@{OUR_DOMAIN}>" for _ in range(2)}
@@ -152,7 +129,7 @@ def test_a_forged_answer_is_inbound_tagged_and_closes_nothing(stack: Stack) -> N
         assert event.direction.value == "inbound", message_id
         assert event.spoofed_sender, message_id
         assert event.sender_evidence is None or event.sender_evidence.value == "none"
-        stored = eventually(lambda ce_id=ce_id: interaction(stack, ce_id), "crm-store has it")
+        stored = blocking_until(partial(interaction, stack, ce_id), "crm-store has it")
         assert "spoofed_sender" in stored["tags"], stored
         assert stored["disposition"] == "auto_closed", stored
 
@@ -162,7 +139,7 @@ def test_a_forged_answer_is_inbound_tagged_and_closes_nothing(stack: Stack) -> N
 
     answer = mail(OURS, client, "Re: Quote", f"<{uuid.uuid4().hex}@{OUR_DOMAIN}>", question_id)
     assert post_mail(stack, answer, folder="Sent")["direction"] == "outbound"
-    [closed] = eventually(
+    [closed] = blocking_until(
         lambda: [a for a in replies_for(stack, client) if a["state"] != "open"],
         "our real answer closes the reply",
     )

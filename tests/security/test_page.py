@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from security.conftest import MAIL_TOKEN, OUR_DOMAIN
-from security.page import api, browser, csrf_of, hidden, sign_in
+from security.conftest import OUR_DOMAIN
+from security.page import api, browser, csrf_of, hidden, new_contact, post_mail, sign_in
 from support.stack import ADMIN_TOKEN, Stack
 
 pytestmark = pytest.mark.security
@@ -111,24 +111,13 @@ def test_a_hostile_contact_name_is_shown_as_text(stack: Stack, admin_page: httpx
 def test_hostile_mail_is_shown_as_text(stack: Stack, admin_page: httpx.Client) -> None:
     """Subject, sender name and text come from anyone who can send us mail."""
     sender = f"x{uuid.uuid4().hex[:6]}@evil.example"
-    with api(stack) as admin:
-        created = admin.post(
-            "/contacts", json={"first_name": "Eve", "emails": [sender], "force": True}
-        )
-    assert created.status_code == 201, created.text
-    contact_id = created.json()["id"]
+    contact_id = new_contact(stack, "Eve", sender)
     raw = (
         f'From: "{SCRIPT}" <{sender}>\r\nTo: sales@{OUR_DOMAIN}\r\n'
         f"Subject: {ATTRIBUTE}\r\nMessage-ID: <{uuid.uuid4().hex}@evil.example>\r\n"
         f"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\n{SCRIPT} please answer {ATTRIBUTE}\r\n"
     ).encode()
-    posted = httpx.post(
-        f"{stack.url('ingest_mail')}/messages",
-        params={"mailbox": f"sales@{OUR_DOMAIN}"},
-        content=raw,
-        headers={"Content-Type": "message/rfc822", "Authorization": f"Bearer {MAIL_TOKEN}"},
-    )
-    assert posted.status_code == 200, posted.text
+    post_mail(stack, raw)
 
     deadline = time.monotonic() + 30
     while "please answer" not in (page := admin_page.get(f"/contacts/{contact_id}")).text:

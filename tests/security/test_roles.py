@@ -7,11 +7,10 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
-from security.conftest import MAIL_TOKEN, OUR_DOMAIN
-from security.page import api, person, sign_in
+from security.conftest import OUR_DOMAIN
+from security.page import api, new_contact, person, post_mail, sign_in
 from support.stack import Stack
 
 pytestmark = pytest.mark.security
@@ -35,23 +34,12 @@ def reply_activity(stack: Stack, address: str) -> dict[str, Any]:
 def test_an_operator_reads_no_managers_note(stack: Stack) -> None:
     client = f"c{uuid.uuid4().hex[:6]}@client-company.example"
     note = f"private-note-{uuid.uuid4().hex}"
-    with api(stack) as admin:
-        created = admin.post(
-            "/contacts", json={"first_name": "Carol", "emails": [client], "force": True}
-        )
-        assert created.status_code == 201, created.text
-        contact_id = created.json()["id"]
+    contact_id = new_contact(stack, "Carol", client)
     raw = (
         f"From: Carol <{client}>\r\nTo: sales@{OUR_DOMAIN}\r\nSubject: A question\r\n"
         f"Message-ID: <{uuid.uuid4().hex}@client-company.example>\r\n\r\nCan you call me?\r\n"
     ).encode()
-    posted = httpx.post(
-        f"{stack.url('ingest_mail')}/messages",
-        params={"mailbox": f"sales@{OUR_DOMAIN}"},
-        content=raw,
-        headers={"Content-Type": "message/rfc822", "Authorization": f"Bearer {MAIL_TOKEN}"},
-    )
-    assert posted.status_code == 200, posted.text
+    post_mail(stack, raw)
     activity = reply_activity(stack, client)
     with api(stack) as admin:
         noted = admin.post(

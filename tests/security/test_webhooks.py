@@ -7,8 +7,6 @@ notification replayed 90 days later is refused like the others, the same one fre
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -17,26 +15,15 @@ import httpx
 import pytest
 
 from ingest_calls.domain import zadarma
-from ingest_calls.domain.generic import sign
 from security.conftest import ZADARMA_SECRET
+from support.generic_webhook import missed_call, signature_headers
 from support.stack import GENERIC_SECRET, Stack
 
 pytestmark = pytest.mark.security
 
 
-def call(number: str = "+14155550142") -> bytes:
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    return json.dumps(
-        {
-            "id": f"forged-{uuid.uuid4().hex[:8]}",
-            "direction": "inbound",
-            "status": "no_answer",
-            "from": number,
-            "to": "+14155550100",
-            "started_at": start.isoformat(),
-            "ended_at": (start + timedelta(seconds=20)).isoformat(),
-        }
-    ).encode()
+def call() -> bytes:
+    return missed_call(f"forged-{uuid.uuid4().hex[:8]}")
 
 
 def post_generic(stack: Stack, body: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -49,11 +36,7 @@ def post_generic(stack: Stack, body: bytes, headers: dict[str, str]) -> httpx.Re
 
 
 def signed(body: bytes, *, age_s: int = 0, secret: str = GENERIC_SECRET) -> dict[str, str]:
-    timestamp = str(int(time.time()) - age_s)
-    return {
-        "X-Switchboard-Timestamp": timestamp,
-        "X-Switchboard-Signature": sign(secret, timestamp, body),
-    }
+    return signature_headers(body, secret, age_s=age_s)
 
 
 def test_forged_and_replayed_generic_webhooks_are_refused(stack: Stack) -> None:

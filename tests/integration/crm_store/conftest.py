@@ -17,9 +17,9 @@ import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from crm_store.api import router
 from crm_store.config import Settings
-from crm_store.db import make_engine
+from crm_store.core import make_engine
+from crm_store.http import router
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.problems import install_problem_handlers
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,8 +16,8 @@ from fastapi import FastAPI
 
 from ingest_calls.app import create_app
 from ingest_calls.config import Settings
-from ingest_calls.domain.generic import sign
 from support.broker import BrokerProcess, start_broker
+from support.generic_webhook import signed_missed_call
 from support.records import read_to_end
 from switchboard_shared.admin import create_topics
 from switchboard_shared.kafka import Bus
@@ -29,28 +26,6 @@ from switchboard_shared.topics import CALLS_RECORDED
 
 pytestmark = pytest.mark.integration
 SECRET = "outage-test-secret-0123456789abcdef"
-
-
-def signed(call_id: str) -> tuple[bytes, dict[str, str]]:
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    body = json.dumps(
-        {
-            "id": call_id,
-            "direction": "inbound",
-            "status": "no_answer",
-            "from": "+14155550142",
-            "to": "+14155550100",
-            "started_at": start.isoformat(),
-            "ended_at": (start + timedelta(seconds=20)).isoformat(),
-        }
-    ).encode()
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Switchboard-Timestamp": timestamp,
-        "X-Switchboard-Signature": sign(SECRET, timestamp, body),
-    }
-    return body, headers
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +55,7 @@ async def retry_until_accepted(client: httpx.AsyncClient, call_id: str) -> httpx
     """What a provider does after a 503: the same call again (freshly signed) until accepted."""
     deadline = time.monotonic() + 60
     while True:
-        body, headers = signed(call_id)
+        body, headers = signed_missed_call(call_id, SECRET)
         response = await client.post("/webhooks/generic", content=body, headers=headers)
         if response.status_code != 503 or time.monotonic() > deadline:
             return response
@@ -97,7 +72,7 @@ async def test_unresponsive_broker_gets_503_and_the_retry_is_published_exactly_o
     try:
         await _frozen_then_retried(broker)
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)
+        broker.thaw()
         broker.stop()
 
 
@@ -105,12 +80,12 @@ async def _frozen_then_retried(broker: BrokerProcess) -> None:
     await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
     async with running_app(broker.bootstrap) as (_, client):
         call_id = f"frozen-{uuid.uuid4().hex[:8]}"
-        body, headers = signed(call_id)
-        os.kill(broker.process.pid, signal.SIGSTOP)
+        body, headers = signed_missed_call(call_id, SECRET)
+        broker.freeze()
         try:
             down = await client.post("/webhooks/generic", content=body, headers=headers)
         finally:
-            os.kill(broker.process.pid, signal.SIGCONT)
+            broker.thaw()
         assert down.status_code == 503
         assert down.headers["retry-after"].isdigit()
         assert down.headers["content-type"] == "application/problem+json"
@@ -130,7 +105,7 @@ async def test_stopped_broker_gets_503_not_ready_and_recovers(tmp_path: Path) ->
         async with running_app(broker.bootstrap) as (_, client):
             broker.stop()
             call_id = f"stopped-{uuid.uuid4().hex[:8]}"
-            body, headers = signed(call_id)
+            body, headers = signed_missed_call(call_id, SECRET)
             down = await client.post("/webhooks/generic", content=body, headers=headers)
             assert down.status_code == 503
             assert (await client.get("/readyz")).status_code == 503

@@ -13,21 +13,20 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ingest_calls.domain.generic import sign
 from support.broker import BrokerProcess, start_broker
+from support.conditions import blocking_until
+from support.generic_webhook import signed_missed_call
 from support.ports import free_port
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
@@ -35,39 +34,6 @@ from switchboard_shared.topics import CALLS_RECORDED
 
 pytestmark = pytest.mark.integration
 SECRET = "stall-test-secret-0123456789abcdef"
-
-
-def signed(call_id: str) -> tuple[bytes, dict[str, str]]:
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    body = json.dumps(
-        {
-            "id": call_id,
-            "direction": "inbound",
-            "status": "no_answer",
-            "from": "+14155550142",
-            "to": "+14155550100",
-            "started_at": start.isoformat(),
-            "ended_at": (start + timedelta(seconds=20)).isoformat(),
-        }
-    ).encode()
-    timestamp = str(int(time.time()))
-    return body, {
-        "Content-Type": "application/json",
-        "X-Switchboard-Timestamp": timestamp,
-        "X-Switchboard-Signature": sign(SECRET, timestamp, body),
-    }
-
-
-def wait_for(probe: Callable[[], object], timeout: float, what: str) -> None:
-    """Poll until `probe` returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what} (last: {value!r})")
-        time.sleep(0.1)
 
 
 class IngestCalls:
@@ -78,7 +44,7 @@ class IngestCalls:
         self.http = httpx.Client(base_url=url, timeout=30)
 
     def post(self, call_id: str) -> tuple[httpx.Response, float]:
-        body, headers = signed(call_id)
+        body, headers = signed_missed_call(call_id, SECRET)
         start = time.monotonic()
         response = self.http.post("/webhooks/generic", content=body, headers=headers)
         return response, time.monotonic() - start
@@ -101,7 +67,7 @@ def own_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
     try:
         yield broker
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)  # never leave it frozen
+        broker.thaw()  # never leave it frozen
         broker.stop()
 
 
@@ -133,7 +99,7 @@ def ingest(own_broker: BrokerProcess, tmp_path: Path) -> Iterator[IngestCalls]:
             except httpx.HTTPError:
                 return False
 
-        wait_for(ready, 30, "ingest-calls ready")
+        blocking_until(ready, "ingest-calls ready", 30)
         yield service
     finally:
         service.http.close()
@@ -176,10 +142,12 @@ def test_a_stalled_broker_is_seen_in_the_background_and_webhooks_fail_fast(
 ) -> None:
     assert ingest.metric("ingest_calls_broker_up") == 1.0
     call_id = f"stall-{uuid.uuid4().hex[:8]}"
-    os.kill(own_broker.process.pid, signal.SIGSTOP)
+    own_broker.freeze()
     try:
         frozen = time.monotonic()
-        wait_for(lambda: ingest.metric("ingest_calls_broker_up") == 0.0, 5, "broker_up reads 0")
+        blocking_until(
+            lambda: ingest.metric("ingest_calls_broker_up") == 0.0, "broker_up reads 0", 5
+        )
         assert time.monotonic() - frozen < 5
         for attempt in range(3):  # the breaker is open: each answered at once
             down, took = ingest.post(f"{call_id}-{attempt}")
@@ -187,8 +155,8 @@ def test_a_stalled_broker_is_seen_in_the_background_and_webhooks_fail_fast(
             assert down.headers["retry-after"].isdigit()
             assert took < 0.5, f"503 after {took:.2f}s while the broker is known down"
     finally:
-        os.kill(own_broker.process.pid, signal.SIGCONT)
-    wait_for(lambda: ingest.metric("ingest_calls_broker_up") == 1.0, 10, "broker_up reads 1")
+        own_broker.thaw()
+    blocking_until(lambda: ingest.metric("ingest_calls_broker_up") == 1.0, "broker_up reads 1", 10)
     accepted, _ = ingest.post(f"{call_id}-0")
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["accepted"][0]["outcome"] == "published"
@@ -199,7 +167,7 @@ def test_a_webhook_caught_in_a_stall_answers_503_in_time_and_its_retry_is_stored
     own_broker: BrokerProcess, ingest: IngestCalls
 ) -> None:
     call_id = f"caught-{uuid.uuid4().hex[:8]}"
-    os.kill(own_broker.process.pid, signal.SIGSTOP)
+    own_broker.freeze()
     try:
         down, took = ingest.post(call_id)  # sent before anything knows the broker froze
         assert down.status_code == 503, down.text
@@ -209,7 +177,7 @@ def test_a_webhook_caught_in_a_stall_answers_503_in_time_and_its_retry_is_stored
         assert again.status_code == 503
         assert took < 0.5, f"the retry waited {took:.2f}s while the broker is known down"
     finally:
-        os.kill(own_broker.process.pid, signal.SIGCONT)
+        own_broker.thaw()
 
     answers: list[httpx.Response] = []
 
@@ -217,7 +185,7 @@ def test_a_webhook_caught_in_a_stall_answers_503_in_time_and_its_retry_is_stored
         answers.append(ingest.post(call_id)[0])
         return answers[-1].status_code != 503
 
-    wait_for(retried, 20, "the retry is accepted")
+    blocking_until(retried, "the retry is accepted", 20)
     assert answers[-1].status_code == 200, answers[-1].text
     # The send made in the stall was written when the broker woke; the retry did not add one.
     assert count_records(own_broker.bootstrap, call_id) == 1
@@ -231,14 +199,14 @@ def test_the_classifier_groups_lag_grows_while_no_classifier_runs(
             "ingest_calls_downstream_lag", group="classifier", topic=CALLS_RECORDED.name
         )
 
-    wait_for(lambda: lag() == 0.0, 10, "lag is reported, 0 on a fresh broker")
+    blocking_until(lambda: lag() == 0.0, "lag is reported, 0 on a fresh broker", 10)
     base = 0
     for n in range(3):
         assert ingest.post(f"lag-{uuid.uuid4().hex[:8]}-{n}")[0].status_code == 200
-    wait_for(lambda: lag() == base + 3, 10, "lag grows by 3")
+    blocking_until(lambda: lag() == base + 3, "lag grows by 3", 10)
     for n in range(2):
         assert ingest.post(f"lag-{uuid.uuid4().hex[:8]}-{n}")[0].status_code == 200
-    wait_for(lambda: lag() == base + 5, 10, "lag grows by 5")
+    blocking_until(lambda: lag() == base + 5, "lag grows by 5", 10)
 
     async def catch_up() -> None:  # the classifier's group reads everything and commits
         consumer = AIOKafkaConsumer(
@@ -260,4 +228,4 @@ def test_the_classifier_groups_lag_grows_while_no_classifier_runs(
             await consumer.stop()
 
     asyncio.run(catch_up())
-    wait_for(lambda: lag() == 0.0, 10, "lag drops to 0 once the group caught up")
+    blocking_until(lambda: lag() == 0.0, "lag drops to 0 once the group caught up", 10)

@@ -27,7 +27,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ingest_calls.config import Settings
-from ingest_calls.domain import generic, plivo, twilio, vonage, zadarma
+from ingest_calls.domain import plivo, twilio, vonage, zadarma
+from support.generic_webhook import signature_headers
 from switchboard_shared.settings import CommonSettings
 from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED, Topic
 
@@ -162,12 +163,7 @@ def _pick(table: dict[str, str], key: str) -> str:
 
 
 def sign_generic(body: bytes, secret: str = GENERIC_SECRET) -> dict[str, str]:
-    ts = str(int(time.time()))
-    return {
-        "Content-Type": JSON,
-        "X-Switchboard-Timestamp": ts,
-        "X-Switchboard-Signature": generic.sign(secret, ts, body),
-    }
+    return signature_headers(body, secret)
 
 
 def generic_final(call_id: str, status: str, secret: str = GENERIC_SECRET) -> Hook:

@@ -13,7 +13,6 @@ import contextlib
 import json
 import socket
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +21,11 @@ from typing import Any
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from prometheus_client import REGISTRY
 
 from ingest_mail.app import create_app
 from ingest_mail.config import Settings
+from integration.ingest_mail import mailboxes as shared
+from support.conditions import until
 from support.dovecot import MailAccount
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import MailReceived
@@ -35,32 +35,9 @@ from switchboard_shared.topics import MAIL_RECEIVED
 HTTP_TOKEN = "mail-http-token-0123456789abcdef"
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
 def mailbox_entry(account: MailAccount, **overrides: Any) -> dict[str, Any]:
-    """One entry of INGEST_MAIL_MAILBOXES, as an operator writes it."""
-    entry: dict[str, Any] = {
-        "name": f"mb-{uuid.uuid4().hex[:8]}",
-        "host": account.server.host,
-        "port": account.server.port,
-        "security": "none",
-        "username": account.username,
-        "password": account.password,
-        "folders": ["INBOX"],
-        "poll_interval_s": 0.5,
-    }
-    entry.update(overrides)
-    return entry
+    """One entry of INGEST_MAIL_MAILBOXES, as an operator writes it, polled every half second."""
+    return shared.mailbox_entry(account, **{"poll_interval_s": 0.5, **overrides})
 
 
 def app_settings(bootstrap: str, tmp_path: Path, mailboxes: list[dict[str, Any]]) -> Settings:
@@ -111,7 +88,7 @@ async def serving(settings: Settings) -> AsyncIterator[Served]:
     port = listener.getsockname()[1]
     task = asyncio.create_task(server.serve(sockets=[listener]))
     try:
-        await wait_until(lambda: server.started or task.done(), "uvicorn to start", 60)
+        await until(lambda: server.started or task.done(), "uvicorn to start", 60)
         if task.done():
             task.result()
             raise AssertionError("uvicorn stopped during start-up")

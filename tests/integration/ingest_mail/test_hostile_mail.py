@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,6 +23,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from support.conditions import until
 from support.ports import free_port
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import IngestRejected
@@ -191,14 +192,6 @@ async def health_probe(url: str) -> AsyncIterator[list[float]]:
         await task
 
 
-async def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def metric_value(text: str, sample: str) -> float:
     for line in text.splitlines():
         if line.startswith(sample + " "):
@@ -215,7 +208,7 @@ async def test_a_mime_bomb_is_refused_kept_whole_and_health_stays_answered(
         httpx.AsyncClient(base_url=server.url, timeout=120) as client,
         health_probe(server.url) as latencies,
     ):
-        await wait_for(lambda: len(latencies) >= 2, "two health answers before the bomb")
+        await until(lambda: len(latencies) >= 2, "two health answers before the bomb", 10)
         response = await client.post(URL, content=bomb, headers=HEADERS)
         after = await client.post(URL, content=message("after the bomb"), headers=HEADERS)
         metrics = (await client.get("/metrics")).text
@@ -312,7 +305,7 @@ async def test_a_part_bomb_over_lmtp_is_read_in_bulk(kafka_bootstrap: str, tmp_p
         mail_server(tmp_path, kafka_bootstrap, INGEST_MAIL_LMTP_PORT=str(port)) as server,
         health_probe(server.url) as latencies,
     ):
-        await wait_for(lambda: len(latencies) >= 2, "two health answers before the bomb")
+        await until(lambda: len(latencies) >= 2, "two health answers before the bomb", 10)
         code, text = await asyncio.to_thread(lmtp_deliver, port, bomb)
         after = await asyncio.to_thread(lmtp_deliver, port, message("after the bomb"))
         peak = peak_rss_mib(server.process.pid)

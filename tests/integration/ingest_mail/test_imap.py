@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.imap import ImapIntake, PollerOptions
 from ingest_mail.mailboxes import MailboxConfig
+from integration.ingest_mail.mailboxes import key_of, mailbox, metric, subject_of, subjects
+from support.conditions import until
 from support.dovecot import DovecotServer, MailAccount, make_message
 from support.ports import free_port
 from switchboard_shared.kafka import BrokerUnavailable
@@ -27,16 +23,6 @@ from switchboard_shared.kafka import BrokerUnavailable
 pytestmark = pytest.mark.integration
 
 FAST = PollerOptions(backoff_initial_s=0.1, backoff_max_s=0.5, batch_size=3)
-
-
-def key_of(raw: bytes) -> str:
-    """Stand-in for the real message key: the Message-ID, else a content hash."""
-    message_id = BytesHeaderParser(policy=default_policy).parsebytes(raw).get("Message-ID")
-    return str(message_id).strip() if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-def subject_of(raw: bytes) -> str:
-    return str(BytesHeaderParser(policy=default_policy).parsebytes(raw)["Subject"])
 
 
 @dataclass
@@ -65,35 +51,12 @@ class RecordingSink:
         return [d[0] for d in self.deliveries]
 
     async def wait_for(self, count: int, timeout: float = 20.0) -> None:
-        await wait_until(lambda: len(self.deliveries) >= count, timeout, f"{count} deliveries")
+        await until(lambda: len(self.deliveries) >= count, f"{count} deliveries", timeout)
 
 
 @pytest.fixture
 def sink() -> RecordingSink:
     return RecordingSink()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def mailbox(account: MailAccount, **overrides: Any) -> MailboxConfig:
-    fields: dict[str, Any] = {
-        "name": f"mb-{uuid.uuid4().hex[:8]}",
-        "host": account.server.host,
-        "port": account.server.port,
-        "security": "none",
-        "username": account.username,
-        "password": account.password,
-        "folders": ["INBOX"],
-        "poll_interval_s": 0.3,
-    }
-    fields.update(overrides)
-    return MailboxConfig.model_validate(fields)
 
 
 @asynccontextmanager
@@ -103,14 +66,6 @@ async def running(
     intake = ImapIntake(mailboxes, store, sink, key_of=key_of, options=FAST)
     async with intake.running():
         yield intake
-
-
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def subjects(*numbers: int) -> list[str]:
-    return [f"message {n}" for n in numbers]
 
 
 async def test_delivers_in_uid_order_per_folder_and_never_sets_seen(
@@ -123,10 +78,10 @@ async def test_delivers_in_uid_order_per_folder_and_never_sets_seen(
     async with running([config], store, sink) as intake:
         await sink.wait_for(9)
         # the round ends once every folder was looked at, a moment after the last delivery
-        await wait_until(
+        await until(
             lambda: intake.status()[0].lag == 0 and intake.status()[0].last_success is not None,
-            5,
             "a whole round done",
+            5,
         )
         status = intake.status()[0]
 
@@ -184,7 +139,7 @@ async def test_broker_unavailable_keeps_the_checkpoint_and_delivers_later(
         await sink.wait_for(1)
         sink.down = True
         account.append("INBOX", make_message(2), make_message(3))
-        await wait_until(lambda: sink.refusals >= 2, 10, "two refused rounds")
+        await until(lambda: sink.refusals >= 2, "two refused rounds", 10)
 
         checkpoint = await store.get(config.name, "INBOX")
         assert checkpoint is not None
@@ -214,7 +169,7 @@ async def test_uidvalidity_change_delivers_only_what_is_new(
 
     async with running([config], store, sink) as intake:
         await sink.wait_for(4)
-        await wait_until(lambda: intake.status()[0].lag == 0, 5, "lag 0")
+        await until(lambda: intake.status()[0].lag == 0, "lag 0", 5)
         await asyncio.sleep(0.5)
     assert sink.subjects == subjects(1, 2, 3, 4)
     checkpoint = await store.get(config.name, "Projects")
@@ -254,7 +209,7 @@ async def test_survives_the_session_being_dropped(
     async def kick_and_wait_for_reconnect() -> None:
         before = reconnects()
         await asyncio.to_thread(dovecot.kick, account.username)
-        await wait_until(lambda: reconnects() > before, 10, "a reconnect")
+        await until(lambda: reconnects() > before, "a reconnect", 10)
 
     async with running([config], store, sink):
         await sink.wait_for(1)
@@ -275,8 +230,8 @@ async def test_an_unreachable_server_does_not_hold_up_the_others(
     account.append("INBOX", make_message(1), make_message(2))
     async with running([dead, alive], store, sink) as intake:
         await sink.wait_for(2)
-        await wait_until(
-            lambda: metric("ingest_mail_imap_reconnects_total", mailbox="dead") >= 2, 10, "retries"
+        await until(
+            lambda: metric("ingest_mail_imap_reconnects_total", mailbox="dead") >= 2, "retries", 10
         )
         account.append("INBOX", make_message(3))
         await sink.wait_for(3)

@@ -22,9 +22,9 @@ from integration.ingest_mail.imap_app import (
     app_settings,
     at_least,
     mailbox_entry,
-    metric,
     serving,
 )
+from integration.ingest_mail.mailboxes import metric, subjects
 from support.dovecot import DovecotServer, MailAccount, make_message, start_dovecot
 from support.ports import free_port
 from switchboard_shared.events import MailDirection
@@ -46,10 +46,6 @@ def sent_message(n: int, tag: str) -> bytes:
         "\r\n"
         f"Reply number {n}.\r\n"
     ).encode()
-
-
-def subjects(*numbers: int) -> list[str]:
-    return [f"message {n}" for n in numbers]
 
 
 @pytest.fixture(scope="module")

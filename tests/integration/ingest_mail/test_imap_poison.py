@@ -13,20 +13,19 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
-from prometheus_client import REGISTRY
 
 from ingest_mail.app import create_app
 from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.config import Settings
 from ingest_mail.imap import ImapIntake, KeptMessage, PollerOptions
 from ingest_mail.mailboxes import MailboxConfig
+from integration.ingest_mail.mailboxes import key_of, mailbox, metric, subject_of
+from support.conditions import until
 from support.dovecot import MailAccount, make_message
 from switchboard_shared.cloudevents import decode
 from switchboard_shared.events import IngestRejected, MailReceived
@@ -38,15 +37,6 @@ from switchboard_shared.topics import INGEST_REJECTED, MAIL_RECEIVED
 pytestmark = pytest.mark.integration
 
 FAST = PollerOptions(backoff_initial_s=0.05, backoff_max_s=0.2, batch_size=3, max_attempts=3)
-
-
-def key_of(raw: bytes) -> str:
-    message_id = BytesHeaderParser(policy=default_policy).parsebytes(raw).get("Message-ID")
-    return str(message_id).strip() if message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-def subject_of(raw: bytes) -> str:
-    return str(BytesHeaderParser(policy=default_policy).parsebytes(raw)["Subject"])
 
 
 @dataclass
@@ -76,29 +66,6 @@ class Sink:
         self.kept.append(kept)
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-def mailbox(account: MailAccount) -> MailboxConfig:
-    return MailboxConfig.model_validate(
-        {
-            "name": f"mb-{uuid.uuid4().hex[:8]}",
-            "host": account.server.host,
-            "port": account.server.port,
-            "security": "none",
-            "username": account.username,
-            "password": account.password,
-            "folders": ["INBOX"],
-            "poll_interval_s": 0.3,
-        }
-    )
-
-
 @asynccontextmanager
 async def running(
     config: MailboxConfig, store: CheckpointStore, sink: Sink, options: PollerOptions = FAST
@@ -108,10 +75,6 @@ async def running(
         yield intake
 
 
-def metric(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
 async def test_a_message_that_fails_every_try_is_kept_and_the_mailbox_moves_on(
     account: MailAccount, store: CheckpointStore
 ) -> None:
@@ -119,7 +82,7 @@ async def test_a_message_that_fails_every_try_is_kept_and_the_mailbox_moves_on(
     config = mailbox(account)
     sink = Sink()
     async with running(config, store, sink):
-        await wait_until(lambda: "message 3" in sink.delivered, "the message after the bad one")
+        await until(lambda: "message 3" in sink.delivered, "the message after the bad one", 20)
     assert sink.delivered == ["message 1", "message 3"]
     assert sink.tries["message 2"] == FAST.max_attempts
     [kept] = sink.kept
@@ -148,13 +111,13 @@ async def test_tries_are_counted_across_restarts_so_a_crash_loop_ends(
 
         try:
             async with running(config, store, sink):
-                await wait_until(tried, f"try {run}")
+                await until(tried, f"try {run}", 20)
         finally:
             store.close_sync()
     store = CheckpointStore(store_path)
     try:
         async with running(config, store, sink):
-            await wait_until(lambda: "message 3" in sink.delivered, "the mailbox moving on")
+            await until(lambda: "message 3" in sink.delivered, "the mailbox moving on", 20)
         checkpoint = await store.get(config.name, "INBOX")
     finally:
         store.close_sync()
@@ -173,7 +136,7 @@ async def test_an_unavailable_broker_is_not_the_messages_fault(
     config = mailbox(account)
     sink = Sink(broker_down_for=FAST.max_attempts * 3)
     async with running(config, store, sink):
-        await wait_until(lambda: sink.delivered == ["message 1"], "delivery once the broker is up")
+        await until(lambda: sink.delivered == ["message 1"], "delivery once the broker is up", 20)
     assert sink.tries["message 1"] == FAST.max_attempts * 3 + 1
     assert sink.kept == []
 
@@ -189,7 +152,7 @@ async def test_a_message_over_the_size_limit_is_not_fetched_whole(
         backoff_initial_s=0.05, max_message_bytes=50_000, kept_prefix_bytes=1_000
     )
     async with running(config, store, sink, options):
-        await wait_until(lambda: "message 3" in sink.delivered, "the message after the big one")
+        await until(lambda: "message 3" in sink.delivered, "the message after the big one", 20)
     assert sink.delivered == ["message 1", "message 3"]
     assert "message 2" not in sink.tries
     [kept] = sink.kept

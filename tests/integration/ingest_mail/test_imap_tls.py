@@ -25,10 +25,10 @@ from integration.ingest_mail.imap_app import (
     app_settings,
     at_least,
     mailbox_entry,
-    metric,
     serving,
-    wait_until,
 )
+from integration.ingest_mail.mailboxes import metric
+from support.conditions import until
 from support.dovecot import DovecotServer, MailAccount, make_message, start_dovecot
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ async def log_mark(server: DovecotServer, username: str, sessions: int = 1) -> i
         )
         return opened == closed == sessions
 
-    await wait_until(settled, "Dovecot to log the test's own sessions", 10)
+    await until(settled, "Dovecot to log the test's own sessions", 10)
     return server.log_path.stat().st_size
 
 
@@ -110,7 +110,7 @@ async def test_mail_is_read_over_tls_with_the_ca_of_the_mailboxs_ca_file(
     # The app's one session was encrypted; the only other login is the test's own append,
     # over plain IMAP on loopback (Dovecot calls that `secured`). Dovecot's log process may
     # write a moment after the login: wait for both lines, then count.
-    await wait_until(
+    await until(
         lambda: len(logins(log_since(server, mark), tls_account.username)) >= 2,
         "Dovecot to log both logins",
         10,

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from ingest_mail.app import create_app
 from ingest_mail.config import Settings
+from integration.ingest_mail.mailboxes import mailbox_entry
 from support.dovecot import MailAccount
 from support.records import read_to_end
 from switchboard_shared.cloudevents import decode
@@ -52,20 +53,7 @@ async def mail_app(
 ) -> AsyncIterator[FastAPI]:
     mailboxes = None
     if account is not None:
-        mailboxes = json.dumps(
-            [
-                {
-                    "name": f"mb-{uuid.uuid4().hex[:8]}",
-                    "host": account.server.host,
-                    "port": account.server.port,
-                    "security": "none",
-                    "username": account.username,
-                    "password": account.password,
-                    "folders": ["INBOX", "Sent Items"],
-                    "poll_interval_s": 0.3,
-                }
-            ]
-        )
+        mailboxes = json.dumps([mailbox_entry(account, folders=["INBOX", "Sent Items"])])
     app = create_app(
         Settings(
             http_token=TOKEN,

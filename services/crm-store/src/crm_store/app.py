@@ -11,15 +11,15 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from crm_store import __version__, web
-from crm_store.api import router as api_router
+from crm_store.activities import ActivityGauges
 from crm_store.config import Settings
-from crm_store.db import make_engine, make_sessionmaker
-from crm_store.gauges import ActivityGauges
-from crm_store.handlers import build_router
+from crm_store.core import make_engine, make_sessionmaker
+from crm_store.directory import snapshot_contact_points
+from crm_store.http import router as api_router
+from crm_store.interactions import build_router
 from crm_store.metrics import DATABASE_UP, METRICS
 from crm_store.migrate import migrate
 from crm_store.publisher import OutboxRelay
-from crm_store.service import snapshot_contact_points
 from switchboard_shared.bodylimit import install_body_limit
 from switchboard_shared.budget import ByteBudget
 from switchboard_shared.httpsec import secure_api

@@ -1,14 +1,15 @@
-"""crm-store settings (`CRM_STORE_*`)."""
+"""crm-store settings (`CRM_STORE_*`) and the policy they give the rules (`store_policy`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from crm_store.domain import DuePolicy
-from crm_store.service import StorePolicy
 from switchboard_shared.events import ActivityKind
 from switchboard_shared.settings import (
     ServiceSettings,
@@ -16,6 +17,35 @@ from switchboard_shared.settings import (
     refuse_development_secret,
     refuse_placeholder,
 )
+
+
+@dataclass(frozen=True)
+class DuePolicy:
+    """How long each kind may stay open before it counts as overdue."""
+
+    hours: Mapping[ActivityKind, float] = field(
+        default_factory=lambda: {
+            ActivityKind.CALLBACK: 4.0,
+            ActivityKind.REPLY: 24.0,
+            ActivityKind.LOG_OUTCOME: 24.0,
+            ActivityKind.IDENTIFY_CONTACT: 72.0,
+        }
+    )
+
+    def due_at(self, kind: ActivityKind, opened_at: datetime) -> datetime | None:
+        hours = self.hours.get(kind)
+        return None if hours is None else opened_at + timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class StorePolicy:
+    """What the rules need from the settings."""
+
+    own_domains: tuple[str, ...] = ()
+    due: DuePolicy = field(default_factory=DuePolicy)
+
+
+DEFAULT_POLICY = StorePolicy()
 
 
 class Settings(ServiceSettings):

@@ -16,6 +16,7 @@ from switchboard_shared.events.crm import (
     ContactPoint,
     Feedback,
     InteractionLinked,
+    Undeliverable,
 )
 from switchboard_shared.events.ingest import IngestRejected
 from switchboard_shared.events.interactions import (
@@ -27,6 +28,7 @@ from switchboard_shared.events.interactions import (
 )
 from switchboard_shared.events.mail import (
     Attachment,
+    Bounce,
     MailDirection,
     MailReceived,
     SenderEvidence,
@@ -37,6 +39,7 @@ __all__ = [
     "ActivityKind",
     "ActivityState",
     "Attachment",
+    "Bounce",
     "CallDirection",
     "CallProgress",
     "CallRecorded",
@@ -57,4 +60,5 @@ __all__ = [
     "Reason",
     "SenderEvidence",
     "Tag",
+    "Undeliverable",
 ]

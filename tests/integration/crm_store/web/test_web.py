@@ -1,0 +1,950 @@
+"""The managers' page over HTTP on a real database (SQLite and PostgreSQL): signing in, the
+inbox, one-click statuses, counters, the team view, timelines, identifying unknown numbers,
+and what each role may see and do (no more than the API allows)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from crm_store.config import Settings
+from crm_store.core import ApiToken, PageSession, sha256
+from crm_store.interactions import record_interaction
+from crm_store.web.session import csrf_for
+from support.crm_page import LOCAL, browser, build_app, hidden, sign_in
+from switchboard_shared.events import InteractionClassified
+
+pytestmark = pytest.mark.integration
+
+Sessions = async_sessionmaker[AsyncSession]
+EventFactory = Callable[..., InteractionClassified]
+FETCH = {"X-Requested-With": "fetch"}
+ANN_PHONE = "+14155550123"
+UNKNOWN_PHONE = "+14155550188"
+
+
+@pytest.fixture
+def app(sessions: Sessions, settings: Settings) -> FastAPI:
+    return build_app(sessions, settings)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(app: FastAPI, admin: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    async with browser(app) as client:
+        client.headers.update(admin)
+        yield client
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    token: str
+    token_id: str
+
+
+async def person(api: httpx.AsyncClient, name: str, role: str, extension: str = "") -> Person:
+    body: dict[str, Any] = {
+        "name": name,
+        "email": f"{name.lower().replace(' ', '.')}@our.example",
+        "extensions": [extension] if extension else [],
+        "role": role,
+    }
+    created = await api.post("/api/v1/managers", json=body)
+    assert created.status_code == 201, created.text
+    manager_id = created.json()["id"]
+    token = await api.post("/api/v1/tokens", json={"manager_id": manager_id})
+    assert token.status_code == 201, token.text
+    return Person(manager_id, token.json()["token"], token.json()["id"])
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)">', html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def counter(html: str, name: str) -> str:
+    match = re.search(rf'data-counter="{name}">([^<]*)<', html)
+    assert match, f"no counter {name}"
+    return match.group(1)
+
+
+def item_ids(html: str) -> list[str]:
+    return re.findall(r'<li class="item[^"]*" id="item-([^"]+)"', html)
+
+
+async def record(sessions: Sessions, *events: InteractionClassified) -> list[str]:
+    opened: list[str] = []
+    async with sessions() as session:
+        for event in events:
+            opened += (await record_interaction(session, event)).opened
+        await session.commit()
+    return opened
+
+
+async def ann_at_acme(api: httpx.AsyncClient, owner_id: str | None = None) -> str:
+    company = await api.post("/api/v1/companies", json={"name": "Acme Ltd"})
+    assert company.status_code == 201, company.text
+    contact = await api.post(
+        "/api/v1/contacts",
+        json={
+            "first_name": "Ann",
+            "last_name": "Smith",
+            "company_id": company.json()["id"],
+            "owner_id": owner_id,
+            "phones": ["(415) 555-0123"],
+            "emails": ["ann@acme.example"],
+        },
+    )
+    assert contact.status_code == 201, contact.text
+    contact_id: str = contact.json()["id"]
+    return contact_id
+
+
+async def plan_target(api: httpx.AsyncClient, manager_id: str, target: int = 10) -> None:
+    now = datetime.now(UTC)
+    body = {
+        "manager_id": manager_id,
+        "metric": "activities_closed",
+        "target": target,
+        "period_start": (now - timedelta(days=1)).isoformat(),
+        "period_end": (now + timedelta(days=30)).isoformat(),
+    }
+    created = await api.post("/api/v1/plan-targets", json=body)
+    assert created.status_code == 201, created.text
+
+
+async def identify_of(api: httpx.AsyncClient, opened: list[str]) -> str:
+    """The `identify_contact` activity among those an interaction opened."""
+    kinds = {a: (await api.get(f"/api/v1/activities/{a}")).json()["kind"] for a in opened}
+    [identify] = [a for a, kind in kinds.items() if kind == "identify_contact"]
+    return identify
+
+
+def recently(minutes: int) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+# -- signing in ------------------------------------------------------------------------------
+
+
+async def test_pages_send_strangers_to_sign_in(app: FastAPI) -> None:
+    async with browser(app) as client:
+        for path in ("/", "/team", "/identify", "/contacts", "/contacts/some-id"):
+            response = await client.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"] == "/login"
+        post = await client.post("/activities/x/status", data={"preset": "completed"})
+        assert post.status_code == 303
+        fetched = await client.post(
+            "/activities/x/status", data={"preset": "completed"}, headers=FETCH
+        )
+        assert fetched.status_code == 401
+        assert fetched.json()["error"] == "Your session has ended"
+
+
+async def test_signing_in_keeps_a_session_not_the_token_in_a_strict_http_only_cookie(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with browser(app) as client:
+        form = await client.get("/login")
+        assert form.headers["cache-control"] == "no-store"
+        assert "frame-ancestors 'none'" in form.headers["content-security-policy"]
+        nonce = hidden(form.text, "csrf")
+        response = await client.post("/login", data={"csrf": nonce, "token": rita.token})
+        assert response.status_code == 303
+        assert rita.token not in response.headers["location"]
+        cookie = next(
+            c for c in response.headers.get_list("set-cookie") if c.startswith("sb_session=")
+        )
+        attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
+        assert {"httponly", "samesite=strict", "path=/"} <= attributes
+        assert "secure" not in attributes  # plain HTTP, allowed on 127.0.0.1 only
+        secret = cookie.split(";")[0].removeprefix("sb_session=")
+        assert rita.token not in cookie
+        assert len(secret) >= 40
+        inbox = await client.get("/")
+        assert inbox.status_code == 200
+        assert "Your inbox" in inbox.text
+        assert rita.token not in inbox.text
+        # The CSRF token derives from the session, not from the API token.
+        assert csrf_of(inbox.text) == csrf_for(secret)
+        assert csrf_of(inbox.text) != csrf_for(rita.token)
+    async with sessions() as session:
+        [row] = (await session.execute(select(PageSession))).scalars().all()
+    assert (row.token_id, row.secret_sha256) == (rita.token_id, sha256(secret))
+    assert row.secret_sha256 != sha256(rita.token)
+
+
+async def test_over_https_the_cookie_is_secure_and_host_prefixed(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with sign_in(app, rita.token, "https://crm.example.com") as client:
+        names = {c.name: c for c in client.cookies.jar}
+        assert "__Host-sb_session" in names
+        assert names["__Host-sb_session"].secure
+        assert (await client.get("/")).status_code == 200
+
+
+async def test_plain_http_off_loopback_refuses_to_sign_in(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with browser(app, "http://crm.example.com") as client:
+        form = await client.get("/login")
+        assert "signs in over HTTPS only" in form.text
+        response = await client.post(
+            "/login", data={"csrf": hidden(form.text, "csrf"), "token": rita.token}
+        )
+        assert response.status_code == 400
+        assert "set-cookie" not in response.headers or "sb_session=" not in str(
+            response.headers.get_list("set-cookie")
+        )
+
+
+async def test_a_wrong_token_or_a_forged_login_form_is_refused(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with browser(app) as client:
+        form = await client.get("/login")
+        wrong = await client.post(
+            "/login", data={"csrf": hidden(form.text, "csrf"), "token": "sbt_not-a-token"}
+        )
+        assert wrong.status_code == 401
+        assert "unknown, expired or revoked" in wrong.text
+    async with browser(app) as client:  # no nonce cookie: a login form posted from elsewhere
+        forged = await client.post("/login", data={"csrf": "guess", "token": rita.token})
+        assert forged.status_code == 400
+        assert (await client.get("/")).status_code == 303
+    async with browser(app) as client:
+        form = await client.get("/login")
+        cross = await client.post(
+            "/login",
+            data={"csrf": hidden(form.text, "csrf"), "token": rita.token},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert cross.status_code == 403
+
+
+async def test_a_revoked_token_ends_the_session_and_sign_out_clears_it(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        out = await client.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 303
+        assert out.headers["location"] == "/login"
+        assert (await client.get("/")).status_code == 303
+    async with sign_in(app, rita.token) as client:
+        async with sessions() as session:
+            await session.execute(
+                update(ApiToken)
+                .where(ApiToken.id == rita.token_id)
+                .values(revoked_at=datetime.now(UTC))
+            )
+            await session.commit()
+        response = await client.get("/")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/login"
+
+
+def session_cookie(client: httpx.AsyncClient) -> str:
+    return next(c.value for c in client.cookies.jar if c.name.endswith("sb_session") and c.value)
+
+
+async def replayed(app: FastAPI, secret: str) -> httpx.Response:
+    """The inbox asked for with a copy of an old cookie, as a thief would."""
+    async with browser(app) as thief:
+        thief.cookies.set("sb_session", secret)
+        return await thief.get("/")
+
+
+async def test_sign_out_ends_the_session_on_the_server(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with sign_in(app, rita.token) as client:
+        secret = session_cookie(client)
+        page = await client.get("/")
+        assert (await replayed(app, secret)).status_code == 200
+        out = await client.post("/logout", data={"csrf": csrf_of(page.text)})
+        assert out.status_code == 303
+    response = await replayed(app, secret)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login"
+
+
+async def test_revoking_the_token_through_the_api_ends_its_page_sessions(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    async with sign_in(app, rita.token) as first, sign_in(app, rita.token) as second:
+        assert (await first.get("/")).status_code == 200
+        revoked = await api.delete(f"/api/v1/tokens/{rita.token_id}")
+        assert revoked.status_code == 204
+        for client in (first, second):
+            response = await client.get("/")
+            assert response.status_code == 303
+            assert response.headers["location"] == "/login"
+    async with sessions() as session:
+        assert (await session.execute(select(PageSession))).scalars().all() == []
+
+
+async def test_deactivating_a_manager_ends_their_page_sessions_and_tokens(
+    app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    sam = await person(api, "Sam", "manager", "202")
+    async with sign_in(app, rita.token) as page, sign_in(app, sam.token) as other:
+        assert (await page.get("/")).status_code == 200
+        off = await api.patch(f"/api/v1/managers/{rita.id}", json={"active": False})
+        assert off.status_code == 200
+        assert (await page.get("/")).status_code == 303
+        assert (await other.get("/")).status_code == 200
+        fetched = await page.get("/inbox/state", headers=FETCH)
+        assert fetched.status_code == 401
+    own = {"Authorization": f"Bearer {rita.token}"}
+    assert (await api.get("/api/v1/presets", headers=own)).status_code == 401
+    async with browser(app) as client:
+        form = await client.get("/login")
+        again = await client.post(
+            "/login", data={"csrf": hidden(form.text, "csrf"), "token": rita.token}
+        )
+        assert again.status_code == 401
+    # Reactivated, the manager signs in with a new token only.
+    assert (await api.patch(f"/api/v1/managers/{rita.id}", json={"active": True})).is_success
+    fresh = await api.post("/api/v1/tokens", json={"manager_id": rita.id})
+    async with sign_in(app, fresh.json()["token"]) as page:
+        assert (await page.get("/")).status_code == 200
+
+
+async def test_an_expired_session_or_token_ends_the_page(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    async with sign_in(app, rita.token) as client:
+        async with sessions() as session:
+            await session.execute(update(PageSession).values(expires_at=past))
+            await session.commit()
+        assert (await client.get("/")).status_code == 303
+    async with sign_in(app, rita.token) as client:
+        async with sessions() as session:
+            await session.execute(
+                update(ApiToken).where(ApiToken.id == rita.token_id).values(expires_at=past)
+            )
+            await session.commit()
+        assert (await client.get("/")).status_code == 303
+
+
+async def test_a_bootstrap_admin_session_ends_when_that_token_is_changed(
+    app: FastAPI, settings: Settings, admin: dict[str, str]
+) -> None:
+    async with sign_in(app, admin["Authorization"].removeprefix("Bearer ")) as client:
+        assert (await client.get("/")).status_code == 200
+        app.state.settings = settings.model_copy(
+            update={"bootstrap_admin_token": "a-new-bootstrap-admin-token"}
+        )
+        assert (await client.get("/")).status_code == 303
+
+
+# -- the inbox -------------------------------------------------------------------------------
+
+
+async def test_the_inbox_lists_own_and_unassigned_items_newest_first_with_who_what_when(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    mail_event: EventFactory,
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    other = await person(api, "Otto", "manager", "202")
+    await ann_at_acme(api)
+    [callback] = await record(
+        sessions,
+        call_event("callback", call_id="tw:1", counterpart=ANN_PHONE, agent="201", at=recently(50)),
+    )
+    await record(
+        sessions,
+        call_event("callback", call_id="tw:2", counterpart=ANN_PHONE, agent="201", at=recently(40)),
+    )
+    # A mail from an unknown address asks for a reply and for identifying the sender.
+    from_bob = await record(
+        sessions,
+        mail_event(
+            "reply_needed", message_id="<m1@x>", counterpart="bob@example.net", at=recently(30)
+        ),
+    )
+    identify = await identify_of(api, from_bob)
+    [reply] = [a for a in from_bob if a != identify]
+    [others] = await record(
+        sessions,
+        call_event(
+            "callback", call_id="tw:3", counterpart=UNKNOWN_PHONE, agent="202", at=recently(20)
+        ),
+    )
+
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+    assert page.status_code == 200
+    html = page.text
+    # Rita's callback and the unassigned mail; not Otto's callback. Newest first.
+    listed = item_ids(html)
+    assert sorted(listed[:2]) == sorted([reply, identify])
+    assert listed[2:] == [callback]
+    assert others not in html
+    assert "Ann Smith" in html
+    assert "Acme Ltd" in html
+    assert "Tried 2 times" in html
+    assert "Missed call" in html
+    assert "+1 415-555-0123" in html
+    assert "bob@example.net" in html
+    assert "not a contact yet" in html
+    assert "E-mail received" in html
+    assert "made by a test" in html  # the classifier's reason
+    assert re.search(r"<time datetime=\"[^\"]+\" title=\"[^\"]+\">\d+ min ago</time>", html)
+    # The presets of each kind, as real buttons in a form.
+    callback_html = html[html.index(f'id="item-{callback}"') :]
+    for label in ("Completed", "Call back later", "Wrong number", "Meeting scheduled"):
+        assert f">{label}</button>" in callback_html.split("</li>")[0]
+    reply_html = html[html.index(f'id="item-{reply}"') :].split("</li>")[0]
+    assert ">Wrong number</button>" not in reply_html  # not a preset of replies
+    assert counter(html, "open") == "3"
+
+    # Otto's inbox is refused to Rita; the manager param is ignored for nobody.
+    async with sign_in(app, rita.token) as client:
+        refused = await client.get("/", params={"manager": other.id})
+        assert refused.status_code == 403
+        assert "Not for your role" in refused.text
+
+
+async def test_one_click_closes_the_item_and_updates_the_counters(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    await plan_target(api, rita.id, target=10)
+    [first, second] = await record(
+        sessions,
+        call_event("callback", call_id="tw:1", counterpart=ANN_PHONE, agent="201", at=recently(9)),
+        call_event(
+            "callback", call_id="tw:2", counterpart=UNKNOWN_PHONE, agent="201", at=recently(5)
+        ),
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        assert counter(page.text, "open") == "2"
+        assert counter(page.text, "done") == "0"
+        assert counter(page.text, "plan") == "0 of 10"
+        response = await client.post(
+            f"/activities/{first}/status",
+            data={"preset": "completed", "note": "called back, all good"},
+            headers={**FETCH, "X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["remove"] == f"item-{first}"
+        assert "Completed" in body["message"]
+        assert counter(body["counters"], "open") == "1"
+        assert counter(body["counters"], "done") == "1"
+        assert counter(body["counters"], "plan") == "1 of 10"
+
+        again = await client.get("/")
+        assert item_ids(again.text) == [second]
+
+    stored = await api.get(f"/api/v1/activities/{first}")
+    assert stored.json()["state"] == "done"
+    assert stored.json()["closed_by"] == "manager"
+    assert stored.json()["preset"] == "completed"
+    assert stored.json()["note"] == "called back, all good"
+
+
+async def test_the_page_can_ask_what_the_newest_item_is(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    olga = await person(api, "Olga", "operator")
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        assert 'data-state="/inbox/state"' in page.text
+        assert (await client.get("/inbox/state", headers=FETCH)).json() == {"newest": None}
+        [callback] = await record(
+            sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(1))
+        )
+        state = await client.get("/inbox/state", headers=FETCH)
+        assert state.json() == {"newest": callback}
+        assert state.headers["cache-control"] == "no-store"
+    async with sign_in(app, olga.token) as client:
+        assert (await client.get("/inbox/state", headers=FETCH)).status_code == 403
+
+
+async def test_a_preset_that_keeps_the_item_open_shows_on_it(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(3))
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        response = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "in_progress", "csrf": csrf_of(page.text)},
+            headers=FETCH,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "remove" not in body
+        assert body["replace"]["id"] == f"item-{callback}"
+        assert '<span class="badge">Taken into work</span>' in body["replace"]["html"]
+        assert counter(body["counters"], "open") == "1"
+
+
+async def test_without_script_a_status_form_posts_and_redirects(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(3))
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        response = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "wrong_number", "csrf": csrf_of(page.text)},
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == "/"
+        assert item_ids((await client.get("/")).text) == []
+
+
+async def test_posts_without_the_csrf_token_or_from_another_site_change_nothing(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(3))
+    )
+    async with sign_in(app, rita.token) as client:
+        csrf = csrf_of((await client.get("/")).text)
+        missing = await client.post(f"/activities/{callback}/status", data={"preset": "completed"})
+        assert missing.status_code == 403
+        wrong = await client.post(
+            f"/activities/{callback}/status", data={"preset": "completed", "csrf": "0" * 64}
+        )
+        assert wrong.status_code == 403
+        for origin in ("https://evil.example", "null"):
+            cross = await client.post(
+                f"/activities/{callback}/status",
+                data={"preset": "completed", "csrf": csrf},
+                headers={"Origin": origin},
+            )
+            assert cross.status_code == 403
+        cross_site = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "completed", "csrf": csrf},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        assert cross_site.status_code == 403
+        same = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "in_progress", "csrf": csrf},
+            headers={"Origin": LOCAL, "Sec-Fetch-Site": "same-origin"},
+        )
+        assert same.status_code == 303
+        as_json = await client.post(
+            f"/activities/{callback}/status",
+            json={"preset": "completed", "csrf": csrf},
+        )
+        assert as_json.status_code == 415
+    stored = (await api.get(f"/api/v1/activities/{callback}")).json()
+    assert stored["state"] == "open"
+    assert stored["preset"] == "in_progress"  # only the same-origin post counted
+
+
+async def test_bad_status_input_is_a_clear_error_and_loses_nothing(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(3))
+    )
+    async with sign_in(app, rita.token) as client:
+        headers = {**FETCH, "X-CSRF-Token": csrf_of((await client.get("/")).text)}
+        unknown = await client.post(
+            f"/activities/{callback}/status", data={"preset": "nope"}, headers=headers
+        )
+        assert unknown.status_code == 422
+        assert unknown.json()["error"] == "Unknown preset"
+        long_note = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "completed", "note": "x" * 4001},
+            headers=headers,
+        )
+        assert long_note.status_code == 422
+        assert "4000" in long_note.json()["detail"]
+        done = await client.post(
+            f"/activities/{callback}/status", data={"preset": "completed"}, headers=headers
+        )
+        assert done.status_code == 200
+        twice = await client.post(
+            f"/activities/{callback}/status", data={"preset": "completed"}, headers=headers
+        )
+        assert twice.status_code == 409
+        page = await client.get("/", params={"cursor": "not-a-cursor"})
+        assert page.status_code == 422
+        assert "<h1>Invalid request</h1>" in page.text
+
+
+# -- roles -----------------------------------------------------------------------------------
+
+
+async def test_a_manager_sees_their_own_work_and_nothing_more(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    otto = await person(api, "Otto", "manager", "202")
+    [ottos] = await record(
+        sessions, call_event("callback", call_id="tw:9", agent="202", at=recently(3))
+    )
+    # A real conversation with an unknown number: an outcome to log and a number to identify.
+    opened = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:10",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(2),
+        ),
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        csrf = csrf_of(page.text)
+        assert [href for href, _ in nav_links(page.text)] == ["/", "/contacts"]
+        assert sorted(item_ids(page.text)) == sorted(opened)
+        assert "Operators add new contacts" in page.text
+        assert "Create contact" not in page.text
+        assert (await client.get("/team")).status_code == 403
+        assert (await client.get("/identify")).status_code == 403
+        assert (await client.get("/", params={"manager": otto.id})).status_code == 403
+        # Otto's activity is not there for Rita, not even to close.
+        hidden_one = await client.post(
+            f"/activities/{ottos}/status", data={"preset": "completed", "csrf": csrf}
+        )
+        assert hidden_one.status_code == 404
+        create = await client.post(
+            f"/identify/{await identify_of(api, opened)}/contact",
+            data={"first_name": "Eve", "csrf": csrf},
+        )
+        assert create.status_code == 403
+    assert (await api.get(f"/api/v1/activities/{ottos}")).json()["state"] == "open"
+
+
+def nav_links(html: str) -> list[tuple[str, str]]:
+    block = html[html.index('<nav aria-label="Main">') : html.index("</nav>")]
+    return re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', block)
+
+
+async def test_an_operator_identifies_numbers_but_sees_no_inbox(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    olga = await person(api, "Olga", "operator")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(5))
+    )
+    opened = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:2",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(2),
+        ),
+    )
+    kinds = {a: (await api.get(f"/api/v1/activities/{a}")).json()["kind"] for a in opened}
+    [identify] = [a for a, kind in kinds.items() if kind == "identify_contact"]
+    [outcome] = [a for a, kind in kinds.items() if kind == "log_outcome"]
+
+    async with sign_in(app, olga.token) as client:
+        home = await client.get("/")
+        assert home.status_code == 303
+        assert home.headers["location"] == "/identify"
+        queue = await client.get("/identify")
+        assert queue.status_code == 200
+        assert [href for href, _ in nav_links(queue.text)] == ["/identify", "/contacts"]
+        assert item_ids(queue.text) == [identify]
+        assert "+1 415-555-0188" in queue.text
+        assert "Rita" not in queue.text  # not whose activity it is
+        assert callback not in queue.text
+        assert outcome not in queue.text
+        assert (await client.get("/team")).status_code == 403
+        csrf = csrf_of(queue.text)
+        status = await client.post(
+            f"/activities/{outcome}/status", data={"preset": "completed", "csrf": csrf}
+        )
+        assert status.status_code == 403
+
+        created = await client.post(
+            f"/identify/{identify}/contact",
+            data={"first_name": "Eve", "last_name": "Stone", "csrf": csrf},
+            headers=FETCH,
+        )
+        assert created.status_code == 200, created.text
+        assert created.json()["remove"] == f"item-{identify}"
+        assert item_ids((await client.get("/identify")).text) == []
+
+    found = (await api.get("/api/v1/contacts", params={"phone": UNKNOWN_PHONE})).json()["items"]
+    [eve] = found
+    assert eve["name"] == "Eve Stone"
+    assert eve["owner_id"] == rita.id  # the manager who had the conversation
+    assert (await api.get(f"/api/v1/activities/{identify}")).json()["state"] == "done"
+    assert (await api.get(f"/api/v1/activities/{outcome}")).json()["state"] == "open"
+
+    # The operator reads the timeline (calls and the classifier's decision), not activities.
+    async with sign_in(app, olga.token) as client:
+        timeline = await client.get(f"/contacts/{eve['id']}")
+    assert timeline.status_code == 200
+    assert "needs an outcome" in timeline.text
+    assert 'aria-label="Activities"' not in timeline.text
+
+
+async def test_a_viewer_reads_but_cannot_click(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    await person(api, "Rita", "manager", "201")
+    vera = await person(api, "Vera", "viewer")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(5))
+    )
+    async with sign_in(app, vera.token) as client:
+        page = await client.get("/")
+        assert item_ids(page.text) == [callback]
+        assert "</button>" not in page.text.split('id="items"')[1].split("Sign out")[0]
+        refused = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "completed", "csrf": csrf_of(page.text)},
+        )
+        assert refused.status_code == 403
+        assert (await client.get("/team")).status_code == 200
+
+
+async def test_a_supervisor_sees_every_inbox_and_the_team(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    otto = await person(api, "Otto", "manager", "202")
+    sue = await person(api, "Sue", "supervisor")
+    await plan_target(api, rita.id, target=4)
+    [ritas, ottos] = await record(
+        sessions,
+        call_event("callback", call_id="tw:1", agent="201", at=recently(5)),
+        call_event("callback", call_id="tw:2", counterpart=UNKNOWN_PHONE, agent="202"),
+    )
+    async with sign_in(app, sue.token) as client:
+        everyone = await client.get("/")
+        assert sorted(item_ids(everyone.text)) == sorted([ritas, ottos])
+        assert "All inboxes" in everyone.text
+        only_otto = await client.get("/", params={"manager": otto.id})
+        assert item_ids(only_otto.text) == [ottos]
+        assert "Inbox of Otto" in only_otto.text
+        assert (await client.get("/", params={"manager": "nobody"})).status_code == 404
+        closed = await client.post(
+            f"/activities/{ottos}/status",
+            data={"preset": "completed", "scope": otto.id},
+            headers={**FETCH, "X-CSRF-Token": csrf_of(only_otto.text)},
+        )
+        assert closed.status_code == 200, closed.text
+        assert counter(closed.json()["counters"], "done") == "1"
+
+        team = await client.get("/team")
+    assert team.status_code == 200
+    rows = {
+        name: cells
+        for name, cells in re.findall(
+            r'<th scope="row"><a [^>]+>([^<]+)</a></th>(.*?)</tr>', team.text, re.S
+        )
+    }
+    assert set(rows) == {"Rita", "Otto", "Sue"}  # who may hold activities
+    assert re.search(r'data-label="Open">1<', rows["Rita"])
+    assert re.search(r'data-label="Done today">1<', rows["Otto"])
+    assert "0 of 4" in rows["Rita"]
+
+
+# -- timelines, search, linking --------------------------------------------------------------
+
+
+async def test_the_timeline_shows_every_call_and_message_with_the_classifiers_decision(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    mail_event: EventFactory,
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    ann = await ann_at_acme(api, owner_id=rita.id)
+    await record(
+        sessions,
+        call_event("callback", call_id="tw:1", counterpart=ANN_PHONE, agent="201", at=recently(60)),
+        call_event(
+            "needs_status",
+            call_id="tw:2",
+            status="answered",
+            direction="outbound",
+            counterpart=ANN_PHONE,
+            agent="201",
+            at=recently(30),
+        ),
+        mail_event(
+            "reply_needed", message_id="<m1@acme>", counterpart="ann@acme.example", at=recently(10)
+        ),
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get(f"/contacts/{ann}")
+    assert page.status_code == 200
+    html = page.text
+    assert '<h1 id="contact-name">Ann Smith' in html
+    assert "Acme Ltd" in html
+    assert "Rita" in html
+    entries = re.findall(r'<li class="entry entry-(call|mail)">', html)
+    assert entries == ["mail", "call", "call"]  # newest first
+    for decision in ("needs a call back", "needs an outcome", "needs a reply"):
+        assert decision in html
+    assert "<code>test.rule</code> made by a test" in html
+    assert "closed by itself" in html  # the answered call closed the callback
+
+
+async def test_links_and_forms_carry_ids_only_never_personal_data(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    mail_event: EventFactory,
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    ann = await ann_at_acme(api, owner_id=rita.id)
+    await record(
+        sessions,
+        call_event("callback", call_id="tw:1", counterpart=ANN_PHONE, agent="201", at=recently(9)),
+        mail_event("reply_needed", message_id="<m2@x>", counterpart="zed@example.net"),
+    )
+    async with sign_in(app, rita.token) as client:
+        pages = [await client.get("/"), await client.get(f"/contacts/{ann}")]
+    for page in pages:
+        urls = re.findall(r'(?:href|action|src)="([^"]*)"', page.text)
+        assert urls
+        for url in urls:
+            assert not re.search(r"@|555|Ann|Smith", url), url
+            assert url.startswith(("/", "#")), f"{url}: the page loads nothing from elsewhere"
+
+
+async def test_an_admin_links_an_unknown_number_to_an_existing_contact_from_the_inbox(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    settings: Settings,
+) -> None:
+    ann = await ann_at_acme(api)
+    opened = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:5",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            at=recently(2),
+        ),
+    )
+    kinds = {a: (await api.get(f"/api/v1/activities/{a}")).json()["kind"] for a in opened}
+    [identify] = [a for a, kind in kinds.items() if kind == "identify_contact"]
+    assert settings.bootstrap_admin_token is not None
+    async with sign_in(app, settings.bootstrap_admin_token) as client:
+        page = await client.get("/")
+        assert "Create contact" in page.text
+        assert "Link to existing" in page.text
+        headers = {**FETCH, "X-CSRF-Token": csrf_of(page.text)}
+        search = await client.post(
+            "/contacts/search", data={"q": "smith", "activity": identify}, headers=headers
+        )
+        assert search.status_code == 200, search.text
+        assert search.json()["target"]["id"] == f"hits-{identify}"
+        assert "Link to Ann Smith" in search.json()["target"]["html"]
+        by_number = await client.post(
+            "/contacts/search", data={"q": "415 555 0123"}, headers=headers
+        )
+        assert "Ann Smith" in by_number.json()["target"]["html"]
+        linked = await client.post(
+            f"/identify/{identify}/link", data={"contact_id": ann}, headers=headers
+        )
+        assert linked.status_code == 200, linked.text
+        assert linked.json()["remove"] == f"item-{identify}"
+        again = await client.post(
+            f"/identify/{identify}/link", data={"contact_id": ann}, headers=headers
+        )
+        assert again.status_code == 409
+    contact = (await api.get(f"/api/v1/contacts/{ann}")).json()
+    assert sorted(contact["phones"]) == sorted([ANN_PHONE, UNKNOWN_PHONE])
+    assert (await api.get(f"/api/v1/activities/{identify}")).json()["state"] == "done"
+
+
+async def test_creating_a_look_alike_contact_asks_first(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    await ann_at_acme(api)
+    olga = await person(api, "Olga", "operator")
+    opened = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:6",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            at=recently(2),
+        ),
+    )
+    kinds = {a: (await api.get(f"/api/v1/activities/{a}")).json()["kind"] for a in opened}
+    [identify] = [a for a, kind in kinds.items() if kind == "identify_contact"]
+    async with sign_in(app, olga.token) as client:
+        headers = {**FETCH, "X-CSRF-Token": csrf_of((await client.get("/identify")).text)}
+        form = {"first_name": "Ann", "last_name": "Smith"}
+        duplicate = await client.post(f"/identify/{identify}/contact", data=form, headers=headers)
+        assert duplicate.status_code == 409
+        assert [c["name"] for c in duplicate.json()["candidates"]] == ["Ann Smith"]
+        nameless = await client.post(
+            f"/identify/{identify}/contact", data={"first_name": " "}, headers=headers
+        )
+        assert nameless.status_code == 422
+        forced = await client.post(
+            f"/identify/{identify}/contact", data={**form, "force": "1"}, headers=headers
+        )
+        assert forced.status_code == 200, forced.text
+
+
+async def test_static_files_and_unknown_ones(app: FastAPI) -> None:
+    async with browser(app) as client:
+        css = await client.get("/static/app.css")
+        assert css.status_code == 200
+        assert css.headers["content-type"].startswith("text/css")
+        js = await client.get("/static/app.js")
+        assert js.headers["content-type"].startswith("text/javascript")
+        assert (await client.get("/static/../app.py")).status_code == 404
+        assert (await client.get("/static/secrets.txt")).status_code == 404
