@@ -7,6 +7,11 @@ from switchboard_shared.events.calls import (
     CallRecorded,
     CallState,
     CallStatus,
+    CelEvent,
+    Participant,
+    ParticipantRole,
+    Transfer,
+    TransferKind,
 )
 from switchboard_shared.events.crm import (
     ActivityChanged,
@@ -42,6 +47,7 @@ __all__ = [
     "CallRecorded",
     "CallState",
     "CallStatus",
+    "CelEvent",
     "ClosedBy",
     "ContactPoint",
     "Disposition",
@@ -54,7 +60,11 @@ __all__ = [
     "MailDirection",
     "MailReceived",
     "Part",
+    "Participant",
+    "ParticipantRole",
     "Reason",
     "SenderEvidence",
     "Tag",
+    "Transfer",
+    "TransferKind",
 ]
