@@ -37,6 +37,7 @@ class Chan:
 @dataclass
 class Pbx:
     epoch: int = 1772442000
+    tag: str = ""  # hex digits put in channel names, so that runs never share a name
     now: datetime = START
     events: list[dict[str, Any]] = field(default_factory=list)
     _seq: int = 0
@@ -82,7 +83,7 @@ class Pbx:
         unique_id = f"{self.epoch}.{self._seq}"
         linked = linked_to.linked_id if linked_to else unique_id
         chan = Chan(
-            f"{name}-{self._seq:08x}" if "/" in name and ";" not in name else name,
+            f"{name}-{self.tag}{self._seq:08x}" if "/" in name and ";" not in name else name,
             unique_id,
             linked,
             cid_num,
@@ -96,7 +97,7 @@ class Pbx:
 
     def local(self, target: str, context: str, linked_to: Chan) -> tuple[Chan, Chan]:
         self._seq += 1
-        base = f"Local/{target}@{context}-{self._seq:08x}"
+        base = f"Local/{target}@{context}-{self.tag}{self._seq:08x}"
         one = self.start(f"{base};1", "", exten=target, context=context, linked_to=linked_to)
         two = self.start(f"{base};2", "", exten=target, context=context, linked_to=linked_to)
         return one, two
@@ -114,7 +115,7 @@ class Pbx:
 
     def bridge(self, *chans: Chan, technology: str = "simple_bridge") -> str:
         self._bridges += 1
-        bridge_id = f"b{self._bridges:04d}-5c1e-4b8a-9f0d"
+        bridge_id = f"{self.epoch:08x}-{self._bridges:04d}-4b8a-9f0d-{self.tag or 'b'}"
         for chan in chans:
             self.enter(chan, bridge_id, technology)
         return bridge_id
@@ -156,9 +157,9 @@ CLIENT = "+493012345678"
 DID = "+4930555000"
 
 
-def direct_answered() -> tuple[Pbx, Expect]:
+def direct_answered(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """An inbound call to a DID routed to extension 101, answered, 60 s of talk."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, "Client", exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101,30", exten="101")
     phone = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -175,9 +176,9 @@ def direct_answered() -> tuple[Pbx, Expect]:
     return pbx, Expect("answered", "inbound", CLIENT, DID, "101", (("101", "answered", True),), 60)
 
 
-def no_answer() -> tuple[Pbx, Expect]:
+def no_answer(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """Extension 101 rings 30 s; Dial gives up (NOANSWER) and the caller is hung up."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101,30", exten="101")
     phone = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -188,9 +189,9 @@ def no_answer() -> tuple[Pbx, Expect]:
     return pbx, Expect("no_answer", "inbound", CLIENT, DID, "101", (("101", "rung", False),))
 
 
-def busy() -> tuple[Pbx, Expect]:
+def busy(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """An internal call from 101 to 102, who is busy."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start("PJSIP/101", "101", "Alice", exten="102")
     pbx.app(caller, "Dial", "PJSIP/102,30")
     phone = pbx.start("PJSIP/102", "102", "Bob", linked_to=caller)
@@ -201,9 +202,9 @@ def busy() -> tuple[Pbx, Expect]:
     return pbx, Expect("busy", "internal", "101", "102", "102", (("102", "rung", False),))
 
 
-def ring_group() -> tuple[Pbx, Expect]:
+def ring_group(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """DID -> ring group 600 ringing 101 and 102 at once; 102 answers, 101 stops ringing."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101&PJSIP/102,20", exten="600")
     first = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -223,10 +224,10 @@ def ring_group() -> tuple[Pbx, Expect]:
     return pbx, Expect("answered", "inbound", CLIENT, DID, "600", parties, 45)
 
 
-def queue() -> tuple[Pbx, Expect]:
+def queue(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """DID -> Queue(support): members 101 and 102 rung through Local channels; 102 answers,
     the Local channel is optimised away."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.answer(caller)
     pbx.app(caller, "Queue", "support,t", exten="700")
@@ -262,9 +263,9 @@ def queue() -> tuple[Pbx, Expect]:
     return pbx, Expect("answered", "inbound", CLIENT, DID, "700", parties, 90)
 
 
-def blind_transfer() -> tuple[Pbx, Expect]:
+def blind_transfer(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """101 answers a client, talks 20 s, blind-transfers to 102, who talks 100 s."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101,30", exten="101")
     first = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -311,10 +312,10 @@ def blind_transfer() -> tuple[Pbx, Expect]:
     )
 
 
-def attended_transfer() -> tuple[Pbx, Expect]:
+def attended_transfer(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """101 answers, puts the client on hold, calls 102 on a second channel (a linkedid of its
     own), talks to 102, then completes the transfer: the client and 102 are bridged."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101,30", exten="101")
     first = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -362,9 +363,9 @@ def attended_transfer() -> tuple[Pbx, Expect]:
     )
 
 
-def pickup() -> tuple[Pbx, Expect]:
+def pickup(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """101 rings; 103 dials *8 and picks the call up: the ringing channel becomes 103's."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101,30", exten="101")
     ringing = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -400,9 +401,9 @@ def pickup() -> tuple[Pbx, Expect]:
     )
 
 
-def voicemail() -> tuple[Pbx, Expect]:
+def voicemail(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """101 does not answer within 20 s; the caller leaves a message in 101's mailbox."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101,20", exten="101")
     phone = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -417,9 +418,9 @@ def voicemail() -> tuple[Pbx, Expect]:
     return pbx, Expect("voicemail", "inbound", CLIENT, DID, "101", (("101", "rung", False),))
 
 
-def outbound_trunk() -> tuple[Pbx, Expect]:
+def outbound_trunk(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """101 dials a client's number; the call leaves through the trunk and is answered."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start("PJSIP/101", "101", "Alice", exten="03012345678")
     pbx.app(caller, "Dial", "PJSIP/03012345678@trunk,60")
     line = pbx.start(TRUNK, "", linked_to=caller)
@@ -435,10 +436,10 @@ def outbound_trunk() -> tuple[Pbx, Expect]:
     return pbx, Expect("answered", "outbound", "101", "03012345678", "03012345678", parties, 75)
 
 
-def follow_me() -> tuple[Pbx, Expect]:
+def follow_me(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """DID -> 101's follow-me: the desk phone and, through a Local channel, the mobile
     (out on the trunk) ring; the mobile answers; the Local channel is not optimised."""
-    pbx = Pbx()
+    pbx = pbx or Pbx()
     caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
     pbx.app(caller, "Dial", "PJSIP/101&Local/mobile101@followme", exten="101")
     desk = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
@@ -466,7 +467,7 @@ def follow_me() -> tuple[Pbx, Expect]:
     return pbx, Expect("answered", "inbound", CLIENT, DID, "101", parties, 33)
 
 
-SCENARIOS: dict[str, Callable[[], tuple[Pbx, Expect]]] = {
+SCENARIOS: dict[str, Callable[[Pbx | None], tuple[Pbx, Expect]]] = {
     "direct_answered": direct_answered,
     "no_answer": no_answer,
     "busy": busy,

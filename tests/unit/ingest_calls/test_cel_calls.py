@@ -17,7 +17,7 @@ RULES = asterisk.rules_from({})
 
 
 def events_of(name: str) -> tuple[list[CelEvent], Expect]:
-    pbx, expect = SCENARIOS[name]()
+    pbx, expect = SCENARIOS[name](None)
     return cel.parse_batch(pbx.events, ZoneInfo("UTC"), "test"), expect
 
 
@@ -99,7 +99,7 @@ def test_a_call_whose_linkedid_end_was_lost_is_still_emitted_as_incomplete() -> 
 
 def test_two_calls_in_one_list_are_two_calls() -> None:
     first, _ = events_of("busy")
-    pbx, _ = SCENARIOS["direct_answered"]()
+    pbx, _ = SCENARIOS["direct_answered"](None)
     pbx_events = cel.parse_batch(pbx.events, ZoneInfo("UTC"), "test")
     other = [
         e.model_copy(update={"unique_id": "9" + e.unique_id, "linked_id": "9" + e.linked_id})
