@@ -34,7 +34,8 @@ def test_the_ami_url_names_host_port_user_and_secret() -> None:
         "p:ss",
     )
     assert ami_target("tcp://u:s@pbx").port == 5038
-    assert "p:ss" not in repr(target) and "p:ss" not in str(target)
+    assert "p:ss" not in repr(target)
+    assert "p:ss" not in str(target)
 
 
 @pytest.mark.parametrize(
@@ -50,4 +51,5 @@ def test_a_wrong_ami_url_stops_the_service_without_echoing_it(url: str) -> None:
 def test_the_ami_url_is_not_a_provider_option() -> None:
     settings = Settings(asterisk_ami_url="tcp://u:secret-value@pbx:5038")
     assert "ami_url" not in settings.options_for("asterisk")
-    assert settings.ami is not None and settings.ami.secret == "secret-value"
+    assert settings.ami is not None
+    assert settings.ami.secret == "secret-value"
