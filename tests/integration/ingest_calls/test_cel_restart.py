@@ -4,6 +4,7 @@ the session's assembler must not take part."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import secrets
@@ -15,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from ingest_calls.app import create_app
-from ingest_calls.cel_assembler import GROUP_ID
+from ingest_calls.cel_assembler import GROUP_ID, CelAssembler
 from ingest_calls.domain import asterisk, cel
 from ingest_calls.domain.cel_assembly import calls_from
 from integration.ingest_calls.webhooks import ASTERISK_TOKEN, settings_for
@@ -98,3 +99,89 @@ async def test_a_restart_mid_call_rebuilds_the_call_from_the_topic(tmp_path: Pat
         assert rebuilt.participants == whole[0].participants
         assert rebuilt.transfers == whole[0].transfers
         assert rebuilt.raw["complete"] is True
+
+
+def assembler_of(app: FastAPI) -> CelAssembler:
+    [worker] = [w for w in app.state.workers if isinstance(w, CelAssembler)]
+    return worker
+
+
+def owned(app: FastAPI) -> int:
+    consumer = assembler_of(app).consumer
+    return len(consumer.assignment()) if consumer is not None else 0
+
+
+async def test_every_replica_runs_the_assembler_but_one_reads_all_partitions(
+    tmp_path: Path,
+) -> None:
+    """Calls whose linkedids sit on different partitions stay whole with two replicas; when
+    the active one goes, the stand-by takes the call it was holding over."""
+
+    def pbx() -> Pbx:
+        return Pbx(epoch=random.randrange(10**9, 2 * 10**9), tag=secrets.token_hex(3))
+
+    traces = [SCENARIOS[name](pbx())[0] for name in ["attended_transfer", "pickup"] * 3]
+    held, _ = SCENARIOS["attended_transfer"](pbx())
+    cut = len(held.events) // 2
+    async with private_broker(tmp_path) as bootstrap:
+        settings = settings_for(bootstrap)
+        rules = asterisk.rules_from(settings.options_for("asterisk"))
+        policy, region = settings.phone_policy, settings.region_for("asterisk")
+        wanted = {}
+        for trace in [*traces, held]:
+            parsed = cel.parse_batch(trace.events, ZoneInfo("UTC"), "x")
+            (call,) = calls_from(parsed, rules, policy, region)
+            wanted[call.call_id] = call
+        apps = [create_app(settings), create_app(settings)]
+        async with contextlib.AsyncExitStack() as stack:
+            for app in apps:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+
+            async def one_owns_all() -> bool:
+                return sorted(owned(app) for app in apps) == [0, 3]
+
+            await eventually(one_owns_all, timeout=60, what="one member owning every partition")
+            for trace in traces:
+                await push(apps[0], trace.events)
+            await push(apps[1], held.events[:cut])
+            first = {c.call_id for c in wanted.values()} - {
+                f"asterisk:{held.events[0]['LinkedID']}"
+            }
+
+            async def first_calls() -> list[CallRecorded] | None:
+                calls = await calls_on(bootstrap)
+                return calls if {c.call_id for c in calls} == first else None
+
+            await eventually(first_calls, timeout=60, what="the calls of both partitions")
+            active = next(app for app in apps if owned(app) == 3)
+            standby = next(app for app in apps if app is not active)
+            await eventually(
+                lambda: _committed_below(bootstrap, held.events), timeout=30, what="commit held"
+            )
+            await assembler_of(active).stop()  # the active replica goes away
+            await eventually(lambda: _owns_all(standby), timeout=60, what="the stand-by takes over")
+            await push(standby, held.events[cut:])
+
+            async def all_calls() -> list[CallRecorded] | None:
+                calls = await calls_on(bootstrap)
+                return calls if {c.call_id for c in calls} == set(wanted) else None
+
+            calls = await eventually(all_calls, timeout=60, what="the held call, whole")
+        assert sorted(c.call_id for c in calls) == sorted(wanted)  # each once
+        for call in calls:
+            assert call.participants == wanted[call.call_id].participants
+            assert call.raw["complete"] is True
+
+
+async def _owns_all(app: FastAPI) -> bool:
+    return owned(app) == 3
+
+
+async def _committed_below(bootstrap: str, events: list[dict[str, object]]) -> bool:
+    linked = {str(e["LinkedID"]).encode() for e in events}
+    first: dict[int, int] = {}
+    for record in await read_to_end(bootstrap, CALLS_CEL.name):
+        if record.key in linked:
+            first.setdefault(record.partition, record.offset)
+    positions = await committed(bootstrap, GROUP_ID, CALLS_CEL.name)
+    return bool(first) and all(positions[p] == offset for p, offset in first.items())

@@ -11,8 +11,9 @@ A call is published before anything past it is committed, and a broker that does
 acknowledge stops the assembler (retried with backoff) rather than losing the call.
 
 The events of one call can sit on several partitions (a transfer joins two linkedids, and the
-key is the linkedid), so one process must read them all: run the assembler in one replica
-(`INGEST_CALLS_CEL_ASSEMBLER=false` on the others).
+key is the linkedid), so one process must read them all. Every replica may run the assembler:
+the group's assignor gives every partition to one member, and the others wait as stand-bys
+until it leaves the group.
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.cluster import ClusterMetadata
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.protocol import (
+    ConsumerProtocolMemberAssignment,
+    ConsumerProtocolMemberMetadata,
+)
 from aiokafka.structs import OffsetAndMetadata
 
 from ingest_calls.config import Settings
@@ -42,6 +50,39 @@ log = logging.getLogger(__name__)
 GROUP_ID = "ingest-calls-cel"
 POLL_MS = 500
 MAX_RECORDS = 500
+
+
+class OneMemberAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
+    """Every partition to one member (the first by member id); the others stand by."""
+
+    name = "switchboard-one-member"
+    version = 0
+
+    @classmethod
+    def assign(
+        cls, cluster: ClusterMetadata, members: Mapping[str, ConsumerProtocolMemberMetadata]
+    ) -> dict[str, ConsumerProtocolMemberAssignment]:
+        topics = sorted({topic for meta in members.values() for topic in meta.subscription})
+        active = min(members)
+        owned = [
+            (topic, sorted(cluster.partitions_for_topic(topic) or ()))
+            for topic in topics
+            if topic in members[active].subscription
+        ]
+        return {
+            member: ConsumerProtocolMemberAssignment(
+                cls.version, owned if member == active else [], b""
+            )
+            for member in members
+        }
+
+    @classmethod
+    def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        return ConsumerProtocolMemberMetadata(cls.version, list(topics), b"")
+
+    @classmethod
+    def on_assignment(cls, assignment: ConsumerProtocolMemberAssignment) -> None:
+        return None
 
 
 class _Rebuild(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -113,6 +154,7 @@ class CelAssembler(Background):
             client_id="ingest-calls-cel",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            partition_assignment_strategy=(OneMemberAssignor,),
         )
         await consumer.start()
         self.consumer = consumer

@@ -112,8 +112,8 @@ class Settings(ServiceSettings):
     )
     cel_assembler: bool = Field(
         default=True,
-        description="Assemble calls.cel.v1 into calls.recorded.v1 in this process (run it in "
-        "one replica: the events of one call may sit on several partitions)",
+        description="Assemble calls.cel.v1 into calls.recorded.v1 here (one replica reads "
+        "every partition, the others stand by)",
     )
     cel_settle_s: float = Field(
         default=2.0, ge=0, le=60, description="Wait after a call's last LINKEDID_END"
