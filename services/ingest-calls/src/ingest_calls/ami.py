@@ -104,6 +104,7 @@ class AmiClient(Background):
         """Stay connected until cancelled."""
         delay = BACKOFF_START_S
         while True:
+            logged_in = self.sessions
             try:
                 await self.session()
                 reason = "closed"
@@ -111,21 +112,21 @@ class AmiClient(Background):
                 reason = "login_refused"
                 log.error("AMI login refused", extra={"ami": str(self.target), "error": str(exc)})
                 delay = self.backoff_max_s
+            except asyncio.LimitOverrunError:
+                reason = "message_too_large"
+                log.warning("AMI message over the limit", extra={"ami": str(self.target)})
             except (OSError, TimeoutError, AmiError, asyncio.IncompleteReadError) as exc:
                 reason = type(exc).__name__
                 log.warning(
                     "AMI connection lost", extra={"ami": str(self.target), "error": repr(exc)}
                 )
-            except asyncio.LimitOverrunError:
-                reason = "message_too_large"
-                log.warning("AMI message over the limit", extra={"ami": str(self.target)})
             finally:
                 AMI_CONNECTED.set(0)
             AMI_RECONNECTS.labels(reason).inc()
+            if self.sessions > logged_in and reason != "login_refused":
+                delay = BACKOFF_START_S  # it worked until now: try again at once
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff_max_s)
-            if reason == "closed":
-                delay = BACKOFF_START_S
 
     async def session(self) -> None:
         """One connection: banner, login, then events until the server goes away."""
@@ -188,16 +189,22 @@ class AmiClient(Background):
         while True:
             block = await asyncio.wait_for(reader.readuntil(END), self.idle_timeout_s)
             batch: list[CelEvent] = []
-            self._take(block, batch)
-            while len(batch) < MAX_BATCH:  # what else has arrived already
-                try:
-                    block = await asyncio.wait_for(reader.readuntil(END), BATCH_WAIT_S)
-                except TimeoutError:
-                    break
-                except asyncio.IncompleteReadError:
-                    await self._publish(batch)  # the server went away: keep what was read
-                    raise
+            try:
                 self._take(block, batch)
+                while len(batch) < MAX_BATCH:  # what else has arrived already
+                    try:
+                        block = await asyncio.wait_for(reader.readuntil(END), BATCH_WAIT_S)
+                    except TimeoutError:
+                        break
+                    self._take(block, batch)
+            except asyncio.CancelledError:
+                # Shutting down: a last, short try for what was read.
+                with contextlib.suppress(BrokerUnavailable, TimeoutError):
+                    await asyncio.wait_for(self.publisher.publish_cel(batch, SOURCE), 2.0)
+                raise
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, AmiError, OSError):
+                await self._publish(batch)  # the connection broke: keep what was read
+                raise
             await self._publish(batch)
 
     def _take(self, block: bytes, batch: list[CelEvent]) -> None:

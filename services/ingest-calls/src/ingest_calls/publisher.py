@@ -79,11 +79,18 @@ class CallPublisher:
         ce_id: it is skipped here when remembered, and the assembler drops any repeat."""
         records = [cel_record(event, source) for event in events]
         fresh = [r for r in records if r.headers["ce_id"] not in self.recent]
-        acked = await self.bus.publish_batch(fresh)
+        failed = self.bus.metrics.publish_failures.labels(CALLS_CEL.name)
+        try:
+            acked = await self.bus.publish_batch(fresh)
+        except BrokerUnavailable:
+            failed.inc()
+            raise
         for record in fresh[:acked]:
             self.recent.add(record.headers["ce_id"])
         if acked < len(fresh):
+            failed.inc()
             raise BrokerUnavailable(f"{acked} of {len(fresh)} CEL events acknowledged")
+        self.bus.metrics.published.labels(CALLS_CEL.name).inc(acked)
         return len(fresh), len(records) - len(fresh)
 
     async def reject(
