@@ -77,11 +77,11 @@ def parse_time(text: str, zone: ZoneInfo) -> datetime:
         if value[-3:-2] in ("+", "-") and value[-2:].isdigit():
             value += ":00"  # PostgreSQL writes "-04"
         when = datetime.fromisoformat(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=zone)
+        return when.astimezone(UTC)
     except (ValueError, OverflowError, OSError) as exc:
         raise ValueError(f"{text[:40]!r} is not a time") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=zone)
-    return when.astimezone(UTC)
 
 
 def to_event(item: Mapping[str, Any], zone: ZoneInfo, pbx: str, where: str = "") -> CelEvent:
