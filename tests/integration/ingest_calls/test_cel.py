@@ -29,8 +29,8 @@ from support.conditions import eventually
 from support.fake_ami import FakeAmi
 from support.records import read_to_end
 from switchboard_shared.cloudevents import decode
-from switchboard_shared.events import CallRecorded
-from switchboard_shared.topics import CALLS_CEL, CALLS_RECORDED
+from switchboard_shared.events import CallRecorded, IngestRejected
+from switchboard_shared.topics import CALLS_CEL, CALLS_RECORDED, INGEST_REJECTED
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.xdist_group("cel")]
 AUTH = {"Authorization": f"Bearer {ASTERISK_TOKEN}", "Content-Type": "application/json"}
@@ -122,7 +122,7 @@ async def test_cel_push_refuses_a_wrong_token_and_keeps_malformed_events(
     broken = [{**pbx.events[0], "LinkedID": ""}]
     answer = await client.post("/webhooks/asterisk-cel", content=json.dumps(broken), headers=AUTH)
     assert answer.status_code == 422
-    assert answer.json()["field"] == "[0].linkedid"
+    assert answer.json()["field"] == "[0].LinkedID"
     assert answer.json()["rejected_event_id"]
 
 
@@ -154,6 +154,12 @@ async def test_ami_events_survive_a_disconnect_mid_call_and_give_the_same_calls(
         (call,) = expected(events, settings)
         wanted[call.call_id] = call
         ami_server.events.extend(events)
+    broken = {
+        "EventName": "CHAN_START",
+        "EventTime": "2026-03-02 09:00:00",
+        "UniqueID": f"broken-{secrets.token_hex(4)}",
+    }  # no LinkedID
+    ami_server.events.insert(5, broken)
     # The first connection drops in the middle of a call; the second, at once too.
     ami_server.drop_after = [len(ami_server.events) // 3, 7]
     url = f"tcp://{ami_server.username}:{ami_server.secret}@127.0.0.1:{ami_server.port}"
@@ -168,6 +174,14 @@ async def test_ami_events_survive_a_disconnect_mid_call_and_give_the_same_calls(
     assert sorted(c.call_id for c in got) == sorted(wanted)
     for call in got:
         same_call(call, wanted[call.call_id])
+    kept = []
+    for record in await read_to_end(kafka_bootstrap, INGEST_REJECTED.name):
+        _, data = decode(record.headers, record.value)
+        if isinstance(data, IngestRejected) and broken["UniqueID"] in data.body:
+            kept.append(data)
+    assert [(k.source, k.detail) for k in kept] == [
+        ("ingest-calls/asterisk-ami", "LinkedID is missing")
+    ]
 
 
 async def test_ami_login_refused_is_not_a_session(ami_server: FakeAmi) -> None:
@@ -179,3 +193,32 @@ async def test_ami_login_refused_is_not_a_session(ami_server: FakeAmi) -> None:
     with pytest.raises(LoginRefused, match="Authentication failed"):
         await client.session()
     assert client.sessions == 0
+
+
+async def test_rejected_cel_is_replayed_into_the_assembler(
+    ingest_app: FastAPI, kafka_bootstrap: str
+) -> None:
+    """CEL kept on ingest.rejected.v1 (by an older version, say) is published again by
+    `make replay-rejected`, a push as its array and an AMI message as its block."""
+    from ingest_calls.ami import AMI_MEDIA_TYPE, REJECTED_SOURCE
+    from ingest_calls.replay import replay
+    from support.fake_ami import block
+
+    settings = ingest_app.state.settings
+    publisher = ingest_app.state.publisher
+    pbx, _ = SCENARIOS["busy"](fresh_pbx())
+    (call,) = expected(pbx.events, settings)
+    pushed, last = pbx.events[:-1], pbx.events[-1]
+    await publisher.reject(
+        "asterisk-cel", "invalid_payload", "old", "application/json", json.dumps(pushed).encode()
+    )
+    await publisher.reject(
+        REJECTED_SOURCE, "invalid_payload", "old", AMI_MEDIA_TYPE, block({"Event": "CEL", **last})
+    )
+    for source in ("asterisk-cel", REJECTED_SOURCE):
+        report = await replay(settings, provider=source)
+        assert report.replayed >= 1  # (other tests' rejects, still invalid, are there too)
+    got = await eventually(
+        lambda: _all_of(kafka_bootstrap, {call.call_id}), timeout=60, what="the replayed call"
+    )
+    same_call(got[0], call)

@@ -37,6 +37,8 @@ from switchboard_shared.kafka import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 SOURCE = "ami"
+REJECTED_SOURCE = "asterisk-ami"  # ingest.rejected.v1 source: ingest-calls/asterisk-ami
+AMI_MEDIA_TYPE = "text/x-asterisk-manager"
 BANNER = b"Asterisk Call Manager/"
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_FIELDS = 64
@@ -98,6 +100,7 @@ class AmiClient(Background):
         self.idle_timeout_s = idle_timeout_s
         self.backoff_max_s = backoff_max_s
         self.sessions = 0  # logins that succeeded
+        self._refused: list[tuple[str, bytes]] = []  # CEL messages that did not parse
         self._ids = itertools.count(1)
 
     async def _run(self) -> None:
@@ -217,12 +220,19 @@ class AmiClient(Background):
             CEL_EVENTS.labels(SOURCE, "rejected").inc()
             METRICS.rejected.labels("invalid_cel").inc()
             log.warning("CEL event from AMI rejected", extra={"error": exc.detail[:300]})
+            self._refused.append((exc.detail, block))
 
     async def _publish(self, batch: list[CelEvent]) -> None:
-        """Until the broker acknowledged the whole batch: nothing read is dropped."""
+        """Until the broker acknowledged the whole batch: nothing read is dropped. A CEL message
+        that did not parse is kept on `ingest.rejected.v1` (`make replay-rejected`)."""
         attempt = 0
-        while batch:
+        while batch or self._refused:
             try:
+                for detail, block in list(self._refused):
+                    await self.publisher.reject(
+                        REJECTED_SOURCE, "invalid_payload", detail, AMI_MEDIA_TYPE, block
+                    )
+                    self._refused.pop(0)
                 published, duplicates = await self.publisher.publish_cel(batch, SOURCE)
             except BrokerUnavailable as exc:
                 attempt += 1

@@ -58,7 +58,12 @@ FIELD_KEYS: dict[str, tuple[str, ...]] = {
     "extra": ("extra",),
 }
 KEY_TO_FIELD = {key: name for name, keys in FIELD_KEYS.items() for key in keys}
-REQUIRED = ("event_name", "event_time", "unique_id", "linked_id")
+REQUIRED = {
+    "event_name": "EventName",
+    "event_time": "EventTime",
+    "unique_id": "UniqueID",
+    "linked_id": "LinkedID",
+}
 SHORT_MAX = {
     "event_name": 64,
     "application": 64,
@@ -103,9 +108,8 @@ def to_event(item: Mapping[str, Any], zone: ZoneInfo, pbx: str, where: str = "")
         if limit is not None and len(text) > limit:
             raise InvalidPayload(f"{where}{key}: longer than {limit}", field=f"{where}{key}")
         values[name] = text[: MAX_LONG_VALUE_CHARS.get(name, 128 if limit is None else limit)]
-    for name in REQUIRED:
+    for name, label in REQUIRED.items():
         if not values.get(name, "").strip():
-            label = FIELD_KEYS[name][0]
             raise InvalidPayload(f"{where}{label} is missing", field=f"{where}{label}")
     try:
         when = parse_time(values.pop("event_time"), zone)
