@@ -8,7 +8,7 @@ import pytest
 
 from ingest_calls.domain import asterisk, cel
 from ingest_calls.domain.cel_assembly import calls_from
-from support.cel_traces import SCENARIOS, Expect
+from support.cel_traces import SCENARIOS, Expect, Pbx
 from switchboard_shared.events import CallRecorded, CelEvent
 from switchboard_shared.phone import PhonePolicy
 
@@ -113,3 +113,40 @@ def test_events_without_a_real_channel_make_no_call() -> None:
     events, _ = events_of("queue")
     only_local = [e for e in events if e.channel.startswith("Local/")]
     assert calls_from(only_local, RULES, DE, "DE") == []
+
+
+def test_a_group_through_a_queue_retrying_members_behind_nested_local_channels() -> None:
+    """Shaped like Wazo's group calls: endpoints named by random ids, members rung through
+    Local channels (one through a second Local), the queue ringing every member again after
+    5 s; the caller gives up. Each line is one participant, with both rounds of ringing."""
+    pbx = Pbx()
+    caller = pbx.start("PJSIP/Ogrp1Zgu", "1011", "Anastasia", exten="2002", context="inside")
+    pbx.app(caller, "Queue", "romanov,ir", exten="s")
+    phones = []
+    for _round in range(2):
+        a1, a2 = pbx.local("a545ea83", "usersharedlines", caller)
+        b1, b2 = pbx.local("3925098f", "usersharedlines", caller)
+        pbx.app(a2, "Dial", "sccp/fkwk2z0g")
+        sccp = pbx.start("SCCP/fkwk2z0g", "1014", "Nikolai", linked_to=caller)
+        pbx.app(b2, "Dial", "Local/TokxAXWb@wait_for_registration")
+        c1, c2 = pbx.local("TokxAXWb", "wait_for_registration", caller)
+        pjsip = pbx.start("PJSIP/TokxAXWb", "1015", "Olga", linked_to=caller)
+        phones.append((sccp, pjsip))
+        pbx.wait(5)
+        for chan in (a1, b1, sccp, c1, a2, c2, b2, pjsip):
+            pbx.hangup(chan, cause=0, dialstatus="CANCEL" if chan in (a2, b2) else "")
+    pbx.wait(5)
+    pbx.hangup(caller, cause=16)
+    events = cel.parse_batch(pbx.events, ZoneInfo("UTC"), "test")
+    call = assembled(events)
+    assert (call.status.value, call.direction.value, call.requested) == (
+        "no_answer",
+        "internal",
+        "2002",
+    )
+    assert [(p.extension, p.name, p.role.value, p.ring_s) for p in call.participants] == [
+        ("1011", "Anastasia", "caller", 15.0),
+        ("1014", "Nikolai", "rung", 10.0),
+        ("1015", "Olga", "rung", 10.0),
+    ]
+    assert call.agent is None

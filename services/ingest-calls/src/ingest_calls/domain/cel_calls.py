@@ -309,6 +309,18 @@ def _trunk_numbers(
     return out
 
 
+def _extension(endpoint: str | None, number: str, policy: PhonePolicy, region: str) -> str | None:
+    """Our extension for a line: its endpoint when that is an extension (`PJSIP/101`), else the
+    line's own caller ID number when that is one (Wazo names endpoints `PJSIP/Ogrp1Zgu`)."""
+    if endpoint is None:
+        return None
+    if normalise_phone(endpoint, policy, region=region).kind is NumberKind.INTERNAL:
+        return endpoint
+    if number and normalise_phone(number, policy, region=region).kind is NumberKind.INTERNAL:
+        return number
+    return endpoint
+
+
 def _party(
     parties: dict[str, Party],
     channel: Channel,
@@ -430,7 +442,8 @@ def build_call(
     rung_from = min((c.started for c in others), default=None)
     dialled, requested = _dialled(caller, events, rung_from)
     met = contacts(caller, channels, end)
-    caller_key, caller_ext = _party_key(caller, rules)
+    caller_key, caller_endpoint = _party_key(caller, rules)
+    caller_ext = _extension(caller_endpoint, caller.number, policy, region)
     parties: dict[str, Party] = {}
     for channel in real[1:]:
         contact = met.get(channel.unique_id)
@@ -469,6 +482,8 @@ def build_call(
             answered_at=answered_at,
         )
     ]
+    for party in parties.values():
+        party.extension = _extension(party.extension, party.number, policy, region)
     for party in sorted(parties.values(), key=lambda p: (p.connected_at or end, p.first_seen)):
         role = ParticipantRole.RUNG
         if party.connected_at is not None:
