@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from ingest_calls import ami
 from ingest_calls.config import Settings
 from ingest_calls.domain import asterisk, cel
+from ingest_calls.domain.calls import CallEvent
 from ingest_calls.domain.errors import InvalidPayload
 from ingest_calls.domain.request import Context, WebhookRequest
 from ingest_calls.metrics import METRICS
@@ -147,32 +148,29 @@ async def replay(
                 report.still_invalid += 1
                 report.failures.append(f"{name}: only the first bytes were kept (too large)")
                 continue
-            if adapter is None:  # raw CEL events, for the assembler
-                try:
-                    cel_events = cel_of(name, rejected, settings)
-                except InvalidPayload as exc:
-                    report.still_invalid += 1
-                    report.failures.append(f"{name}: {exc.detail}")
-                    continue
-                report.replayed += 1
-                report.events += len(cel_events)
-                if not dry_run:
-                    await publisher.publish_cel(cel_events, name)
-                continue
-            ctx = Context(
-                secret="", region=settings.region_for(name), options=settings.options_for(name)
-            )
+            calls: list[CallEvent] = []
+            cel_events: list[CelEvent] = []
             try:
-                events = adapter.parse(to_request(rejected), ctx, settings.phone_policy)
+                if adapter is None:  # raw CEL events, for the assembler
+                    cel_events = cel_of(name, rejected, settings)
+                else:
+                    ctx = Context(
+                        secret="",
+                        region=settings.region_for(name),
+                        options=settings.options_for(name),
+                    )
+                    calls = adapter.parse(to_request(rejected), ctx, settings.phone_policy)
             except InvalidPayload as exc:
                 report.still_invalid += 1
                 report.failures.append(f"{name}: {exc.detail}")
                 continue
             report.replayed += 1
-            report.events += len(events)
+            report.events += len(calls) + len(cel_events)
             if not dry_run:
-                for event in events:
+                for event in calls:
                     await publisher.publish(event)
+                if cel_events:
+                    await publisher.publish_cel(cel_events, name)
     finally:
         if not dry_run:
             await bus.stop()
