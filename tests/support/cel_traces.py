@@ -374,25 +374,18 @@ def pickup(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     pbx.app(picker, "Pickup", "")
     pbx.emit(ringing, "PICKUP", extra={"pickup_channel": picker.name})
     pbx.answer(picker)
-    # The picking phone is moved into the ringing channel, which now carries its name.
-    pbx.emit(ringing, "ANSWER", channel=picker.name, cid_num="103", cid_name="Carol")
+    # The picking phone is moved into the ringing channel, which takes its name; what is left
+    # of the picking channel hangs up as a zombie.
+    taken = picker.name
+    picker.name = f"{taken}<ZOMBIE>"
+    ringing.name, ringing.cid_num, ringing.cid_name = taken, "103", "Carol"
+    pbx.answer(ringing)
     pbx.answer(caller)
-    bridge = pbx.bridge(caller)
-    pbx.emit(
-        ringing,
-        "BRIDGE_ENTER",
-        channel=picker.name,
-        extra={"bridge_id": bridge, "bridge_technology": "simple_bridge"},
-    )
-    pbx.emit(picker, "HANGUP", channel=f"{picker.name}<ZOMBIE>", extra={"hangupcause": 16})
-    pbx.emit(picker, "CHAN_END", channel=f"{picker.name}<ZOMBIE>")
-    pbx.emit(picker, "LINKEDID_END", channel=f"{picker.name}<ZOMBIE>")
-    pbx._open[picker.linked_id].clear()
+    bridge = pbx.bridge(caller, ringing)
+    pbx.hangup(picker)
     pbx.wait(40)
-    pbx.emit(ringing, "BRIDGE_EXIT", channel=picker.name, extra={"bridge_id": bridge})
-    pbx.emit(ringing, "HANGUP", channel=picker.name, extra={"hangupcause": 16})
-    pbx.emit(ringing, "CHAN_END", channel=picker.name)
-    pbx._open[caller.linked_id].discard(ringing.unique_id)
+    pbx.leave(ringing, bridge)
+    pbx.hangup(ringing)
     pbx.leave(caller, bridge)
     pbx.hangup(caller, dialstatus="ANSWER")
     parties = (("103", "answered", True), ("101", "rung", False))
