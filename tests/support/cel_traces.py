@@ -224,6 +224,22 @@ def ring_group(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     return pbx, Expect("answered", "inbound", CLIENT, DID, "600", parties, 45)
 
 
+def ring_group_missed(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
+    """DID -> ring group 600 ringing 101 and 102 for 20 s; nobody answers."""
+    pbx = pbx or Pbx()
+    caller = pbx.start(TRUNK, CLIENT, exten=DID, context="from-trunk")
+    pbx.app(caller, "Dial", "PJSIP/101&PJSIP/102,20", exten="600")
+    first = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
+    second = pbx.start("PJSIP/102", "102", "Bob", linked_to=caller)
+    pbx.wait(20)
+    pbx.hangup(first, cause=19)
+    pbx.hangup(second, cause=19)
+    pbx.app_end(caller, "Dial")
+    pbx.hangup(caller, cause=19, dialstatus="NOANSWER")
+    parties = (("101", "rung", False), ("102", "rung", False))
+    return pbx, Expect("no_answer", "inbound", CLIENT, DID, "600", parties)
+
+
 def queue(pbx: Pbx | None = None) -> tuple[Pbx, Expect]:
     """DID -> Queue(support): members 101 and 102 rung through Local channels; 102 answers,
     the Local channel is optimised away."""
@@ -465,6 +481,7 @@ SCENARIOS: dict[str, Callable[[Pbx | None], tuple[Pbx, Expect]]] = {
     "no_answer": no_answer,
     "busy": busy,
     "ring_group": ring_group,
+    "ring_group_missed": ring_group_missed,
     "queue": queue,
     "blind_transfer": blind_transfer,
     "attended_transfer": attended_transfer,

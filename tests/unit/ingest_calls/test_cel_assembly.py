@@ -97,6 +97,19 @@ def test_too_many_calls_held_gives_up_the_quietest_first() -> None:
     assert assembly.held == 2
 
 
+def test_too_many_events_held_in_all_gives_up_the_quietest_calls() -> None:
+    assembly = Assembly(max_events_held=10)
+    calls = [trace("busy", epoch=epoch, tag=f"{epoch:x}")[:4] for epoch in (1, 2, 3)]
+    for now, events in enumerate(calls):
+        feed(assembly, events, now=float(now))
+    [evicted] = assembly.forced()
+    assert evicted.why is Why.EVICTED
+    assert {e.linked_id for e in evicted.events} == {calls[0][0].linked_id}
+    assert assembly.held == 2
+    feed(assembly, trace("busy", epoch=4, tag="4")[:3], now=9.0)
+    assert [len(r.events) for r in assembly.forced()] == [4]  # the next quietest
+
+
 def test_a_call_past_its_event_bound_is_emitted_and_its_flood_dropped() -> None:
     events = trace("direct_answered")
     assembly = Assembly(max_events=5)

@@ -117,6 +117,7 @@ class CelAssembler(Background):
             lost_end_s=s.cel_lost_end_s,
             timeout_s=s.cel_timeout_s,
             max_calls=s.cel_max_held_calls,
+            max_events_held=s.cel_max_held_events,
         )
 
     async def rebuild(self, assigned: list[TopicPartition]) -> None:

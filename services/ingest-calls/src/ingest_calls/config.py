@@ -127,7 +127,13 @@ class Settings(ServiceSettings):
         default=6 * 3600.0, ge=60, description="Emit a call with no CEL event for this long"
     )
     cel_max_held_calls: int = Field(
-        default=10_000, ge=10, description="Calls held while assembling; past it the oldest goes"
+        default=10_000, ge=10, description="Calls held while assembling; past it the quietest goes"
+    )
+    cel_max_held_events: int = Field(
+        default=50_000,
+        ge=1000,
+        description="CEL events held while assembling, all calls together (about 90 MB); past it "
+        "the quietest call goes",
     )
     threecx_token: str | None = None
     replay_window_s: int = Field(default=300, ge=1, description="Max age of a signed timestamp")

@@ -12,7 +12,8 @@ No I/O: the caller passes the clock and a position for each event (the Kafka con
 (partition, offset), so that it can commit only below the oldest call still held). `assemble()`
 is the whole thing over a finished list of events, for imports and tests.
 
-Bounded: `max_calls` groups held (past it the oldest is given up early, as it stands),
+Bounded: `max_calls` groups and `max_events_held` events held in all (past either, the quietest
+call is given up early, as it stands),
 `max_events` events and `max_linked` linkedids per group (past them the group is emitted as it
 stands and its later events dropped). Linkedids already emitted are remembered (bounded) so a
 straggler does not open a second, partial call.
@@ -33,6 +34,7 @@ from switchboard_shared.phone import PhonePolicy
 
 Position = tuple[int, int]  # (partition, offset); (0, index) for a plain list
 MAX_CALLS = 10_000
+MAX_EVENTS_HELD = 50_000  # all calls together: about 90 MB
 MAX_EVENTS_PER_CALL = 2_000
 MAX_LINKED_PER_CALL = 32
 MAX_CHANNELS_PER_CALL = 256
@@ -97,6 +99,7 @@ class Assembly:
     lost_end_s: float = LOST_END_S
     timeout_s: float = TIMEOUT_S
     max_calls: int = MAX_CALLS
+    max_events_held: int = MAX_EVENTS_HELD
     max_events: int = MAX_EVENTS_PER_CALL
     max_linked: int = MAX_LINKED_PER_CALL
     max_channels: int = MAX_CHANNELS_PER_CALL
@@ -105,6 +108,7 @@ class Assembly:
     _owner: dict[Hashable, str] = field(default_factory=dict)  # channel/bridge -> a linkedid
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _forced: list[Ready] = field(default_factory=list)
+    _events_held: int = 0
 
     # --- union-find ---------------------------------------------------------------------
 
@@ -166,6 +170,7 @@ class Assembly:
             return Added.OVERFLOW
         group.ids.add(event_id)
         group.events.append(event)
+        self._events_held += 1
         group.channels.add(event.unique_id)
         partition, offset = position
         group.first[partition] = min(offset, group.first.get(partition, offset))
@@ -183,6 +188,8 @@ class Assembly:
         ):
             group.overflow = True
             self._forced.append(self._take(root, Why.OVERFLOW))
+        elif self._events_held > self.max_events_held:
+            self._make_room(root)
         return Added.HELD
 
     @staticmethod
@@ -208,7 +215,10 @@ class Assembly:
         return keys
 
     def _make_room(self, newest: str) -> None:
-        while len(self._groups) > self.max_calls:
+        """Give up the quietest calls (never `newest`) while past a bound."""
+        while len(self._groups) > 1 and (
+            len(self._groups) > self.max_calls or self._events_held > self.max_events_held
+        ):
             oldest = min(
                 (root for root in self._groups if root != newest),
                 key=lambda root: self._groups[root].last_seen,
@@ -254,6 +264,7 @@ class Assembly:
 
     def _take(self, root: str, why: Why) -> Ready:
         group = self._groups.pop(root)
+        self._events_held -= len(group.events)
         for linked in group.linked:
             self._parent.pop(linked, None)
             self._done[linked] = None
