@@ -104,7 +104,8 @@ class Assembly:
     max_linked: int = MAX_LINKED_PER_CALL
     max_channels: int = MAX_CHANNELS_PER_CALL
     _parent: dict[str, str] = field(default_factory=dict)
-    _groups: dict[str, Group] = field(default_factory=dict)  # root linkedid -> group
+    # root linkedid -> group, the quietest first (moved to the end on every event)
+    _groups: OrderedDict[str, Group] = field(default_factory=OrderedDict)
     _owner: dict[Hashable, str] = field(default_factory=dict)  # channel/bridge -> a linkedid
     _done: OrderedDict[str, None] = field(default_factory=OrderedDict)
     _forced: list[Ready] = field(default_factory=list)
@@ -164,6 +165,7 @@ class Assembly:
             elif other in self._parent:
                 root = self._union(root, other)
         group = self._groups[root]
+        self._groups.move_to_end(root)
         if event_id in group.ids:
             return Added.DUPLICATE
         if group.overflow:
@@ -219,11 +221,8 @@ class Assembly:
         while len(self._groups) > 1 and (
             len(self._groups) > self.max_calls or self._events_held > self.max_events_held
         ):
-            oldest = min(
-                (root for root in self._groups if root != newest),
-                key=lambda root: self._groups[root].last_seen,
-            )
-            self._forced.append(self._take(oldest, Why.EVICTED))
+            quietest = next(root for root in self._groups if root != newest)
+            self._forced.append(self._take(quietest, Why.EVICTED))
 
     # --- output ---------------------------------------------------------------------------
 
