@@ -141,7 +141,8 @@ def _apply(channel: Channel, event: CelEvent) -> None:
     elif name == "BRIDGE_ENTER":
         extra = extra_of(event)
         technology = str(extra.get("bridge_technology", ""))
-        bridge = str(extra.get("bridge_id") or event.peer or "?")
+        # Asterisk 12+ names every bridge; one without a name joins nobody (never a false answer).
+        bridge = str(extra.get("bridge_id") or f"unnamed:{event.unique_id}")
         channel.stays.append(Stay(bridge, event.event_time, holding=technology == HOLDING))
         channel.bridged_as = channel.bridged_as or event.channel.removesuffix(ZOMBIE)
     elif name == "BRIDGE_EXIT":
