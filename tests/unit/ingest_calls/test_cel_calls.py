@@ -150,3 +150,22 @@ def test_a_group_through_a_queue_retrying_members_behind_nested_local_channels()
         ("1015", "Olga", "rung", 10.0),
     ]
     assert call.agent is None
+
+
+def test_sharing_a_holding_bridge_is_not_talking() -> None:
+    """A caller parked (a holding bridge) with another channel waiting there did not talk
+    to it; the call was not answered."""
+    pbx = Pbx()
+    caller = pbx.start("PJSIP/trunk", "+493012345678", exten="+4930555000", context="from-trunk")
+    pbx.app(caller, "Dial", "PJSIP/101", exten="101")
+    phone = pbx.start("PJSIP/101", "101", "Alice", linked_to=caller)
+    pbx.answer(phone)
+    bridge = pbx.bridge(caller, phone, technology="holding_bridge")
+    pbx.wait(30)
+    pbx.leave(phone, bridge, technology="holding_bridge")
+    pbx.hangup(phone)
+    pbx.leave(caller, bridge, technology="holding_bridge")
+    pbx.hangup(caller, dialstatus="ANSWER")
+    call = assembled(cel.parse_batch(pbx.events, ZoneInfo("UTC"), "test"))
+    assert call.status.value == "no_answer"
+    assert [p.role.value for p in call.participants] == ["caller", "rung"]
