@@ -169,3 +169,44 @@ def test_sharing_a_holding_bridge_is_not_talking() -> None:
     call = assembled(cel.parse_batch(pbx.events, ZoneInfo("UTC"), "test"))
     assert call.status.value == "no_answer"
     assert [p.role.value for p in call.participants] == ["caller", "rung"]
+
+
+def test_answered_through_two_local_channels_the_outer_one_optimised_away() -> None:
+    """Shaped like a group member reached through two Local channels (Wazo's user line, then
+    its mobile push): the member answers in the inner bridge; the outer Local pair is optimised
+    away, so the inner Local takes its place in the caller's bridge."""
+    pbx = Pbx()
+    caller = pbx.start("PJSIP/Ogrp1Zgu", "1011", "Anastasia", exten="2002", context="inside")
+    pbx.app(caller, "Queue", "romanov,ir", exten="s")
+    outer1, outer2 = pbx.local("3925098f", "usersharedlines", caller)
+    pbx.app(outer2, "Dial", "Local/TokxAXWb@wait_for_registration")
+    inner1, inner2 = pbx.local("TokxAXWb", "wait_for_registration", caller)
+    phone = pbx.start("PJSIP/TokxAXWb", "1015", "Olga", linked_to=caller)
+    pbx.wait(2)
+    for chan in (phone, inner2, inner1, outer2, outer1):
+        pbx.answer(chan)
+    middle = pbx.bridge(inner1, outer2)
+    member = pbx.bridge(phone, inner2)
+    pbx.answer(caller)
+    front = pbx.bridge(outer1, caller)
+    pbx.leave(inner1, middle)
+    pbx.leave(outer1, front)
+    pbx.enter(inner1, front)  # LOCAL_OPTIMIZE of the outer pair
+    pbx.leave(outer2, middle)
+    pbx.hangup(outer2, dialstatus="ANSWER")
+    pbx.hangup(outer1)
+    pbx.wait(4)
+    pbx.leave(phone, member)
+    pbx.hangup(phone)
+    pbx.leave(inner2, member)
+    pbx.hangup(inner2)
+    pbx.leave(inner1, front)
+    pbx.leave(caller, front)
+    pbx.hangup(caller, dialstatus="ANSWER")
+    pbx.hangup(inner1)
+    call = assembled(cel.parse_batch(pbx.events, ZoneInfo("UTC"), "test"))
+    assert (call.status.value, call.requested, call.agent) == ("answered", "2002", "1015")
+    assert [(p.extension, p.role.value, p.talk_s) for p in call.participants] == [
+        ("1011", "caller", 4.0),
+        ("1015", "answered", 4.0),
+    ]
