@@ -37,6 +37,14 @@ CALLS_PROGRESS = Topic(
     "ingest-calls",
     "Non-final call states (ringing, answered) for live consumers. Key: as calls.recorded.v1.",
 )
+CALLS_CEL = Topic(
+    "calls.cel.v1",
+    "switchboard.call.cel.v1",
+    ev.CelEvent,
+    "ingest-calls",
+    "Raw Asterisk CEL events (AMI client, POST /webhooks/asterisk-cel), the CEL assembler's "
+    "input. Key: LinkedID.",
+)
 MAIL_RECEIVED = Topic(
     "mail.received.v1",
     "switchboard.mail.received.v1",
@@ -121,6 +129,7 @@ INTERACTIONS_CLASSIFIED_HISTORY = Topic(
 ALL: tuple[Topic, ...] = (
     CALLS_RECORDED,
     CALLS_PROGRESS,
+    CALLS_CEL,
     MAIL_RECEIVED,
     INGEST_REJECTED,
     INTERACTIONS_CLASSIFIED,

@@ -46,6 +46,7 @@ def test_each_service_reports_the_lag_on_the_topics_it_produces() -> None:
     assert [t.name for t in produced_by("ingest-calls")] == [
         "calls.recorded.v1",
         "calls.progress.v1",
+        "calls.cel.v1",
         "ingest.rejected.v1",
     ]
     assert [t.name for t in produced_by("ingest-mail")] == [

@@ -24,6 +24,7 @@ from switchboard_shared.events import (
     CallRecorded,
     CallState,
     CallStatus,
+    CelEvent,
     ContactPoint,
     Disposition,
     Event,
@@ -45,6 +46,7 @@ from switchboard_shared.phone import PhoneNumber, PhonePolicy, normalise_phone
 DESIGN_TOPICS = {
     "calls.recorded.v1": "switchboard.call.recorded.v1",
     "calls.progress.v1": "switchboard.call.progress.v1",
+    "calls.cel.v1": "switchboard.call.cel.v1",
     "mail.received.v1": "switchboard.mail.received.v1",
     "ingest.rejected.v1": "switchboard.ingest.rejected.v1",
     "interactions.classified.v1": "switchboard.interaction.classified.v1",
@@ -109,6 +111,16 @@ SAMPLES: dict[str, Event] = {
         at=AT,
         from_=normalise_phone("+49 30 1234567", DE),
         to=normalise_phone("101", DE),
+    ),
+    "calls.cel.v1": CelEvent(
+        event_name="CHAN_START",
+        event_time=AT,
+        unique_id="1772442000.1",
+        linked_id="1772442000.1",
+        channel="PJSIP/trunk-00000001",
+        caller_id_num="+4930123456",
+        exten="+4930555000",
+        context="from-trunk",
     ),
     "mail.received.v1": _mail(),
     "ingest.rejected.v1": IngestRejected(

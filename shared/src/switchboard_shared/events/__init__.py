@@ -7,6 +7,11 @@ from switchboard_shared.events.calls import (
     CallRecorded,
     CallState,
     CallStatus,
+    CelEvent,
+    Participant,
+    ParticipantRole,
+    Transfer,
+    TransferKind,
 )
 from switchboard_shared.events.crm import (
     ActivityChanged,
@@ -45,6 +50,7 @@ __all__ = [
     "CallRecorded",
     "CallState",
     "CallStatus",
+    "CelEvent",
     "ClosedBy",
     "ContactPoint",
     "Disposition",
@@ -57,8 +63,12 @@ __all__ = [
     "MailDirection",
     "MailReceived",
     "Part",
+    "Participant",
+    "ParticipantRole",
     "Reason",
     "SenderEvidence",
     "Tag",
+    "Transfer",
+    "TransferKind",
     "Undeliverable",
 ]
