@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -52,7 +50,7 @@ def stack_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPro
         asyncio.run(create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap)))
         yield broker
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)  # never leave it frozen
+        broker.thaw()  # never leave it frozen
         broker.stop()
 
 

@@ -4,10 +4,8 @@ once each and whole."""
 
 from __future__ import annotations
 
-import os
 import random
 import secrets
-import signal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -61,7 +59,7 @@ async def test_ami_events_wait_out_a_frozen_broker(tmp_path: Path) -> None:
             assert await app.state.bus.wait_connected(20)
             await eventually(lambda: _true(server.logins), timeout=30, what="AMI login")
             before = failures()
-            os.kill(broker.process.pid, signal.SIGSTOP)
+            broker.freeze()
             try:
                 server.events.extend(events)
                 await eventually(
@@ -70,7 +68,7 @@ async def test_ami_events_wait_out_a_frozen_broker(tmp_path: Path) -> None:
                     what="a publish refused while the broker is frozen",
                 )
             finally:
-                os.kill(broker.process.pid, signal.SIGCONT)
+                broker.thaw()
 
             async def built() -> list[CallRecorded] | None:
                 calls = []
