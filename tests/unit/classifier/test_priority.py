@@ -6,7 +6,6 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from classifier.priority import LiveFirst
 from classifier.publisher import topic_of
 from switchboard_shared.events import (
     CallDirection,
@@ -17,6 +16,7 @@ from switchboard_shared.events import (
     InteractionKind,
 )
 from switchboard_shared.phone import normalise_phone
+from switchboard_shared.priority import LiveFirst
 from switchboard_shared.topics import INTERACTIONS_CLASSIFIED, INTERACTIONS_CLASSIFIED_HISTORY
 
 AT = datetime(2025, 6, 1, 9, 0, tzinfo=UTC)

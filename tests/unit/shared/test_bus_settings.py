@@ -22,6 +22,7 @@ def test_downstream_groups_default_to_the_shipped_consumers() -> None:
         "calls.recorded.v1": ["classifier"],
         "mail.received.v1": ["classifier-mail"],
         "interactions.classified.v1": ["crm-store"],
+        "interactions.classified.history.v1": ["crm-store-history"],
     }
 
 

@@ -20,7 +20,6 @@ import time
 from faststream.kafka import KafkaRouter
 
 from classifier.metrics import HELD_LEGS, TAGS, VERDICTS
-from classifier.priority import LiveFirst
 from classifier.publisher import VerdictPublisher
 from classifier.service import Classifier, Held
 from switchboard_shared.background import Background
@@ -28,6 +27,7 @@ from switchboard_shared.cloudevents import Envelope
 from switchboard_shared.consumer import RetryableError, subscribe
 from switchboard_shared.events import CallRecorded, Event, InteractionClassified, MailReceived
 from switchboard_shared.kafka import BrokerUnavailable, Bus
+from switchboard_shared.priority import LiveFirst
 from switchboard_shared.topics import CALLS_RECORDED, MAIL_RECEIVED, history_of
 
 log = logging.getLogger(__name__)

@@ -43,6 +43,8 @@ class StorePolicy:
 
     own_domains: tuple[str, ...] = ()
     due: DuePolicy = field(default_factory=DuePolicy)
+    activity_horizon: timedelta = timedelta(hours=72)
+    """Imported history older than this (when stored) opens no activity and folds into none."""
 
 
 DEFAULT_POLICY = StorePolicy()
@@ -85,6 +87,19 @@ class Settings(ServiceSettings):
     consumer_batch_timeout_ms: int = Field(
         default=200, ge=1, description="How long to wait for a batch to fill"
     )
+    history_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Imported history records stored per transaction at most; a live record "
+        "waits at most for the one history batch in hand",
+    )
+    activity_horizon_h: float = Field(
+        default=72.0,
+        gt=0,
+        description="Imported history older than this opens no activity (it is stored, linked, "
+        "and may close what was open before it)",
+    )
     gauges_interval_s: float = Field(
         default=30.0, gt=0, description="How often open/overdue activity gauges are refreshed"
     )
@@ -102,7 +117,11 @@ class Settings(ServiceSettings):
             ActivityKind.LOG_OUTCOME: self.log_outcome_due_h,
             ActivityKind.IDENTIFY_CONTACT: self.identify_contact_due_h,
         }
-        return StorePolicy(own_domains=tuple(self.common.own_domains), due=DuePolicy(hours))
+        return StorePolicy(
+            own_domains=tuple(self.common.own_domains),
+            due=DuePolicy(hours),
+            activity_horizon=timedelta(hours=self.activity_horizon_h),
+        )
 
     @field_validator("bootstrap_admin_token")
     @classmethod

@@ -1,4 +1,7 @@
-"""Kafka edge: interactions.classified.v1 → store (one transaction per batch) → outbox.
+"""Kafka edge: interactions.classified.v1 → store (one transaction per batch) → outbox; and
+interactions.classified.history.v1 (imported history) the same way, in a consumer group of its
+own that gives way to live traffic (`switchboard_shared.priority.LiveFirst`) and stores each
+batch in the order it happened.
 
 The consumer takes what the broker has (up to `batch_size` records) and stores it in one
 transaction, then commits the offsets. The guarantees are those of `switchboard_shared.consumer`
@@ -31,10 +34,12 @@ from switchboard_shared.cloudevents import CloudEventError, KafkaRecord, decode
 from switchboard_shared.consumer import RetryableError
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.kafka import BrokerUnavailable, Bus
-from switchboard_shared.topics import INTERACTIONS_CLASSIFIED
+from switchboard_shared.priority import LiveFirst
+from switchboard_shared.topics import INTERACTIONS_CLASSIFIED, Topic, history_of
 
 log = logging.getLogger(__name__)
 TOPIC = INTERACTIONS_CLASSIFIED
+HISTORY_TOPIC = history_of(INTERACTIONS_CLASSIFIED)
 
 # The database being away is not the message's fault: retry until it is back.
 DATABASE_DOWN = (OperationalError, InterfaceError, ConnectionError, OSError, TimeoutError)
@@ -92,10 +97,47 @@ def build_router(
     policy: StorePolicy = DEFAULT_POLICY,
     batch_size: int = 1000,
     batch_timeout_ms: int = 200,
+    history_group_id: str | None = None,
+    history_batch_size: int = 200,
+    live_first: LiveFirst | None = None,
 ) -> KafkaRouter:
+    """The live consumer; with `history_group_id`, the history consumer beside it."""
     router = KafkaRouter()
-    metrics = bus.metrics
     store = make_store(sessionmaker, policy)
+    first = live_first or LiveFirst()
+    consumers = [(TOPIC, group_id, batch_size, False)]
+    if history_group_id is not None:
+        consumers.append((HISTORY_TOPIC, history_group_id, history_batch_size, True))
+    for topic, group, size, history in consumers:
+        on_batch = _consumer(bus, store, relay, topic, group, max_attempts, first, history=history)
+        router.subscriber(
+            topic.name,
+            group_id=group,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.ACK,
+            batch=True,
+            max_records=size,
+            batch_timeout_ms=batch_timeout_ms,
+            decoder=_undecoded,
+            description=topic.description,
+        )(on_batch)
+    return router
+
+
+def _consumer(
+    bus: Bus,
+    store: Store,
+    relay: OutboxRelay,
+    topic: Topic,
+    group_id: str,
+    max_attempts: int,
+    first: LiveFirst,
+    *,
+    history: bool,
+) -> Callable[[KafkaMessage], Awaitable[None]]:
+    """One topic's batch handler. History waits for its turn (`LiveFirst`) before each batch
+    and is stored in the order it happened; live batches hold history back while handled."""
+    metrics = bus.metrics
 
     async def dead_letter(record: Any, error: str, attempts: int) -> None:
         headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
@@ -109,7 +151,7 @@ def build_router(
                 "dlq_group": group_id,
             }
         )
-        dlq = KafkaRecord(TOPIC.dlq, record.key, record.value or b"", headers)
+        dlq = KafkaRecord(topic.dlq, record.key, record.value or b"", headers)
         attempt = 0
         while True:  # never commit past a record that is neither stored nor dead-lettered
             try:
@@ -118,11 +160,11 @@ def build_router(
             except BrokerUnavailable:
                 attempt += 1
                 await asyncio.sleep(backoff(attempt))
-        metrics.dead_lettered.labels(TOPIC.name).inc()
-        metrics.messages.labels(TOPIC.name, "dead_lettered").inc()
+        metrics.dead_lettered.labels(topic.name).inc()
+        metrics.messages.labels(topic.name, "dead_lettered").inc()
         log.error(
             "message dead-lettered",
-            extra={"topic": TOPIC.name, "dlq": TOPIC.dlq, "attempts": attempts, "error": error},
+            extra={"topic": topic.name, "dlq": topic.dlq, "attempts": attempts, "error": error},
         )
 
     async def until_stored(events: Sequence[InteractionClassified]) -> None:
@@ -134,10 +176,10 @@ def build_router(
                 return
             except RetryableError as exc:
                 outage += 1
-                metrics.messages.labels(TOPIC.name, "retried").inc(len(events))
+                metrics.messages.labels(topic.name, "retried").inc(len(events))
                 log.warning(
                     "database unavailable, consumption paused",
-                    extra={"topic": TOPIC.name, "records": len(events), "error": str(exc)},
+                    extra={"topic": topic.name, "records": len(events), "error": str(exc)},
                 )
                 await asyncio.sleep(backoff(outage))
 
@@ -147,64 +189,61 @@ def build_router(
             while True:
                 try:
                     await until_stored([event])
-                    metrics.messages.labels(TOPIC.name, "processed").inc()
+                    metrics.messages.labels(topic.name, "processed").inc()
                     break
                 except Exception as exc:
                     failures += 1
                     log.exception(
                         "handler failed",
-                        extra={"topic": TOPIC.name, "ce_id": event.interaction_id},
+                        extra={"topic": topic.name, "ce_id": event.interaction_id},
                     )
                     if failures >= max_attempts:
                         await dead_letter(record, repr(exc), failures)
                         break
-                    metrics.messages.labels(TOPIC.name, "retried").inc()
+                    metrics.messages.labels(topic.name, "retried").inc()
                     await asyncio.sleep(backoff(failures, cap=5.0))
 
-    async def on_batch(message: KafkaMessage) -> None:
+    async def handle(message: KafkaMessage) -> None:
         raw: Any = message.raw_message
         records = list(raw) if isinstance(raw, tuple | list) else [raw]
-        _observe_lag(message, records, metrics.consumer_lag)
+        _observe_lag(topic, message, records, metrics.consumer_lag)
         decoded: list[tuple[Any, InteractionClassified]] = []
         for record in records:
             try:
                 _, data = decode(record.headers or [], record.value)
                 if not isinstance(data, InteractionClassified):
-                    raise CloudEventError(f"{TOPIC.name} expects InteractionClassified")
+                    raise CloudEventError(f"{topic.name} expects InteractionClassified")
             except CloudEventError as exc:
                 await dead_letter(record, f"undecodable: {exc}", 0)
                 continue
             decoded.append((record, data))
         if not decoded:
             return
+        if history:
+            # Replayed in time order: a missed call and its callback in one batch end closed.
+            decoded.sort(key=lambda pair: pair[1].occurred_at)
+            await first.turn()
         start = time.perf_counter()
         try:
             await until_stored([event for _, event in decoded])
-            metrics.messages.labels(TOPIC.name, "processed").inc(len(decoded))
+            metrics.messages.labels(topic.name, "processed").inc(len(decoded))
         except Exception:
             log.warning(
                 "batch failed; storing its records one by one",
-                extra={"topic": TOPIC.name, "records": len(decoded)},
+                extra={"topic": topic.name, "records": len(decoded)},
                 exc_info=True,
             )
             await one_by_one(decoded)
         per_record = (time.perf_counter() - start) / len(decoded)
         for _ in decoded:
-            metrics.processing.labels(TOPIC.name).observe(per_record)
+            metrics.processing.labels(topic.name).observe(per_record)
         relay.notify()
 
-    router.subscriber(
-        TOPIC.name,
-        group_id=group_id,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,
-        batch=True,
-        max_records=batch_size,
-        batch_timeout_ms=batch_timeout_ms,
-        decoder=_undecoded,
-        description=TOPIC.description,
-    )(on_batch)
-    return router
+    async def on_live(message: KafkaMessage) -> None:
+        with first.live():
+            await handle(message)
+
+    return handle if history else on_live
 
 
 async def _undecoded(message: Any) -> None:
@@ -213,7 +252,7 @@ async def _undecoded(message: Any) -> None:
     return None
 
 
-def _observe_lag(message: KafkaMessage, records: list[Any], gauge: Any) -> None:
+def _observe_lag(topic: Topic, message: KafkaMessage, records: list[Any], gauge: Any) -> None:
     consumer: Any = getattr(message, "consumer", None)
     if consumer is None or not records:
         return
@@ -225,4 +264,4 @@ def _observe_lag(message: KafkaMessage, records: list[Any], gauge: Any) -> None:
     except Exception:
         return
     if highwater is not None:
-        gauge.labels(TOPIC.name).set(max(0, int(highwater) - int(last.offset) - 1))
+        gauge.labels(topic.name).set(max(0, int(highwater) - int(last.offset) - 1))

@@ -4,8 +4,8 @@ commits.
 `record_interactions` stores a batch of classified interactions in one transaction: it reads
 what the batch needs in a few set-based queries (who has these numbers and addresses, which
 activities are open for them), decides per interaction in arrival order with the pure rules of
-`activities.domain` and `directory.linking`, and writes everything back in bulk, outbox records
-included.
+`activities.domain` and `directory.linking` (imported history past the horizon only closes:
+`horizon`), and writes everything back in bulk, outbox records included.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from crm_store.activities import (
 from crm_store.config import DEFAULT_POLICY, StorePolicy
 from crm_store.core import SOURCE, audit_entry, utcnow
 from crm_store.directory import DirectoryRepository, Link, LinkKind, linking, owners_of
-from crm_store.interactions import bounces
+from crm_store.interactions import bounces, horizon
 from crm_store.interactions.repository import InteractionRepository
 from crm_store.people import PeopleRepository
 from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode
@@ -168,6 +168,7 @@ class _Batch:
         self.audits: list[dict[str, Any]] = []
         self.new: list[ActivityRow] = []
         self.changed: dict[str, ActivityRow] = {}
+        self.cutoff = utcnow() - policy.activity_horizon
 
     async def run(self, events: Sequence[InteractionClassified]) -> list[RecordResult]:
         results = [RecordResult(e.interaction_id) for e in events]
@@ -297,6 +298,7 @@ class _Batch:
             answered_elsewhere=linked_id is not None and linked_id in answered,
             unknown_counterpart=not link.knows_the_person,
         )
+        decisions = horizon.acts(event, decisions, self.cutoff)
         key = domain.call_key(event)
         for decision in decisions:
             match decision:

@@ -1,11 +1,11 @@
 """Live traffic first: the history consumers wait while live work is in hand.
 
-The classifier reads imported history (`*.history.v1`) in consumers of their own, beside the
-live ones, on the same event loop. Before each history message, `LiveFirst.turn()` waits until
-no live message is being handled and none was for `quiet_s`; so a live message waits at most for
-the one history message already in hand (milliseconds), never for a backlog of 200,000. A
-history consumer that has waited `max_wait_s` takes one message anyway, so constant live traffic
-slows history down without starving it.
+The classifier and crm-store read imported history (`*.history.v1`) in consumers of their own,
+beside the live ones, on the same event loop. Before each history message (or batch),
+`LiveFirst.turn()` waits until no live message is being handled and none was for `quiet_s`; so
+a live message waits at most for the one history message (or batch) already in hand, never for
+a backlog of 200,000. A history consumer that has waited `max_wait_s` takes its turn anyway, so
+constant live traffic slows history down without starving it.
 """
 
 from __future__ import annotations
