@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -33,17 +34,15 @@ from crm_store.activities import (
 from crm_store.config import DEFAULT_POLICY, StorePolicy
 from crm_store.core import SOURCE, audit_entry, utcnow
 from crm_store.directory import DirectoryRepository, Link, LinkKind, linking, owners_of
-from crm_store.interactions import bounces, horizon
+from crm_store.interactions import bounces, horizon, rows
 from crm_store.interactions.repository import InteractionRepository
 from crm_store.people import PeopleRepository
-from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode
+from switchboard_shared.cloudevents import KafkaRecord, deterministic_id
 from switchboard_shared.events import (
     ActivityState,
     InteractionClassified,
     InteractionKind,
-    InteractionLinked,
 )
-from switchboard_shared.topics import CRM_INTERACTIONS
 
 RACE_RETRIES = 3
 
@@ -169,6 +168,7 @@ class _Batch:
         self.new: list[ActivityRow] = []
         self.changed: dict[str, ActivityRow] = {}
         self.cutoff = utcnow() - policy.activity_horizon
+        self.answered: dict[str, datetime] = {}
 
     async def run(self, events: Sequence[InteractionClassified]) -> list[RecordResult]:
         results = [RecordResult(e.interaction_id) for e in events]
@@ -193,22 +193,25 @@ class _Batch:
             ManagerView(m.id, m.email, tuple(m.extensions), m.active)
             for m in await self.people.list_managers(active_only=True)
         ]
-        rows = []
+        values = []
         assignees: dict[str, str | None] = {}
         for event in fresh:
             link = links[event.interaction_id]
             assignee = domain.choose_assignee(event, managers) or link.owner_id
             assignees[event.interaction_id] = assignee
             thread = threads.get(event.interaction_id)
-            rows.append(_interaction_values(event, assignee, link, self._domain(event), thread))
+            values.append(
+                rows.interaction_values(event, assignee, link, self._domain(event), thread)
+            )
         # Answered legs stored before this batch; the batch's own count from their arrival.
         answered = await self.repo.answered_call_keys(
             key for e in fresh if (key := domain.linked_key(e)) is not None
         )
         open_set = await self._open_set(fresh)
+        self.answered = await horizon.last_answered(self.session, fresh)
         await self.repo.plan_with_values(False)
-        inserted = await self.repo.insert_interactions(rows)
-        if len(inserted) != len(rows):
+        inserted = await self.repo.insert_interactions(values)
+        if len(inserted) != len(values):
             raise _Raced()
 
         # Pass 2: activities, in arrival order, against the open ones and the batch's own.
@@ -221,7 +224,7 @@ class _Batch:
             if domain.is_answered_call(event) and (key := domain.linked_key(event)):
                 answered.add(key)
             self.records.append(
-                _linked_record(event, assignees[event.interaction_id], link, self.source)
+                rows.linked_record(event, assignees[event.interaction_id], link, self.source)
             )
             result.published = len(self.records) - before
 
@@ -330,6 +333,14 @@ class _Batch:
                     result.opened.append(activity.id)
                     result.changes.append((activity.kind, "opened", "auto"))
                     self._changed(activity, "opened", event.interaction_id)
+                    done = horizon.already_answered(
+                        event, activity.id, decision.kind, self.answered
+                    )
+                    if done is not None:
+                        close_activity(activity, done[0], max(done[1], activity.opened_at))
+                        result.closed.append(activity.id)
+                        result.changes.append((activity.kind, "closed", "auto"))
+                        self._changed(activity, "closed", event.interaction_id)
 
     def _open(self, decision: Open, event: InteractionClassified, link: Link) -> ActivityRow:
         return ActivityRow(
@@ -385,61 +396,3 @@ def _fold(activity: ActivityRow, decision: Fold, event: InteractionClassified, l
         activity.contact_id = link.contact_id
     activity.company_id = activity.company_id or link.company_id
     activity.updated_at = utcnow()
-
-
-def _direction(event: InteractionClassified) -> str:
-    if event.call is not None:
-        return event.call.direction.value
-    if event.mail is not None:
-        return event.mail.direction.value
-    return "unknown"
-
-
-def _interaction_values(
-    event: InteractionClassified,
-    manager_id: str | None,
-    link: Link,
-    email_domain: str | None,
-    thread_id: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "id": event.interaction_id,
-        "kind": event.kind.value,
-        "occurred_at": event.occurred_at,
-        "counterpart": event.counterpart,
-        "direction": _direction(event),
-        "disposition": event.disposition.value,
-        "tags": [t.value for t in event.tags],
-        "reasons": [r.model_dump(mode="json") for r in event.reasons],
-        "payload": event.model_dump(mode="json", by_alias=True),
-        "agent": event.call.agent if event.call is not None else None,
-        "manager_id": manager_id,
-        "status": event.call.status.value if event.call is not None else None,
-        "linked_id": domain.linked_key(event),
-        "domain": email_domain,
-        "contact_id": link.contact_id,
-        "company_id": link.company_id,
-        "link": link.kind.value,
-        "candidates": list(link.candidates),
-        **bounces.message_columns(event, thread_id),
-    }
-
-
-def _linked_record(
-    event: InteractionClassified, manager_id: str | None, link: Link, source: str
-) -> KafkaRecord:
-    data = InteractionLinked(
-        interaction_id=event.interaction_id,
-        kind=event.kind,
-        occurred_at=event.occurred_at,
-        counterpart=event.counterpart,
-        direction=_direction(event),
-        tags=list(event.tags),
-        disposition=event.disposition,
-        contact_id=link.contact_id,
-        company_id=link.company_id,
-        manager_id=manager_id,
-    )
-    ce_id = deterministic_id("crm.interaction", event.interaction_id)
-    key = event.counterpart or event.interaction_id
-    return encode(CRM_INTERACTIONS, data, id=ce_id, source=source, key=key)
