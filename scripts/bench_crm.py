@@ -46,7 +46,7 @@ from crm_store.core import (
     make_sessionmaker,
 )
 from crm_store.directory import linking
-from crm_store.interactions.service import _interaction_values
+from crm_store.interactions.rows import interaction_values
 from crm_store.migrate import migrate
 from harness.databases import temporary_database
 from harness.kafka import producer, send_records
@@ -299,7 +299,7 @@ async def baseline_rate(url: str, events: list[InteractionClassified]) -> tuple[
             if event.mail is not None and event.counterpart
             else None
         )
-        row = _interaction_values(event, None, linking.NO_LINK, email_domain)
+        row = interaction_values(event, None, linking.NO_LINK, email_domain)
         rows.append({**row, "created_at": datetime.now(UTC)})
     engine = make_engine(url)
     try:

@@ -11,6 +11,7 @@ import random
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -135,7 +136,7 @@ async def test_an_imported_call_log_is_stored_once_and_only_recent_calls_ask_for
 
     engine = make_engine(database_url)
 
-    async def count(model: type[Interaction] | type[Activity], *where: object) -> int:
+    async def count(model: type[Interaction] | type[Activity], *where: Any) -> int:
         async with engine.connect() as connection:
             query = select(func.count()).select_from(model).where(*where)
             return int((await connection.execute(query)).scalar_one())
