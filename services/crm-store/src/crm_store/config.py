@@ -43,6 +43,8 @@ class StorePolicy:
 
     own_domains: tuple[str, ...] = ()
     due: DuePolicy = field(default_factory=DuePolicy)
+    callback_min_talk_s: float = 10.0
+    """An answered call closes a callback only when longer (`activities.domain.SHORT_CALL_S`)."""
 
 
 DEFAULT_POLICY = StorePolicy()
@@ -92,6 +94,12 @@ class Settings(ServiceSettings):
     reply_due_h: float = Field(default=24.0, gt=0)
     log_outcome_due_h: float = Field(default=24.0, gt=0)
     identify_contact_due_h: float = Field(default=72.0, gt=0)
+    callback_min_talk_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="An answered call closes the client's callback only when its talk is longer "
+        "(a voicemail box or a 5-second call reached nobody)",
+    )
 
     _empty_is_unset = field_validator("bootstrap_admin_token", mode="before")(empty_is_unset)
 
@@ -102,7 +110,11 @@ class Settings(ServiceSettings):
             ActivityKind.LOG_OUTCOME: self.log_outcome_due_h,
             ActivityKind.IDENTIFY_CONTACT: self.identify_contact_due_h,
         }
-        return StorePolicy(own_domains=tuple(self.common.own_domains), due=DuePolicy(hours))
+        return StorePolicy(
+            own_domains=tuple(self.common.own_domains),
+            due=DuePolicy(hours),
+            callback_min_talk_s=self.callback_min_talk_s,
+        )
 
     @field_validator("bootstrap_admin_token")
     @classmethod

@@ -197,6 +197,30 @@ async def test_an_answered_call_closes_the_callback(
     assert [type(d) for d in linked] == [InteractionLinked, InteractionLinked]
 
 
+async def test_a_five_second_answered_call_leaves_the_callback_open(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    """A 5-second outbound "answered" call is a voicemail box or a dropped line: nobody was
+    reached, so the client still waits for a call back."""
+    missed = call_event("callback", call_id="twilio:CA-v1")
+    short = call_event(
+        "auto_closed",
+        call_id="twilio:CA-v2",
+        status="answered",
+        direction="outbound",
+        talk_s=5.0,
+        at=missed.occurred_at + timedelta(minutes=10),
+    )
+    opened = await record(sessions, missed)
+    after = await record(sessions, short)
+
+    assert after.closed == []
+    async with sessions() as session:
+        activity = await ActivityRepository(session).get_activity(opened.opened[0])
+    assert activity is not None
+    assert (activity.state, activity.closed_by) == ("open", None)
+
+
 async def test_a_missed_call_after_the_callback_was_closed_opens_a_new_one(
     sessions: Sessions, call_event: EventFactory
 ) -> None:

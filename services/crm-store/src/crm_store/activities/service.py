@@ -98,6 +98,9 @@ async def set_status(
             f"preset {preset_code!r} does not apply to {activity.kind} activities",
             field="preset",
         )
+    refusal = domain.closes_without_identifying(activity.kind, preset.closes, preset.overturns)
+    if refusal is not None:
+        raise Problem(409, "Identify the contact first", refusal, field="preset")
 
     now = utcnow()
     changes: dict[str, Any] = {

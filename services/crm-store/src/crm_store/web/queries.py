@@ -145,7 +145,9 @@ def presets_for(presets: Sequence[Preset], kind: str) -> list[PresetButton]:
     return [
         PresetButton(p.code, p.label, p.closes)
         for p in presets
-        if p.active and domain.preset_applies(p.kinds, kind)
+        if p.active
+        and domain.preset_applies(p.kinds, kind)
+        and domain.closes_without_identifying(kind, p.closes, p.overturns) is None
     ]
 
 
