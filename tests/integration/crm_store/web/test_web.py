@@ -513,6 +513,74 @@ async def test_one_click_closes_the_item_and_updates_the_counters(
     assert stored.json()["note"] == "called back, all good"
 
 
+async def test_a_card_already_closed_in_another_tab_leaves_quietly(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    """The second tab's click once showed "activity <uuid> is done" and the card stayed."""
+    rita = await person(api, "Rita", "manager", "201")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:1", agent="201", at=recently(3))
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        headers = {**FETCH, "X-CSRF-Token": csrf_of(page.text)}
+        first = await client.post(
+            f"/activities/{callback}/status", data={"preset": "completed"}, headers=headers
+        )
+        assert first.status_code == 200, first.text
+        second = await client.post(
+            f"/activities/{callback}/status", data={"preset": "spam"}, headers=headers
+        )
+        assert second.status_code == 200, second.text
+        body = second.json()
+        assert body["remove"] == f"item-{callback}"
+        assert body["message"] == "Already handled: Completed."
+        assert counter(body["counters"], "open") == "0"
+        plain = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "spam", "csrf": csrf_of(page.text)},
+        )
+        assert plain.status_code == 303
+    stored = await api.get(f"/api/v1/activities/{callback}")
+    assert stored.json()["preset"] == "completed"  # the late click changed nothing
+
+
+async def test_who_is_this_offers_no_completed_and_refuses_it(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    """ "Completed" on "Who is this?" once removed it from the operator's list with no contact
+    made (a demo request was lost): the card does not offer it and a forged click is refused
+    with what to do instead."""
+    rita = await person(api, "Rita", "manager", "201")
+    opened = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:1",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(3),
+        ),
+    )
+    identify = await identify_of(api, opened)
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        card = page.text.split(f'id="item-{identify}"', 1)[1].split("</li>", 1)[0]
+        presets = re.findall(r'name="preset" value="([^"]+)"', card)
+        assert "completed" not in presets
+        assert "spam" in presets
+        forged = await client.post(
+            f"/activities/{identify}/status",
+            data={"preset": "completed"},
+            headers={**FETCH, "X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert forged.status_code == 409
+        assert "contact" in forged.json()["detail"]
+    stored = await api.get(f"/api/v1/activities/{identify}")
+    assert stored.json()["state"] == "open"
+
+
 async def test_the_page_can_ask_what_the_newest_item_is(
     app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
 ) -> None:
@@ -644,7 +712,8 @@ async def test_bad_status_input_is_a_clear_error_and_loses_nothing(
         twice = await client.post(
             f"/activities/{callback}/status", data={"preset": "completed"}, headers=headers
         )
-        assert twice.status_code == 409
+        assert twice.status_code == 200  # already handled: the card leaves, nothing changes
+        assert twice.json()["remove"] == f"item-{callback}"
         page = await client.get("/", params={"cursor": "not-a-cursor"})
         assert page.status_code == 422
         assert "<h1>Invalid request</h1>" in page.text

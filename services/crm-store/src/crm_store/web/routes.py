@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from crm_store.activities import domain
+from crm_store.activities import ActivityRepository, domain
 from crm_store.activities import set_status as set_activity_status
 from crm_store.core import Activity, InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
 from crm_store.metrics import ACTIVITY_CHANGES
@@ -266,6 +266,16 @@ async def set_status(
         raise FormError(422, "pick a status")
     note = text_field(form, "note", max_chars=4000, label="The note") or None
     scope = await resolve_scope(session, user, form.get("scope") or None)
+    handled = await ActivityRepository(session).get_activity(activity_id)
+    if (
+        handled is not None
+        and handled.state != ActivityState.OPEN
+        and domain.can_see_activity(user.principal, handled.assignee_id)
+    ):
+        # Closed in another tab or by a colleague: the card leaves, nothing changes.
+        if not wants_json(request):
+            return RedirectResponse("/" + scope_query(scope, user), status_code=303)
+        return await _already_handled(session, user, scope, handled)
     activity = await set_activity_status(session, activity_id, preset, note, user.principal)
     await session.commit()
     closed = activity.state != ActivityState.OPEN
@@ -273,6 +283,21 @@ async def set_status(
     if not wants_json(request):
         return RedirectResponse("/" + scope_query(scope, user), status_code=303)
     return await _inbox_change(session, user, scope, activity, preset)
+
+
+async def _already_handled(
+    session: SessionDep, user: User, scope: str, activity: Activity
+) -> JSONResponse:
+    counters = await queries.counters(session, user.principal, scope, utcnow())
+    labels = await queries.preset_labels(session)
+    how = labels.get(activity.preset or "") if activity.closed_by == "manager" else None
+    return JSONResponse(
+        {
+            "message": f"Already handled: {how}." if how else "Already handled.",
+            "counters": fragment("_counters.html", counters=counters, scope=scope),
+            "remove": f"item-{activity.id}",
+        }
+    )
 
 
 async def _inbox_change(
