@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_store import __version__, web
 from crm_store.activities import ActivityGauges
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.relay = relay
     app.state.policy = policy
     install_problem_handlers(app)
+    app.add_exception_handler(StarletteHTTPException, web.http_error)  # pages for browsers
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
     app.include_router(api_router)
     app.include_router(web.router)

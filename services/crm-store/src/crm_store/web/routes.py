@@ -356,6 +356,16 @@ async def team_page(request: Request, session: SessionDep, user: CurrentUser) ->
 # -- static files ----------------------------------------------------------------------------
 
 
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it unprompted; the pages name the same icon in `<link rel="icon">`."""
+    return FileResponse(
+        STATIC_DIR / "icon.svg",
+        media_type=STATIC_TYPES["icon.svg"],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 @router.get("/static/{name}")
 async def static_file(name: Annotated[str, Path(max_length=32)]) -> Response:
     media_type = STATIC_TYPES.get(name)
