@@ -82,7 +82,7 @@ async def test_migrations_apply_again_without_change(
     await migrate(database_url)
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert [v[0] for v in versions] == ["0004_token_lifecycle"]
+    assert [v[0] for v in versions] == ["0005_preset_channels"]
 
 
 async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
@@ -102,11 +102,22 @@ async def test_presets_are_seeded(sessions: Sessions) -> None:
         "completed",
         "wrong_number",
         "callback_later",
+        "left_voicemail",
         "not_interested",
         "meeting_scheduled",
         "spam",
     ]
     assert presets["in_progress"].label == "Taken into work"
+    # Calls' presets are not offered on an e-mail's card; the others fit both.
+    assert presets["wrong_number"].channels == ["call"]
+    assert presets["callback_later"].channels == ["call"]
+    assert presets["completed"].channels == ["call", "mail"]
+    voicemail = presets["left_voicemail"]
+    assert (voicemail.label, voicemail.kinds, voicemail.closes) == (
+        "Left a voicemail",
+        ["callback"],
+        False,
+    )
     assert not presets["in_progress"].closes
     assert presets["wrong_number"].closes
     assert presets["wrong_number"].overturns == ["needs_status", "callback"]

@@ -15,6 +15,7 @@ from crm_store.activities.domain import (
     Open,
     can_see_activity,
     can_set_status,
+    channel_of,
     choose_assignee,
     closes_without_identifying,
     decide,
@@ -23,6 +24,7 @@ from crm_store.activities.domain import (
     is_real_conversation,
     overturns_classifier,
     preset_applies,
+    preset_offered,
     related_counterparts,
     takes_on_status,
 )
@@ -538,3 +540,17 @@ def test_a_preset_closes_an_identify_item_only_when_nobody_is_there_to_identify(
     why = closes_without_identifying(ActivityKind.IDENTIFY_CONTACT, closes, overturns)
     assert (why is not None) is refused
     assert closes_without_identifying(ActivityKind.CALLBACK, closes, overturns) is None
+
+
+def test_a_cards_channel_is_its_last_interactions_else_the_counterparts_kind() -> None:
+    assert channel_of("call", "ann@client.example") == "call"
+    assert channel_of("mail", CLIENT) == "mail"
+    assert channel_of(None, "ann@client.example") == "mail"
+    assert channel_of(None, CLIENT) == "call"
+    assert channel_of(None, None) == "call"  # a withheld caller
+
+
+def test_presets_are_offered_on_the_channels_they_name() -> None:
+    assert preset_offered(["call"], "call")
+    assert not preset_offered(["call"], "mail")  # no "Wrong number" on an e-mail
+    assert preset_offered(["call", "mail"], "mail")

@@ -48,6 +48,19 @@ def preset_applies(preset_kinds: Iterable[str], kind: str) -> bool:
     return kind in set(preset_kinds)
 
 
+def channel_of(interaction_kind: str | None, counterpart: str | None) -> str:
+    """`call` or `mail`: what an activity's card is about (its last interaction, else whether
+    the counterpart is an address)."""
+    if interaction_kind in ("call", "mail"):
+        return interaction_kind
+    return "mail" if counterpart and "@" in counterpart else "call"
+
+
+def preset_offered(preset_channels: Iterable[str], channel: str) -> bool:
+    """Whether a card of this channel offers the preset ("Wrong number" is not for e-mail)."""
+    return channel in set(preset_channels)
+
+
 def closes_without_identifying(
     kind: str, preset_closes: bool, preset_overturns: Iterable[str]
 ) -> str | None:

@@ -13,7 +13,13 @@ from crm_store.core import (
     PresetCode,
     Text200,
 )
-from switchboard_shared.events import ActivityKind, ActivityState, ClosedBy, Disposition
+from switchboard_shared.events import (
+    ActivityKind,
+    ActivityState,
+    ClosedBy,
+    Disposition,
+    InteractionKind,
+)
 
 
 class ActivityOut(Out):
@@ -59,6 +65,10 @@ class PresetOut(Out):
     overturns: list[Disposition]
     position: int
     active: bool
+    channels: list[InteractionKind]
+
+
+CHANNELS_HELP = "Which cards offer it: those of calls, of e-mails, or both"
 
 
 class PresetIn(Body):
@@ -71,6 +81,9 @@ class PresetIn(Body):
     )
     position: int = 0
     active: bool = True
+    channels: list[InteractionKind] = Field(
+        default_factory=lambda: list(InteractionKind), min_length=1, description=CHANNELS_HELP
+    )
 
 
 class PresetPatch(Body):
@@ -80,6 +93,9 @@ class PresetPatch(Body):
     overturns: list[Disposition] | None = None
     position: int | None = None
     active: bool | None = None
+    channels: list[InteractionKind] | None = Field(
+        default=None, min_length=1, description=CHANNELS_HELP
+    )
 
     @model_validator(mode="after")
     def no_nulls(self) -> Self:
