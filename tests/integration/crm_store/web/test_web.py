@@ -120,7 +120,31 @@ def counter(html: str, name: str) -> str:
 
 
 def item_ids(html: str) -> list[str]:
+    """The inbox's cards, by the id of the item each asks first."""
     return re.findall(r'<li class="item[^"]*" id="item-([^"]+)"', html)
+
+
+def card_ids(html: str) -> list[set[str]]:
+    """Every item each card holds."""
+    return [
+        set(ids.split())
+        for ids in re.findall(
+            r'<li class="item[^"]*" id="item-[^"]+" data-kind="[^"]+" data-ids="([^"]+)"', html
+        )
+    ]
+
+
+def card_of(html: str, activity_id: str) -> str:
+    """The HTML of the card that holds this item."""
+    for block in html.split('<li class="item')[1:]:
+        head = block.split(">", 1)[0]
+        if activity_id in head.split('data-ids="', 1)[-1].split('"', 1)[0].split():
+            return block.split("</li>", 1)[0]
+    raise AssertionError(f"no card holds {activity_id}")
+
+
+def presets_on(card: str) -> list[str]:
+    return re.findall(r'name="preset" value="([^"]+)"', card)
 
 
 async def record(sessions: Sessions, *events: InteractionClassified) -> list[str]:
@@ -443,10 +467,10 @@ async def test_the_inbox_lists_own_and_unassigned_items_newest_first_with_who_wh
         page = await client.get("/")
     assert page.status_code == 200
     html = page.text
-    # Rita's callback and the unassigned mail; not Otto's callback. Newest first.
-    listed = item_ids(html)
-    assert sorted(listed[:2]) == sorted([reply, identify])
-    assert listed[2:] == [callback]
+    # Rita's callback and the unassigned mail (one card: reply and who is this); not Otto's
+    # callback. Newest first.
+    assert item_ids(html) == [reply, callback]
+    assert card_ids(html) == [{reply, identify}, {callback}]
     assert others not in html
     assert "Ann Smith" in html
     assert "Acme Ltd" in html
@@ -459,11 +483,13 @@ async def test_the_inbox_lists_own_and_unassigned_items_newest_first_with_who_wh
     assert "made by a test" in html  # the classifier's reason
     assert re.search(r"<time datetime=\"[^\"]+\" title=\"[^\"]+\">\d+ min ago</time>", html)
     # The presets of each kind, as real buttons in a form.
-    callback_html = html[html.index(f'id="item-{callback}"') :]
-    for label in ("Completed", "Call back later", "Wrong number", "Meeting scheduled"):
-        assert f">{label}</button>" in callback_html.split("</li>")[0]
-    reply_html = html[html.index(f'id="item-{reply}"') :].split("</li>")[0]
-    assert ">Wrong number</button>" not in reply_html  # not a preset of replies
+    callback_html = card_of(html, callback)
+    for label in ("Completed", "Call back later", "Left a voicemail", "Wrong number"):
+        assert f">{label}</button>" in callback_html
+    reply_html = card_of(html, reply)
+    assert ">Wrong number</button>" not in reply_html  # an e-mail's card: no calls' presets
+    assert ">Call back later</button>" not in reply_html
+    assert ">Spam</button>" in reply_html
     assert counter(html, "open") == "3"
 
     # Otto's inbox is refused to Rita; the manager param is ignored for nobody.
@@ -471,6 +497,123 @@ async def test_the_inbox_lists_own_and_unassigned_items_newest_first_with_who_wh
         refused = await client.get("/", params={"manager": other.id})
         assert refused.status_code == 403
         assert "Not for your role" in refused.text
+
+
+async def test_everything_open_for_one_client_is_one_card(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    mail_event: EventFactory,
+) -> None:
+    """An unknown caller's answered calls once made "Pick an outcome" twice and "Who is this?"
+    (three cards); a known client's missed call and e-mail two more."""
+    rita = await person(api, "Rita", "manager", "201")
+    await ann_at_acme(api)
+    first = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:c1",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(40),
+        ),
+    )
+    second = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:c2",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(30),
+        ),
+    )
+    anns = await record(
+        sessions,
+        call_event(
+            "callback", call_id="tw:c3", counterpart=ANN_PHONE, agent="201", at=recently(20)
+        ),
+        mail_event(
+            "reply_needed", message_id="<a1@acme>", counterpart="ann@acme.example", at=recently(10)
+        ),
+    )
+    async with sign_in(app, rita.token) as client:
+        html = (await client.get("/")).text
+    assert sorted(map(sorted, card_ids(html))) == sorted([sorted(anns), sorted({*first, *second})])
+    unknown = card_of(html, second[0])
+    assert '<span class="kind kind-log_outcome">Pick an outcome</span>' in unknown
+    assert '<span class="kind kind-identify_contact">Who is this?</span>' in unknown
+    assert unknown.count('class="kind ') == 2  # each need once
+    assert "2 times" in unknown  # two conversations, not four items
+    assert "Operators add new contacts" in unknown
+    ann = card_of(html, anns[0])
+    assert "Ann Smith" in ann
+    assert '<span class="kind kind-callback">Call back</span>' in ann
+    assert '<span class="kind kind-reply">Reply</span>' in ann
+    assert "E-mail received" in ann  # the latest interaction
+
+
+async def test_one_click_on_a_card_acts_on_every_item_it_fits(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    opened = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:s1",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(5),
+        ),
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        [card] = card_ids(page.text)
+        first = item_ids(page.text)[0]
+        others = " ".join(sorted(card - {first}))
+        response = await client.post(
+            f"/activities/{first}/status",
+            data={"preset": "spam", "with": others},
+            headers={**FETCH, "X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["remove"] == f"item-{first}"
+        assert card_ids((await client.get("/")).text) == []
+    for activity_id in opened:
+        stored = (await api.get(f"/api/v1/activities/{activity_id}")).json()
+        assert (stored["state"], stored["preset"]) == ("done", "spam")
+
+
+async def test_a_card_carries_at_most_its_bound_of_ids(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    """`with` is read as at most a card's worth of ids; the rest is ignored, not looked up."""
+    rita = await person(api, "Rita", "manager", "201")
+    [callback] = await record(
+        sessions, call_event("callback", call_id="tw:b1", agent="201", at=recently(5))
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        too_long = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "completed", "with": "x" * 5000},
+            headers={**FETCH, "X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert too_long.status_code == 422
+        many = " ".join(f"no-such-{n}" for n in range(200))[:1300]
+        response = await client.post(
+            f"/activities/{callback}/status",
+            data={"preset": "completed", "with": many},
+            headers={**FETCH, "X-CSRF-Token": csrf_of(page.text)},
+        )
+        assert response.status_code == 200, response.text
+    assert (await api.get(f"/api/v1/activities/{callback}")).json()["state"] == "done"
 
 
 async def test_one_click_closes_the_item_and_updates_the_counters(
@@ -564,19 +707,31 @@ async def test_who_is_this_offers_no_completed_and_refuses_it(
         ),
     )
     identify = await identify_of(api, opened)
+    [outcome] = [a for a in opened if a != identify]
     async with sign_in(app, rita.token) as client:
         page = await client.get("/")
-        card = page.text.split(f'id="item-{identify}"', 1)[1].split("</li>", 1)[0]
-        presets = re.findall(r'name="preset" value="([^"]+)"', card)
-        assert "completed" not in presets
-        assert "spam" in presets
+        headers = {**FETCH, "X-CSRF-Token": csrf_of(page.text)}
+        assert card_ids(page.text) == [{outcome, identify}]
         forged = await client.post(
-            f"/activities/{identify}/status",
-            data={"preset": "completed"},
-            headers={**FETCH, "X-CSRF-Token": csrf_of(page.text)},
+            f"/activities/{identify}/status", data={"preset": "completed"}, headers=headers
         )
         assert forged.status_code == 409
         assert "contact" in forged.json()["detail"]
+        # "Completed" on the card is the outcome's: the card stays for who is this.
+        done = await client.post(
+            f"/activities/{outcome}/status",
+            data={"preset": "completed", "with": identify},
+            headers=headers,
+        )
+        assert done.status_code == 200, done.text
+        body = done.json()
+        assert body["replace"]["id"] == f"item-{outcome}"
+        card = body["replace"]["html"]
+        assert card_ids(card) == [{identify}]
+        assert "Who is this?" in card
+        assert "completed" not in presets_on(card)
+        assert "spam" in presets_on(card)
+        assert (await api.get(f"/api/v1/activities/{outcome}")).json()["state"] == "done"
     stored = await api.get(f"/api/v1/activities/{identify}")
     assert stored.json()["state"] == "open"
 
@@ -746,7 +901,7 @@ async def test_a_manager_sees_their_own_work_and_nothing_more(
         page = await client.get("/")
         csrf = csrf_of(page.text)
         assert [href for href, _ in nav_links(page.text)] == ["/", "/contacts"]
-        assert sorted(item_ids(page.text)) == sorted(opened)
+        assert card_ids(page.text) == [set(opened)]  # one card: an outcome, who is this
         assert "Operators add new contacts" in page.text
         assert "Create contact" not in page.text
         assert (await client.get("/team")).status_code == 403

@@ -141,12 +141,13 @@ async def who_of(
     return out
 
 
-def presets_for(presets: Sequence[Preset], kind: str) -> list[PresetButton]:
+def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[PresetButton]:
     return [
         PresetButton(p.code, p.label, p.closes)
         for p in presets
         if p.active
         and domain.preset_applies(p.kinds, kind)
+        and domain.preset_offered(p.channels, channel)
         and domain.closes_without_identifying(kind, p.closes, p.overturns) is None
     ]
 
@@ -231,7 +232,11 @@ async def inbox_items(
                 assignee_name=names.get(activity.assignee_id or ""),
                 disposition=last.disposition if last else None,
                 reasons=present.reasons_text(last.reasons if last else []),
-                presets=presets_for(presets, activity.kind),
+                presets=presets_for(
+                    presets,
+                    activity.kind,
+                    domain.channel_of(last.kind if last else None, activity.counterpart),
+                ),
                 prefill=present.sender_name(payload),
             )
         )

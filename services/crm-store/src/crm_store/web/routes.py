@@ -21,7 +21,7 @@ from crm_store.activities import set_status as set_activity_status
 from crm_store.core import Activity, InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
 from crm_store.metrics import ACTIVITY_CHANGES
 from crm_store.people import PeopleRepository
-from crm_store.web import queries
+from crm_store.web import cards, queries
 from crm_store.web.forms import FormDep, FormError, read_form, text_field
 from crm_store.web.render import (
     STATIC_DIR,
@@ -213,7 +213,7 @@ async def inbox_page(
     scope = await resolve_scope(session, user, manager)
     now = utcnow()
     try:
-        items, next_cursor = await queries.inbox(
+        shown, next_cursor = await cards.inbox_cards(
             session, queries.inbox_filter(scope), now, cursor=cursor
         )
     except InvalidCursorError as exc:
@@ -225,17 +225,25 @@ async def inbox_page(
             "/",
             now=now,
             scope=scope,
-            items=items,
+            cards=shown,
             cursor=cursor,
             next_cursor=next_cursor,
             counters=await queries.counters(session, user.principal, scope, now),
             managers=await queries.active_managers(session) if sees_team(user) else [],
-            show_assignee=user.role in domain.SEES_ALL_ACTIVITIES,
-            may_set=lambda item: may_set(user, item.assignee_id),
-            can_identify=can_identify(user),
+            **{k: v for k, v in card_context(user).items() if k != "user"},
             page_query=scope_query(scope, user),
         ),
     )
+
+
+def card_context(user: User) -> dict[str, Any]:
+    """What rendering a card needs to know about who looks at it."""
+    return {
+        "user": user,
+        "show_assignee": user.role in domain.SEES_ALL_ACTIVITIES,
+        "may_set": lambda card: any(may_set(user, i.assignee_id) for i in card.items),
+        "can_identify": can_identify(user),
+    }
 
 
 @router.get("/inbox/state")
@@ -258,31 +266,51 @@ def _preset_label(item: queries.InboxItem, code: str) -> str:
 async def set_status(
     request: Request, activity_id: Id, session: SessionDep, user: PostingUser, form: FormDep
 ) -> Response:
-    """One click on a preset (with the optional note): closing presets close the activity."""
+    """One click on a card's preset (with the optional note), for every item of the card it
+    fits (`with`: the card's other items); closing presets close them. A card closed
+    meanwhile (another tab, a colleague) just leaves."""
     if not may(user, SET_STATUS):
         raise forbidden("your role cannot set statuses")
     preset = text_field(form, "preset", max_chars=64, label="The status")
     if not preset:
         raise FormError(422, "pick a status")
     note = text_field(form, "note", max_chars=4000, label="The note") or None
+    raw_with = text_field(form, "with", max_chars=cards.MAX_PER_CARD * 65, label="The card")
+    ids = [activity_id, *cards.with_ids(raw_with, activity_id)]
     scope = await resolve_scope(session, user, form.get("scope") or None)
-    handled = await ActivityRepository(session).get_activity(activity_id)
-    if (
-        handled is not None
-        and handled.state != ActivityState.OPEN
-        and domain.can_see_activity(user.principal, handled.assignee_id)
-    ):
+    repo = ActivityRepository(session)
+    found = [a for i in ids if (a := await repo.get_activity(i)) is not None]
+    visible = [a for a in found if domain.can_see_activity(user.principal, a.assignee_id)]
+    targets = [a for a in visible if a.state == ActivityState.OPEN]
+    if visible and not targets:
         # Closed in another tab or by a colleague: the card leaves, nothing changes.
         if not wants_json(request):
             return RedirectResponse("/" + scope_query(scope, user), status_code=303)
-        return await _already_handled(session, user, scope, handled)
-    activity = await set_activity_status(session, activity_id, preset, note, user.principal)
+        return await _already_handled(session, user, scope, visible[0])
+    if not targets:
+        raise Problem(404, "Not found", "this item is not in your inbox")
+    changed: list[Activity] = []
+    refused: Problem | None = None
+    for target in targets:
+        try:
+            changed.append(
+                await set_activity_status(session, target.id, preset, note, user.principal)
+            )
+        except Problem as exc:
+            if exc.status not in (409, 422):
+                raise
+            refused = refused or exc  # the preset does not fit this item; the others still
+    if refused is not None and not changed:
+        raise refused
     await session.commit()
-    closed = activity.state != ActivityState.OPEN
-    ACTIVITY_CHANGES.labels(activity.kind, "closed" if closed else "status_set", "manager").inc()
+    for activity in changed:
+        closed = activity.state != ActivityState.OPEN
+        ACTIVITY_CHANGES.labels(
+            activity.kind, "closed" if closed else "status_set", "manager"
+        ).inc()
     if not wants_json(request):
         return RedirectResponse("/" + scope_query(scope, user), status_code=303)
-    return await _inbox_change(session, user, scope, activity, preset)
+    return await _card_change(session, user, scope, ids, changed[0], preset)
 
 
 async def _already_handled(
@@ -300,35 +328,31 @@ async def _already_handled(
     )
 
 
-async def _inbox_change(
-    session: SessionDep, user: User, scope: str, activity: Activity, preset: str
+async def _card_change(
+    session: SessionDep,
+    user: User,
+    scope: str,
+    ids: list[str],
+    activity: Activity,
+    preset: str,
 ) -> JSONResponse:
     now = utcnow()
-    [item] = await queries.inbox_items(session, [activity], now)
+    card, _ = await cards.card_for(session, ids, now)
     counters = await queries.counters(session, user.principal, scope, now)
-    closed = activity.state != ActivityState.OPEN
+    [item] = await queries.inbox_items(session, [activity], now)
     message = f"{item.kind_label}: {_preset_label(item, preset)}" + (
-        f". {counters.open} open left." if closed else "."
+        f". {counters.open} open left." if card is None else "."
     )
     body: dict[str, Any] = {
         "message": message,
         "counters": fragment("_counters.html", counters=counters, scope=scope),
     }
-    if closed:
-        body["remove"] = f"item-{activity.id}"
+    if card is None:
+        body["remove"] = f"item-{ids[0]}"
     else:
         body["replace"] = {
-            "id": f"item-{activity.id}",
-            "html": fragment(
-                "_item.html",
-                item=item,
-                user=user,
-                now=now,
-                scope=scope,
-                show_assignee=user.role in domain.SEES_ALL_ACTIVITIES,
-                may_set=lambda i: may_set(user, i.assignee_id),
-                can_identify=can_identify(user),
-            ),
+            "id": f"item-{ids[0]}",
+            "html": fragment("_card.html", card=card, now=now, scope=scope, **card_context(user)),
         }
     return JSONResponse(body)
 

@@ -136,7 +136,8 @@
     })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
-        if (data && data.newest && !document.getElementById("item-" + data.newest)) {
+        // A card holds several items (data-ids): the newest may be on one already shown.
+        if (data && data.newest && !document.querySelector('[data-ids~="' + CSS.escape(data.newest) + '"]')) {
           news.hidden = false;
           say("New items arrived.");
         }
