@@ -94,6 +94,12 @@ class Settings(ServiceSettings):
     reply_due_h: float = Field(default=24.0, gt=0)
     log_outcome_due_h: float = Field(default=24.0, gt=0)
     identify_contact_due_h: float = Field(default=72.0, gt=0)
+    undo_min: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long the person who set a status may undo it (minutes)",
+    )
     callback_min_talk_s: float = Field(
         default=10.0,
         ge=0,

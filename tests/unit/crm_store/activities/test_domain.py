@@ -13,6 +13,7 @@ from crm_store.activities.domain import (
     Fold,
     ManagerView,
     Open,
+    StatusStep,
     can_see_activity,
     can_set_status,
     channel_of,
@@ -27,6 +28,7 @@ from crm_store.activities.domain import (
     preset_offered,
     related_counterparts,
     takes_on_status,
+    undo_refusal,
 )
 from crm_store.config import DuePolicy
 from crm_store.core import Principal, Role
@@ -554,3 +556,40 @@ def test_presets_are_offered_on_the_channels_they_name() -> None:
     assert preset_offered(["call"], "call")
     assert not preset_offered(["call"], "mail")  # no "Wrong number" on an e-mail
     assert preset_offered(["call", "mail"], "mail")
+
+
+# Undo: the person who clicked, within the window, while the item is as the click left it.
+
+STEP = StatusStep(actor="manager:m1", at=T0, preset="spam", state="done")
+
+
+def refusal(step: StatusStep | None = STEP, **overrides: Any) -> str | None:
+    facts: dict[str, Any] = {
+        "actor": "manager:m1",
+        "now": T0 + timedelta(minutes=2),
+        "window_s": 300.0,
+        "state": "done",
+        "preset": "spam",
+    }
+    return undo_refusal(step, **(facts | overrides))
+
+
+def test_the_clicker_undoes_within_the_window() -> None:
+    assert refusal() is None
+    assert refusal(now=T0 + timedelta(minutes=5)) is None
+
+
+@pytest.mark.parametrize(
+    ("step", "overrides", "why"),
+    [
+        (None, {}, "no status change"),
+        (STEP, {"actor": "manager:m2"}, "only the person"),
+        (STEP, {"now": T0 + timedelta(minutes=5, seconds=1)}, "5 minutes to undo have passed"),
+        (STEP, {"state": "open", "preset": "spam"}, "changed after"),
+        (STEP, {"preset": "completed"}, "changed after"),
+    ],
+)
+def test_undo_is_refused_with_a_reason(
+    step: StatusStep | None, overrides: dict[str, Any], why: str
+) -> None:
+    assert why in (refusal(step, **overrides) or "")

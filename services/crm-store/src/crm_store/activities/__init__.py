@@ -30,6 +30,7 @@ from crm_store.activities.service import (
     close_activity,
     set_status,
 )
+from crm_store.activities.undo import undo_status
 
 __all__ = [
     "ACTIVITY_READERS",
@@ -56,4 +57,5 @@ __all__ = [
     "preset_applies",
     "router",
     "set_status",
+    "undo_status",
 ]

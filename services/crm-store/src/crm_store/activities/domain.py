@@ -390,3 +390,41 @@ def recipient_addresses(event: InteractionClassified) -> list[str]:
             if address and address not in out:
                 out.append(address)
     return out
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    """A person's status change on an activity, as the audit log recorded it."""
+
+    actor: str
+    at: datetime
+    preset: str
+    state: str
+    """What the change left: the activity's state and preset right after it."""
+
+
+def undo_refusal(
+    step: StatusStep | None,
+    *,
+    actor: str,
+    now: datetime,
+    window_s: float,
+    state: str,
+    preset: str | None,
+) -> str | None:
+    """Why the last status change may not be undone, or None when it may.
+
+    Only the person who clicked, within `window_s` seconds, and only while the activity is as
+    that click left it (nothing changed it since). Afterwards a supervisor corrects it instead.
+    """
+    if step is None:
+        return "there is no status change to undo"
+    if step.actor != actor:
+        return "only the person who set this status can undo it"
+    if (now - step.at).total_seconds() > window_s:
+        return (
+            f"the {round(window_s / 60)} minutes to undo have passed; a supervisor can correct it"
+        )
+    if (state, preset) != (step.state, step.preset):
+        return "this item changed after that status was set"
+    return None

@@ -27,6 +27,7 @@ from crm_store.core import (
     MAX_PAGE,
     Activity,
     ActivityInteraction,
+    AuditEntry,
     Interaction,
     Preset,
     Store,
@@ -365,6 +366,17 @@ class ActivityRepository(Store):
             setattr(preset, name, value)
         await self.session.flush()
         return preset
+
+    async def last_status_entry(self, activity_id: str) -> AuditEntry | None:
+        """The latest status change a person made on the activity (set, undone), if any."""
+        statement = (
+            select(AuditEntry)
+            .where(AuditEntry.entity == "activity", AuditEntry.entity_id == activity_id)
+            .where(AuditEntry.action.in_(("status_set", "status_undone")))
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def interaction_of(self, activity: Activity) -> Interaction | None:
         """The interaction that last touched the activity (a preset is feedback on it)."""

@@ -18,6 +18,7 @@ from crm_store.activities.schemas import (
     PresetPatch,
     StatusIn,
 )
+from crm_store.activities.undo import undo_status
 from crm_store.core import (
     MAX_PAGE,
     Activity,
@@ -26,6 +27,7 @@ from crm_store.core import (
     Preset,
     Principal,
     SessionDep,
+    SettingsDep,
     audit_entry,
     feature_router,
     invalid,
@@ -95,6 +97,18 @@ async def get_activity(activity_id: str, session: SessionDep, who: Authorized) -
     activity = await ActivityRepository(session).get_activity(activity_id)
     if activity is None or not domain.can_see_activity(who, activity.assignee_id):
         raise Problem(404, "Not found", f"no activity {activity_id}")
+    return activity
+
+
+@router.post("/activities/{activity_id}/undo", response_model=ActivityOut, tags=["activities"])
+async def undo_activity_status(
+    activity_id: str, session: SessionDep, settings: SettingsDep, who: Authorized
+) -> Activity:
+    """Put the activity back as it was before your last status on it: within
+    `CRM_STORE_UNDO_MIN` minutes, while nothing changed it since (409 otherwise, saying why)."""
+    activity = await undo_status(session, activity_id, who, window_s=settings.undo_min * 60)
+    await session.commit()
+    ACTIVITY_CHANGES.labels(activity.kind, "status_undone", "manager").inc()
     return activity
 
 

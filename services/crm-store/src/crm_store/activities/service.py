@@ -103,6 +103,7 @@ async def set_status(
         raise Problem(409, "Identify the contact first", refusal, field="preset")
 
     now = utcnow()
+    before = restorable(activity)
     changes: dict[str, Any] = {
         "preset": preset.code,
         "assignee_id": domain.takes_on_status(actor, activity.assignee_id),
@@ -125,25 +126,43 @@ async def set_status(
     records = [
         activity_record(activity, change, interaction_id=None, step=step, source=source, at=now)
     ]
+    feedback_id = None
     if interaction is not None:
-        records.append(
-            _feedback_record(activity, interaction, preset.overturns, actor, source, now)
-        )
+        feedback = _feedback_record(activity, interaction, preset.overturns, actor, source, now)
+        feedback_id = feedback_id_of(feedback)
+        records.append(feedback)
     await repo.add_outbox(records)
     await repo.audit(
         [
             audit_entry(
                 actor,
-                "status_set",
+                STATUS_SET,
                 "activity",
                 activity.id,
                 preset=preset.code,
                 state=activity.state,
                 note=note,
+                before=before,
+                feedback=feedback_id,
             )
         ]
     )
     return activity
+
+
+STATUS_SET = "status_set"
+RESTORABLE = ("state", "preset", "note", "assignee_id", "closed_by", "close_reason", "closed_at")
+
+
+def restorable(activity: Activity) -> dict[str, Any]:
+    """What a status change replaces, as JSON: an undo puts it back."""
+    out: dict[str, Any] = {name: getattr(activity, name) for name in RESTORABLE}
+    out["closed_at"] = activity.closed_at.isoformat() if activity.closed_at else None
+    return out
+
+
+def feedback_id_of(record: KafkaRecord) -> str | None:
+    return record.headers.get("ce_id")
 
 
 def activity_view(activity: AnyActivity, call_keys: Iterable[str] = ()) -> ActivityView:
