@@ -184,3 +184,26 @@ async def test_an_operator_and_a_manager_see_what_their_roles_allow(site: Site) 
     await expect(as_manager.locator(".decision").first).to_contain_text("needs an outcome")
     assert eve["id"] in as_manager.url
     assert number[1:] not in as_manager.url
+
+
+async def test_a_mis_tap_is_undone_from_the_toast(site: Site) -> None:
+    manager = await site.person("manager")
+    number = new_number()
+    await site.call(number, agent=manager.extension)
+    callback = await activity_of(site, number, "callback")
+    page = await site.page(manager)
+    item = await item_on(page, callback["id"])
+
+    await item.get_by_role("button", name="Spam").click()
+    await expect(item).to_have_count(0)
+    toast = page.locator("#toast")
+    await expect(toast).to_contain_text("Spam")
+    await toast.get_by_role("button", name="Undo").click()
+
+    back = page.locator(f"#item-{callback['id']}")
+    await expect(back).to_be_visible()
+    await expect(back.get_by_role("button", name="Spam")).to_be_visible()
+    await expect(toast.get_by_role("button", name="Undo")).to_have_count(0)
+    await expect(page.locator("#live")).to_contain_text("Undone")
+    stored = await site.api("GET", f"/api/v1/activities/{callback['id']}")
+    assert (stored["state"], stored["preset"]) == ("open", None)

@@ -74,6 +74,7 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER) | {OPERATOR.value: "redirect:/identify"},
     ("GET", "/inbox/state"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER),
     ("POST", "/activities/{activity_id}/status"): only(ADMIN, SUPERVISOR, MANAGER),
+    ("POST", "/activities/{activity_id}/undo"): only(ADMIN, SUPERVISOR, MANAGER),
     ("GET", "/team"): only(ADMIN, SUPERVISOR, VIEWER),
     ("GET", "/contacts"): only(ADMIN, SUPERVISOR, MANAGER, OPERATOR, VIEWER),
     ("POST", "/contacts/search"): only(ADMIN, SUPERVISOR, MANAGER, OPERATOR, VIEWER),

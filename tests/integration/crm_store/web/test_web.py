@@ -590,6 +590,58 @@ async def test_one_click_on_a_card_acts_on_every_item_it_fits(
         assert (stored["state"], stored["preset"]) == ("done", "spam")
 
 
+async def test_the_toast_undoes_a_mis_tap_and_the_card_comes_back(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    """ "Spam" on a card once could not be undone: the toast's "Undo" puts every item the click
+    changed back, and the card with them."""
+    rita = await person(api, "Rita", "manager", "201")
+    opened = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:u1",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(5),
+        ),
+    )
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        assert '<div id="toast" class="toast" aria-live="polite"></div>' in page.text
+        headers = {**FETCH, "X-CSRF-Token": csrf_of(page.text)}
+        first = item_ids(page.text)[0]
+        [other] = set(opened) - {first}
+        spam = await client.post(
+            f"/activities/{first}/status", data={"preset": "spam", "with": other}, headers=headers
+        )
+        assert spam.status_code == 200, spam.text
+        toast = spam.json()["toast"]
+        assert f'action="/activities/{first}/undo"' in toast
+        assert f'name="with" value="{other}"' in toast
+        assert ">Undo</button>" in toast
+        assert "within 5 min" in toast
+
+        undo = await client.post(f"/activities/{first}/undo", data={"with": other}, headers=headers)
+        assert undo.status_code == 200, undo.text
+        body = undo.json()
+        assert body["restore"]["id"] == f"item-{first}"
+        assert card_ids(body["restore"]["html"]) == [set(opened)]
+        assert body["toast"] == ""
+        assert counter(body["counters"], "open") == "2"
+        assert card_ids((await client.get("/")).text) == [set(opened)]
+
+        twice = await client.post(
+            f"/activities/{first}/undo", data={"with": other}, headers=headers
+        )
+        assert twice.status_code == 409
+        assert "no status change to undo" in twice.json()["detail"]
+    for activity_id in opened:
+        stored = (await api.get(f"/api/v1/activities/{activity_id}")).json()
+        assert (stored["state"], stored["preset"]) == ("open", None)
+
+
 async def test_a_card_carries_at_most_its_bound_of_ids(
     app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
 ) -> None:

@@ -16,20 +16,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from crm_store.activities import ActivityRepository, domain
-from crm_store.activities import set_status as set_activity_status
-from crm_store.core import Activity, InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
-from crm_store.metrics import ACTIVITY_CHANGES
+from crm_store.activities import domain
+from crm_store.core import InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
 from crm_store.people import PeopleRepository
 from crm_store.web import cards, queries
-from crm_store.web.forms import FormDep, FormError, read_form, text_field
+from crm_store.web.forms import FormDep, read_form
 from crm_store.web.render import (
     STATIC_DIR,
     STATIC_TYPES,
     PageRoute,
-    fragment,
     page,
-    wants_json,
 )
 from crm_store.web.session import (
     LOGIN_COOKIE,
@@ -37,7 +33,6 @@ from crm_store.web.session import (
     MAX_TOKEN_CHARS,
     SESSION_COOKIE,
     CurrentUser,
-    PostingUser,
     Refused,
     User,
     clear_cookie,
@@ -52,7 +47,6 @@ from crm_store.web.session import (
     sign_in,
     sign_out,
 )
-from switchboard_shared.events import ActivityState
 from switchboard_shared.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -61,6 +55,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 API = "/api/v1"
 SET_STATUS = ("POST", f"{API}/activities/{{activity_id}}/status")
+UNDO = ("POST", f"{API}/activities/{{activity_id}}/undo")
 CREATE_CONTACT = ("POST", f"{API}/contacts")
 EDIT_CONTACT = ("PATCH", f"{API}/contacts/{{contact_id}}")
 READ_TEAM = ("GET", f"{API}/reports/managers")
@@ -256,105 +251,6 @@ async def inbox_state(
     scope = await resolve_scope(session, user, manager)
     newest = await queries.newest_open(session, queries.inbox_filter(scope))
     return JSONResponse({"newest": newest})
-
-
-def _preset_label(item: queries.InboxItem, code: str) -> str:
-    return next((p.label for p in item.presets if p.code == code), code)
-
-
-@router.post("/activities/{activity_id}/status")
-async def set_status(
-    request: Request, activity_id: Id, session: SessionDep, user: PostingUser, form: FormDep
-) -> Response:
-    """One click on a card's preset (with the optional note), for every item of the card it
-    fits (`with`: the card's other items); closing presets close them. A card closed
-    meanwhile (another tab, a colleague) just leaves."""
-    if not may(user, SET_STATUS):
-        raise forbidden("your role cannot set statuses")
-    preset = text_field(form, "preset", max_chars=64, label="The status")
-    if not preset:
-        raise FormError(422, "pick a status")
-    note = text_field(form, "note", max_chars=4000, label="The note") or None
-    raw_with = text_field(form, "with", max_chars=cards.MAX_PER_CARD * 65, label="The card")
-    ids = [activity_id, *cards.with_ids(raw_with, activity_id)]
-    scope = await resolve_scope(session, user, form.get("scope") or None)
-    repo = ActivityRepository(session)
-    found = [a for i in ids if (a := await repo.get_activity(i)) is not None]
-    visible = [a for a in found if domain.can_see_activity(user.principal, a.assignee_id)]
-    targets = [a for a in visible if a.state == ActivityState.OPEN]
-    if visible and not targets:
-        # Closed in another tab or by a colleague: the card leaves, nothing changes.
-        if not wants_json(request):
-            return RedirectResponse("/" + scope_query(scope, user), status_code=303)
-        return await _already_handled(session, user, scope, visible[0])
-    if not targets:
-        raise Problem(404, "Not found", "this item is not in your inbox")
-    changed: list[Activity] = []
-    refused: Problem | None = None
-    for target in targets:
-        try:
-            changed.append(
-                await set_activity_status(session, target.id, preset, note, user.principal)
-            )
-        except Problem as exc:
-            if exc.status not in (409, 422):
-                raise
-            refused = refused or exc  # the preset does not fit this item; the others still
-    if refused is not None and not changed:
-        raise refused
-    await session.commit()
-    for activity in changed:
-        closed = activity.state != ActivityState.OPEN
-        ACTIVITY_CHANGES.labels(
-            activity.kind, "closed" if closed else "status_set", "manager"
-        ).inc()
-    if not wants_json(request):
-        return RedirectResponse("/" + scope_query(scope, user), status_code=303)
-    return await _card_change(session, user, scope, ids, changed[0], preset)
-
-
-async def _already_handled(
-    session: SessionDep, user: User, scope: str, activity: Activity
-) -> JSONResponse:
-    counters = await queries.counters(session, user.principal, scope, utcnow())
-    labels = await queries.preset_labels(session)
-    how = labels.get(activity.preset or "") if activity.closed_by == "manager" else None
-    return JSONResponse(
-        {
-            "message": f"Already handled: {how}." if how else "Already handled.",
-            "counters": fragment("_counters.html", counters=counters, scope=scope),
-            "remove": f"item-{activity.id}",
-        }
-    )
-
-
-async def _card_change(
-    session: SessionDep,
-    user: User,
-    scope: str,
-    ids: list[str],
-    activity: Activity,
-    preset: str,
-) -> JSONResponse:
-    now = utcnow()
-    card, _ = await cards.card_for(session, ids, now)
-    counters = await queries.counters(session, user.principal, scope, now)
-    [item] = await queries.inbox_items(session, [activity], now)
-    message = f"{item.kind_label}: {_preset_label(item, preset)}" + (
-        f". {counters.open} open left." if card is None else "."
-    )
-    body: dict[str, Any] = {
-        "message": message,
-        "counters": fragment("_counters.html", counters=counters, scope=scope),
-    }
-    if card is None:
-        body["remove"] = f"item-{ids[0]}"
-    else:
-        body["replace"] = {
-            "id": f"item-{ids[0]}",
-            "html": fragment("_card.html", card=card, now=now, scope=scope, **card_context(user)),
-        }
-    return JSONResponse(body)
 
 
 # -- the team --------------------------------------------------------------------------------

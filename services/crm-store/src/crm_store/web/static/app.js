@@ -26,10 +26,14 @@
     return fresh;
   }
 
+  // Where removed cards stood, so "Undo" puts a card back in its place.
+  var removedAt = {};
+
   function removeItem(id) {
     var item = document.getElementById(id);
     if (!item) return;
     var list = item.parentElement;
+    removedAt[id] = { list: list, before: item.nextElementSibling };
     var next = item.nextElementSibling || item.previousElementSibling;
     item.remove();
     var focusTarget = next && next.querySelector("article");
@@ -42,6 +46,24 @@
       list.after(empty);
       document.getElementById("main").focus();
     }
+  }
+
+  function restoreItem(id, html) {
+    if (document.getElementById(id)) { replace(id, html); return; }
+    var fresh = fromHtml(html);
+    var place = removedAt[id] || {};
+    var list = place.list && place.list.isConnected ? place.list : document.getElementById("items");
+    if (!fresh || !list) return;
+    if (place.before && place.before.parentElement === list) {
+      list.insertBefore(fresh, place.before);
+    } else {
+      list.insertBefore(fresh, list.firstElementChild);
+    }
+    delete removedAt[id];
+    var empty = list.nextElementSibling;
+    if (empty && empty.classList.contains("empty")) empty.remove();
+    var article = fresh.querySelector("article");
+    if (article) article.focus();
   }
 
   function showError(form, text) {
@@ -69,6 +91,9 @@
       if (article) article.focus();
     }
     if (data.remove) removeItem(data.remove);
+    if (data.restore) restoreItem(data.restore.id, data.restore.html);
+    var toast = document.getElementById("toast");
+    if (toast && typeof data.toast === "string") toast.innerHTML = data.toast;
     say(data.message);
   }
 
