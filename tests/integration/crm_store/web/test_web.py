@@ -557,6 +557,59 @@ async def test_everything_open_for_one_client_is_one_card(
     assert "E-mail received" in ann  # the latest interaction
 
 
+async def test_one_tap_calls_writes_or_listens(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    mail_event: EventFactory,
+) -> None:
+    """Numbers were plain text (calling back meant copying them), addresses too, and the
+    recording link a call carried was never shown."""
+    rita = await person(api, "Rita", "manager", "201")
+    await ann_at_acme(api)
+    answered = call_event(
+        "needs_status",
+        call_id="tw:r1",
+        status="answered",
+        counterpart=UNKNOWN_PHONE,
+        agent="201",
+        at=recently(9),
+    )
+    recorded = answered.model_copy(
+        update={
+            "call": answered.call.model_copy(
+                update={"recording_url": "https://pbx.example/rec/1.wav"}
+            )
+            if answered.call
+            else None
+        }
+    )
+    hostile = call_event("callback", call_id="tw:r2", counterpart=ANN_PHONE, agent="201")
+    hostile = hostile.model_copy(
+        update={
+            "call": hostile.call.model_copy(update={"recording_url": "javascript:alert(1)"})
+            if hostile.call
+            else None,
+            "occurred_at": recently(5),
+        }
+    )
+    await record(
+        sessions,
+        recorded,
+        hostile,
+        mail_event("reply_needed", message_id="<t1@x>", counterpart="bob@example.net"),
+    )
+    async with sign_in(app, rita.token) as client:
+        html = (await client.get("/")).text
+    assert '<a class="point" href="tel:+14155550188">+1 415-555-0188</a>' in html
+    assert '<a class="point" href="tel:+14155550123">+1 415-555-0123</a>' in html  # Ann's
+    assert '<a class="point" href="mailto:bob@example.net">bob@example.net</a>' in html
+    assert 'href="https://pbx.example/rec/1.wav"' in html
+    assert "Listen to the recording" in html
+    assert "javascript:" not in html
+
+
 async def test_one_click_on_a_card_acts_on_every_item_it_fits(
     app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
 ) -> None:
@@ -1164,10 +1217,14 @@ async def test_links_and_forms_carry_ids_only_never_personal_data(
     )
     async with sign_in(app, rita.token) as client:
         pages = [await client.get("/"), await client.get(f"/contacts/{ann}")]
+    assert "tel:+14155550123" in pages[0].text
     for page in pages:
         urls = re.findall(r'(?:href|action|src)="([^"]*)"', page.text)
         assert urls
-        for url in urls:
+        # One tap calls or writes back: tel: and mailto: links hold the number or address,
+        # but they never reach a server (no request, no log, no referrer).
+        taps = {u for u in urls if u.startswith(("tel:", "mailto:"))}
+        for url in set(urls) - taps:
             assert not re.search(r"@|555|Ann|Smith", url), url
             assert url.startswith(("/", "#")), f"{url}: the page loads nothing from elsewhere"
 

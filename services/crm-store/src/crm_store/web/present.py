@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import phonenumbers
 
@@ -101,6 +102,32 @@ def counterpart_text(value: str | None) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
+def counterpart_href(value: str | None) -> str:
+    """`tel:` for a number, `mailto:` for an address (one tap calls or writes back), else ""."""
+    if not value:
+        return ""
+    if "@" in value:
+        return "mailto:" + quote(value, safe="@.+-_")
+    if value.startswith("+") and value[1:].isdigit():
+        return "tel:" + value
+    return ""
+
+
+MAX_URL_CHARS = 2048
+
+
+def recording_url(call: Mapping[str, Any]) -> str:
+    """The call's recording, when the provider gave a plain web address (nothing else is
+    linked: a `javascript:` or `data:` URL from a payload must never become a link)."""
+    url = call.get("recording_url")
+    if not isinstance(url, str) or len(url) > MAX_URL_CHARS:
+        return ""
+    parsed = urlsplit(url.strip())
+    if parsed.scheme not in ("https", "http") or not parsed.netloc:
+        return ""
+    return url.strip()
+
+
 def counterpart_type(value: str | None) -> str:
     if not value:
         return "none"
@@ -130,7 +157,7 @@ def what_happened(kind: str, payload: Mapping[str, Any]) -> dict[str, str]:
             title = f"{direction.capitalize() or 'A'} call, {outcome}"
             if status == "answered" and talk is not None:
                 title += f", {duration(talk)} of talk"
-        return {"title": title, "detail": "", "snippet": ""}
+        return {"title": title, "detail": "", "snippet": "", "recording": recording_url(call)}
     if kind == "mail":
         mail = payload.get("mail") or {}
         direction = str(mail.get("direction") or "")

@@ -51,6 +51,10 @@ class Who:
     def point_type(self) -> str:
         return present.counterpart_type(self.counterpart)
 
+    @property
+    def point_href(self) -> str:
+        return present.counterpart_href(self.counterpart)
+
 
 @dataclass(frozen=True)
 class InboxItem:
