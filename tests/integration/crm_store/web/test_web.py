@@ -429,7 +429,7 @@ async def test_a_bootstrap_admin_session_ends_when_that_token_is_changed(
 # -- the inbox -------------------------------------------------------------------------------
 
 
-async def test_the_inbox_lists_own_and_unassigned_items_newest_first_with_who_what_when(
+async def test_the_inbox_lists_own_and_unassigned_items_urgent_first_with_who_what_when(
     app: FastAPI,
     api: httpx.AsyncClient,
     sessions: Sessions,
@@ -468,9 +468,9 @@ async def test_the_inbox_lists_own_and_unassigned_items_newest_first_with_who_wh
     assert page.status_code == 200
     html = page.text
     # Rita's callback and the unassigned mail (one card: reply and who is this); not Otto's
-    # callback. Newest first.
-    assert item_ids(html) == [reply, callback]
-    assert card_ids(html) == [{reply, identify}, {callback}]
+    # callback. Most urgent first: the callback is due in 4 hours, the reply in 24.
+    assert item_ids(html) == [callback, reply]
+    assert card_ids(html) == [{callback}, {reply, identify}]
     assert others not in html
     assert "Ann Smith" in html
     assert "Acme Ltd" in html
@@ -719,6 +719,55 @@ async def test_a_card_carries_at_most_its_bound_of_ids(
         )
         assert response.status_code == 200, response.text
     assert (await api.get(f"/api/v1/activities/{callback}")).json()["state"] == "done"
+
+
+async def test_urgent_first_with_the_due_time_shown_and_filters(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    mail_event: EventFactory,
+) -> None:
+    """The only overdue callback was 19th of 22 (newest first) and no due time was shown."""
+    rita = await person(api, "Rita", "manager", "201")
+    [late] = await record(
+        sessions,
+        call_event(
+            "callback", call_id="tw:o1", counterpart=ANN_PHONE, agent="201", at=recently(300)
+        ),
+    )
+    [soon] = await record(
+        sessions,
+        call_event(
+            "callback", call_id="tw:o2", counterpart=UNKNOWN_PHONE, agent="201", at=recently(30)
+        ),
+    )
+    mail = await record(
+        sessions,
+        mail_event(
+            "reply_needed", message_id="<o3@x>", counterpart="bob@example.net", at=recently(1)
+        ),
+    )
+    mail = [a for a in mail if (await api.get(f"/api/v1/activities/{a}")).json()["kind"] == "reply"]
+    async with sign_in(app, rita.token) as client:
+        html = (await client.get("/")).text
+        calls = (await client.get("/", params={"show": "calls"})).text
+        mails = (await client.get("/", params={"show": "mail"})).text
+        overdue = (await client.get("/", params={"show": "overdue"})).text
+        odd = await client.get("/", params={"show": "<script>"})
+    assert item_ids(html) == [late, soon, *mail]  # overdue, due in 3.5 h, due tomorrow
+    late_card = card_of(html, late)
+    assert '<span class="badge late">Overdue</span>' in late_card
+    assert re.search(r'<span class="due">Was due <time datetime="[^"]+"', late_card)
+    assert re.search(r'<span class="due">Due <time datetime="[^"]+"', card_of(html, soon))
+    assert '<a href="/?show=overdue">Overdue</a>' in html
+    assert '<a href="/" aria-current="page">Everything</a>' in html
+    assert item_ids(calls) == [late, soon]
+    assert item_ids(mails) == mail
+    assert item_ids(overdue) == [late]
+    assert '<a href="/?show=overdue" aria-current="page">Overdue</a>' in overdue
+    assert odd.status_code == 200
+    assert item_ids(odd.text) == item_ids(html)  # an unknown filter shows everything
 
 
 async def test_one_click_closes_the_item_and_updates_the_counters(

@@ -11,7 +11,7 @@ activities the preset fits (`routes.set_status`); "who is this?" stays until it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, select
@@ -178,6 +178,21 @@ async def inbox_cards(
     not make."""
     page = await ActivityRepository(session).list_activities(where, limit=limit, cursor=cursor)
     return await cards_of(session, where, page.items, now), page.next_cursor
+
+
+# The inbox's filters: (value of `?show=`, label).
+FILTERS = (("", "Everything"), ("calls", "Calls"), ("mail", "E-mail"), ("overdue", "Overdue"))
+
+
+def filtered(where: ActivityFilter, show: str | None, now: datetime) -> ActivityFilter:
+    """The inbox's listing: most urgent first (overdue, then due soon, then the rest), narrowed
+    to calls, e-mail or what is overdue."""
+    return replace(
+        where,
+        urgent_first=True,
+        channel={"calls": "call", "mail": "mail"}.get(show or ""),
+        overdue_at=now if show == "overdue" else None,
+    )
 
 
 def with_ids(value: str, primary: str) -> list[str]:

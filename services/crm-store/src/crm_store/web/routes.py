@@ -62,6 +62,7 @@ READ_TEAM = ("GET", f"{API}/reports/managers")
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 ScopeParam = Annotated[str | None, Query(max_length=64)]
+ShowParam = Annotated[str | None, Query(max_length=16)]
 
 
 def may(user: User, route: tuple[str, str]) -> bool:
@@ -202,15 +203,16 @@ async def inbox_page(
     user: CurrentUser,
     manager: ScopeParam = None,
     cursor: Cursor = None,
+    show: ShowParam = None,
 ) -> Response:
     if not sees_inbox(user):
         return RedirectResponse("/identify" if can_identify(user) else "/contacts", 303)
     scope = await resolve_scope(session, user, manager)
     now = utcnow()
+    show = show if show in {value for value, _ in cards.FILTERS} else ""
     try:
-        shown, next_cursor = await cards.inbox_cards(
-            session, queries.inbox_filter(scope), now, cursor=cursor
-        )
+        where = cards.filtered(queries.inbox_filter(scope), show, now)
+        shown, next_cursor = await cards.inbox_cards(session, where, now, cursor=cursor)
     except InvalidCursorError as exc:
         raise bad_cursor() from exc
     return page(
@@ -227,6 +229,8 @@ async def inbox_page(
             managers=await queries.active_managers(session) if sees_team(user) else [],
             **{k: v for k, v in card_context(user).items() if k != "user"},
             page_query=scope_query(scope, user),
+            show=show,
+            filters=cards.FILTERS,
         ),
     )
 
