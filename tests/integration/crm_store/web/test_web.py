@@ -480,7 +480,10 @@ async def test_the_inbox_lists_own_and_unassigned_items_urgent_first_with_who_wh
     assert "bob@example.net" in html
     assert "not a contact yet" in html
     assert "E-mail received" in html
-    assert "made by a test" in html  # the classifier's reason
+    # Why, in words; the classifier's rule text ("made by a test") is for the timeline.
+    assert "They called and nobody answered." in html
+    assert "They wrote and are waiting for an answer." in html
+    assert "made by a test" not in html
     assert re.search(r"<time datetime=\"[^\"]+\" title=\"[^\"]+\">\d+ min ago</time>", html)
     # The presets of each kind, as real buttons in a form.
     callback_html = card_of(html, callback)
@@ -1351,6 +1354,14 @@ async def test_creating_a_look_alike_contact_asks_first(
         duplicate = await client.post(f"/identify/{identify}/contact", data=form, headers=headers)
         assert duplicate.status_code == 409
         assert [c["name"] for c in duplicate.json()["candidates"]] == ["Ann Smith"]
+        # The page's words, not the API's hint ("pass force=true").
+        assert "force" not in duplicate.json()["detail"]
+        assert "Save even if it looks like a duplicate" in duplicate.json()["detail"]
+        plain = await client.post(
+            f"/identify/{identify}/contact", data={**form, "csrf": headers["X-CSRF-Token"]}
+        )
+        assert plain.status_code == 409
+        assert "force" not in plain.text
         nameless = await client.post(
             f"/identify/{identify}/contact", data={"first_name": " "}, headers=headers
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm_store.web.present import counterpart_href, recording_url, what_happened
+from crm_store.web.present import counterpart_href, recording_url, what_happened, why_text
 
 
 @pytest.mark.parametrize(
@@ -55,3 +55,21 @@ def test_a_calls_recording_is_on_what_happened() -> None:
     what = what_happened("call", payload)
     assert what["title"] == "Outbound call, answered, 1 min 05 s of talk"
     assert what["recording"] == "https://pbx.example/rec/9.wav"
+
+
+@pytest.mark.parametrize(
+    ("kind", "tags", "counterpart", "words"),
+    [
+        ("callback", [], "+14155550123", "They called and nobody answered."),
+        ("callback", ["missed", "voicemail"], "+14155550123", "They called and left a voicemail."),
+        ("callback", ["withheld"], None, "A withheld number called."),
+        ("log_outcome", [], "+14155550123", "You talked: how did it go?"),
+        ("reply", [], "ann@client.example", "They wrote and are waiting for an answer."),
+        ("identify_contact", [], "ann@client.example", "No contact has this address yet."),
+        ("identify_contact", [], "+14155550123", "No contact has this number yet."),
+    ],
+)
+def test_why_a_card_asks_is_said_in_words(
+    kind: str, tags: list[str], counterpart: str | None, words: str
+) -> None:
+    assert why_text(kind, tags, counterpart) == words

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities import ActivityFilter, ActivityRepository
 from crm_store.core import Activity
+from crm_store.web import present
 from crm_store.web.queries import InboxItem, PresetButton, Who, inbox_items
 
 # The most a card gathers, and the most ids a click on it may carry: a number with hundreds of
@@ -61,6 +62,12 @@ class Card:
         for item in self.items:
             out.setdefault(item.kind, item.kind_label)
         return list(out.items())
+
+    @property
+    def why(self) -> str:
+        """Why the card asks what it asks first, in words."""
+        first = self.primary
+        return present.why_text(first.kind, first.tags, first.who.counterpart)
 
     @property
     def count(self) -> int:

@@ -35,6 +35,23 @@ NO_FIGURE = "\u2013"  # an en dash: nothing to count yet
 METRIC_LABELS = {"interactions": "Interactions handled", "activities_closed": "Activities closed"}
 
 
+def why_text(kind: str, tags: list[str], counterpart: str | None) -> str:
+    """Why a card asks something, in the user's words (the classifier's rule and detail are on
+    the timeline)."""
+    if kind == "callback":
+        if "voicemail" in tags:
+            return "They called and left a voicemail."
+        return "They called and nobody answered." if counterpart else "A withheld number called."
+    if kind == "log_outcome":
+        return "You talked: how did it go?"
+    if kind == "reply":
+        return "They wrote and are waiting for an answer."
+    if kind == "identify_contact":
+        what = "address" if counterpart and "@" in counterpart else "number"
+        return f"No contact has this {what} yet."
+    return ""
+
+
 def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind.replace("_", " ").capitalize())
 

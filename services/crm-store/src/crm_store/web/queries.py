@@ -78,6 +78,8 @@ class InboxItem:
     presets: list[PresetButton]
     prefill: tuple[str, str] = ("", "")
     """First and last name for "create contact", from a mail's display name."""
+    tags: list[str] = field(default_factory=list)
+    """The classifier's tags on the last interaction."""
 
     @property
     def kind_label(self) -> str:
@@ -242,6 +244,7 @@ async def inbox_items(
                     domain.channel_of(last.kind if last else None, activity.counterpart),
                 ),
                 prefill=present.sender_name(payload),
+                tags=[str(t) for t in (last.tags if last else [])],
             )
         )
     return items

@@ -155,7 +155,9 @@ class PageRoute(APIRoute):
             except FormError as exc:
                 response = failure(request, exc.status, "Invalid form", exc.message)
             except Problem as exc:
-                response = failure(request, exc.status, exc.title, exc.detail, **_safe(exc.extra))
+                response = failure(
+                    request, exc.status, exc.title, _page_detail(exc), **_safe(exc.extra)
+                )
             except RequestValidationError as exc:
                 fields = ", ".join(
                     str(e.get("loc", ("", ""))[-1]) for e in exc.errors() if e.get("loc")
@@ -164,6 +166,17 @@ class PageRoute(APIRoute):
             return secure(request, response)
 
         return page_handler
+
+
+def _page_detail(exc: Problem) -> str:
+    """The problem in the page's words: the API's hints name its fields (`force=true`), the
+    page names its controls."""
+    if "candidates" in exc.extra:
+        return (
+            "a contact that looks the same exists; tick “Save even if it looks like a "
+            "duplicate” to save anyway"
+        )
+    return exc.detail
 
 
 def _safe(extra: dict[str, Any]) -> dict[str, Any]:
