@@ -1082,6 +1082,59 @@ def nav_links(html: str) -> list[tuple[str, str]]:
     return re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', block)
 
 
+async def test_the_identify_list_waits_in_time_order_and_says_what_was_said(
+    app: FastAPI,
+    api: httpx.AsyncClient,
+    sessions: Sessions,
+    call_event: EventFactory,
+    mail_event: EventFactory,
+) -> None:
+    """The list was not in time order, and did not say who took the call or what the e-mail
+    said: an operator could not name the caller."""
+    await person(api, "Rita", "manager", "201")
+    olga = await person(api, "Olga", "operator")
+    newer = await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:q1",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(10),
+        ),
+    )
+    older = await record(
+        sessions,
+        mail_event(
+            "reply_needed", message_id="<q2@x>", counterpart="eve@example.net", at=recently(60)
+        ),
+    )
+    # The caller rings again: their item was opened after the mail's, so it still waits less.
+    await record(
+        sessions,
+        call_event(
+            "needs_status",
+            call_id="tw:q3",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(1),
+        ),
+    )
+    by_call = await identify_of(api, newer)
+    by_mail = await identify_of(api, older)
+    async with sign_in(app, olga.token) as client:
+        queue = (await client.get("/identify")).text
+    assert item_ids(queue) == [by_mail, by_call]  # longest waiting first
+    call_entry = queue.split(f'id="item-{by_call}"', 1)[1].split("</li>", 1)[0]
+    assert "Taken by Rita" in call_entry
+    assert "waiting since" in call_entry
+    assert "the latest" in call_entry  # two calls: when the latest was
+    mail_entry = queue.split(f'id="item-{by_mail}"', 1)[1].split("</li>", 1)[0]
+    assert '<p class="subject">' in mail_entry  # what the e-mail said
+
+
 async def test_an_operator_identifies_numbers_but_sees_no_inbox(
     app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
 ) -> None:
@@ -1114,7 +1167,7 @@ async def test_an_operator_identifies_numbers_but_sees_no_inbox(
         assert [href for href, _ in nav_links(queue.text)] == ["/identify", "/contacts"]
         assert item_ids(queue.text) == [identify]
         assert "+1 415-555-0188" in queue.text
-        assert "Rita" not in queue.text  # not whose activity it is
+        assert "Taken by Rita" in queue.text  # who took the call, to ask them
         assert callback not in queue.text
         assert outcome not in queue.text
         assert (await client.get("/team")).status_code == 403
@@ -1317,6 +1370,13 @@ async def test_an_admin_links_an_unknown_number_to_an_existing_contact_from_the_
             "/contacts/search", data={"q": "415 555 0123"}, headers=headers
         )
         assert "Ann Smith" in by_number.json()["target"]["html"]
+        # A company's name finds its people (it once found nothing).
+        by_company = await client.post(
+            "/contacts/search", data={"q": "acme", "activity": identify}, headers=headers
+        )
+        assert "Link to Ann Smith" in by_company.json()["target"]["html"]
+        nobody = await client.post("/contacts/search", data={"q": "globex"}, headers=headers)
+        assert "Ann Smith" not in nobody.json()["target"]["html"]
         linked = await client.post(
             f"/identify/{identify}/link", data={"contact_id": ann}, headers=headers
         )
