@@ -20,7 +20,7 @@ LINKS = Counter(
 ACTIVITY_CHANGES = Counter(
     "crm_store_activity_changes_total",
     "Activity changes by kind, change (opened, repeated, closed, canceled, status_set, "
-    "status_undone) and by whom (auto, manager)",
+    "status_undone, status_corrected) and by whom (auto, manager, supervisor)",
     ["kind", "change", "by"],
 )
 OUTBOX_PENDING = Gauge(

@@ -162,3 +162,73 @@ async def test_a_status_that_keeps_the_item_open_is_undone_too(
     )
     changes = [d.change for _, d in await published(sessions) if isinstance(d, ActivityChanged)]
     assert changes == ["opened", "status_set", "status_set"]
+
+
+async def test_afterwards_a_supervisor_corrects_the_outcome(
+    client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions, call_event: EventFactory
+) -> None:
+    ann, ann_auth = await manager(client, admin, "Ann")
+    _, sue_auth = await manager(client, admin, "Sue", role="supervisor")
+    [callback] = await record(sessions, call_event("callback", call_id="twilio:C1"))
+    nothing = await client.post(
+        f"/api/v1/activities/{callback}/correct", json={"preset": "completed"}, headers=sue_auth
+    )
+    assert nothing.status_code == 409  # nobody gave it a status: nothing to correct
+    spam = await client.post(
+        f"/api/v1/activities/{callback}/status", json={"preset": "spam"}, headers=ann_auth
+    )
+    assert spam.status_code == 200
+    refused = await client.post(
+        f"/api/v1/activities/{callback}/correct", json={"preset": "completed"}, headers=ann_auth
+    )
+    assert refused.status_code == 403  # a manager undoes; a supervisor corrects
+
+    corrected = await client.post(
+        f"/api/v1/activities/{callback}/correct",
+        json={"preset": "not_interested", "note": "a client after all"},
+        headers=sue_auth,
+    )
+    assert corrected.status_code == 200, corrected.text
+    body = corrected.json()
+    assert (body["state"], body["preset"], body["note"]) == (
+        "done",
+        "not_interested",
+        "a client after all",
+    )
+    assert body["close_reason"] == "preset not_interested (corrected)"
+    assert body["assignee_id"] == ann  # still Ann's work
+
+    events = await published(sessions)
+    given = [(i, d) for i, d in events if isinstance(d, Feedback) and d.preset]
+    assert [d.preset for _, d in given] == ["spam", "not_interested"]
+    [withdrawn] = [d for _, d in events if isinstance(d, Feedback) and d.retracts]
+    assert withdrawn.retracts == given[0][0]  # the spam report no longer counts
+
+    too_late = await client.post(f"/api/v1/activities/{callback}/undo", headers=ann_auth)
+    assert too_late.status_code == 409
+    assert "supervisor corrected" in too_late.json()["detail"]
+    audit = await client.get(
+        "/api/v1/audit", params={"entity": "activity", "entity_id": callback}, headers=admin
+    )
+    assert audit.json()[0]["action"] == "status_corrected"
+    assert audit.json()[0]["changes"]["before"]["preset"] == "spam"
+
+
+async def test_a_correction_that_keeps_the_item_open_reopens_it(
+    client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions, call_event: EventFactory
+) -> None:
+    _, ann_auth = await manager(client, admin, "Ann")
+    _, sue_auth = await manager(client, admin, "Sue", role="supervisor")
+    [callback] = await record(sessions, call_event("callback", call_id="twilio:C2"))
+    await client.post(
+        f"/api/v1/activities/{callback}/status", json={"preset": "completed"}, headers=ann_auth
+    )
+    later = await client.post(
+        f"/api/v1/activities/{callback}/correct",
+        json={"preset": "callback_later"},
+        headers=sue_auth,
+    )
+    assert later.status_code == 200, later.text
+    assert (later.json()["state"], later.json()["closed_at"]) == ("open", None)
+    changes = [d.change for _, d in await published(sessions) if isinstance(d, ActivityChanged)]
+    assert changes == ["opened", "closed", "reopened"]

@@ -33,7 +33,7 @@ SPEC: dict[Role, set[tuple[str, str]]] = {
         (m, p)
         for m, p in ROUTES
         if (m == "GET" and "export" not in p and p != f"{P}/tokens")
-        or p.endswith(("/status", "/undo", "/plan-targets"))
+        or p.endswith(("/status", "/undo", "/correct", "/plan-targets"))
     },
     Role.MANAGER: {
         (m, p)

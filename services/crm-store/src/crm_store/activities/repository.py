@@ -382,11 +382,11 @@ class ActivityRepository(Store):
         return preset
 
     async def last_status_entry(self, activity_id: str) -> AuditEntry | None:
-        """The latest status change a person made on the activity (set, undone), if any."""
+        """The latest status change a person made on the activity (set, undone, corrected)."""
         statement = (
             select(AuditEntry)
             .where(AuditEntry.entity == "activity", AuditEntry.entity_id == activity_id)
-            .where(AuditEntry.action.in_(("status_set", "status_undone")))
+            .where(AuditEntry.action.in_(("status_set", "status_undone", "status_corrected")))
             .order_by(AuditEntry.id.desc())
             .limit(1)
         )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Query, status
 
 from crm_store.activities import domain, service
+from crm_store.activities.correct import correct_status
 from crm_store.activities.repository import ActivityFilter, ActivityRepository
 from crm_store.activities.schemas import (
     ActivityOut,
@@ -97,6 +98,18 @@ async def get_activity(activity_id: str, session: SessionDep, who: Authorized) -
     activity = await ActivityRepository(session).get_activity(activity_id)
     if activity is None or not domain.can_see_activity(who, activity.assignee_id):
         raise Problem(404, "Not found", f"no activity {activity_id}")
+    return activity
+
+
+@router.post("/activities/{activity_id}/correct", response_model=ActivityOut, tags=["activities"])
+async def correct_activity_status(
+    activity_id: str, body: StatusIn, session: SessionDep, who: Authorized
+) -> Activity:
+    """A supervisor replaces the status a person set (after the minutes to undo): audited, and
+    the classifier's feedback is corrected too."""
+    activity = await correct_status(session, activity_id, body.preset, body.note, who)
+    await session.commit()
+    ACTIVITY_CHANGES.labels(activity.kind, "status_corrected", "supervisor").inc()
     return activity
 
 

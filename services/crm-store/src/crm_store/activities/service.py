@@ -20,6 +20,7 @@ from crm_store.core import (
     SOURCE,
     Activity,
     Interaction,
+    Preset,
     Principal,
     audit_entry,
     utcnow,
@@ -88,19 +89,7 @@ async def set_status(
         raise Problem(403, "Forbidden", f"role {actor.role.value} cannot set statuses")
     if activity.state != ActivityState.OPEN:
         raise Problem(409, "Activity is closed", f"activity {activity_id} is {activity.state}")
-    preset = await repo.get_preset(preset_code)
-    if preset is None or not preset.active:
-        raise Problem(422, "Unknown preset", f"no active preset {preset_code!r}", field="preset")
-    if not domain.preset_applies(preset.kinds, activity.kind):
-        raise Problem(
-            422,
-            "Preset does not apply",
-            f"preset {preset_code!r} does not apply to {activity.kind} activities",
-            field="preset",
-        )
-    refusal = domain.closes_without_identifying(activity.kind, preset.closes, preset.overturns)
-    if refusal is not None:
-        raise Problem(409, "Identify the contact first", refusal, field="preset")
+    preset = await fitting_preset(repo, preset_code, activity.kind)
 
     now = utcnow()
     before = restorable(activity)
@@ -128,7 +117,7 @@ async def set_status(
     ]
     feedback_id = None
     if interaction is not None:
-        feedback = _feedback_record(activity, interaction, preset.overturns, actor, source, now)
+        feedback = feedback_record(activity, interaction, preset.overturns, actor, source, now)
         feedback_id = feedback_id_of(feedback)
         records.append(feedback)
     await repo.add_outbox(records)
@@ -148,6 +137,24 @@ async def set_status(
         ]
     )
     return activity
+
+
+async def fitting_preset(repo: ActivityRepository, code: str, kind: str) -> Preset:
+    """The active preset of that code, if it may be set on an activity of that kind."""
+    preset = await repo.get_preset(code)
+    if preset is None or not preset.active:
+        raise Problem(422, "Unknown preset", f"no active preset {code!r}", field="preset")
+    if not domain.preset_applies(preset.kinds, kind):
+        raise Problem(
+            422,
+            "Preset does not apply",
+            f"preset {code!r} does not apply to {kind} activities",
+            field="preset",
+        )
+    refusal = domain.closes_without_identifying(kind, preset.closes, preset.overturns)
+    if refusal is not None:
+        raise Problem(409, "Identify the contact first", refusal, field="preset")
+    return preset
 
 
 STATUS_SET = "status_set"
@@ -215,7 +222,7 @@ def activity_record(
     return encode(CRM_ACTIVITIES, data, id=ce_id, source=source, key=activity.id, time=now)
 
 
-def _feedback_record(
+def feedback_record(
     activity: Activity,
     interaction: Interaction,
     overturns: list[str],

@@ -32,6 +32,7 @@ from switchboard_shared.problems import Problem
 from switchboard_shared.topics import CRM_FEEDBACK
 
 STATUS_UNDONE = "status_undone"
+STATUS_CORRECTED = "status_corrected"
 SINGLE_OPEN_KINDS = ("callback", "identify_contact")
 """Kinds of which a counterpart has at most one open (`OPEN_PER_COUNTERPART`)."""
 
@@ -74,6 +75,8 @@ async def undo_status(
     if activity is None or not domain.can_see_activity(actor, activity.assignee_id):
         raise Problem(404, "Not found", "this item is not in your inbox")
     entry = await repo.last_status_entry(activity.id)
+    if entry is not None and entry.action == STATUS_CORRECTED:
+        raise Problem(409, "Cannot undo", "a supervisor corrected this status since")
     now = utcnow()
     refusal = domain.undo_refusal(
         _step(entry),
@@ -107,7 +110,7 @@ async def undo_status(
     retracted = entry.changes.get("feedback")
     interaction = await repo.interaction_of(activity)
     if isinstance(retracted, str) and interaction is not None:
-        records.append(_retraction(activity, interaction, retracted, actor, source, now))
+        records.append(retraction_record(activity, interaction, retracted, actor, source, now))
     await repo.add_outbox(records)
     await repo.audit(
         [
@@ -125,7 +128,7 @@ async def undo_status(
     return activity
 
 
-def _retraction(
+def retraction_record(
     activity: Activity,
     interaction: Interaction,
     feedback_id: str,

@@ -23,6 +23,7 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{P}/activities/{{activity_id}}"): READERS_OF_ACTIVITIES,
     ("POST", f"{P}/activities/{{activity_id}}/status"): STATUS_SETTERS,
     ("POST", f"{P}/activities/{{activity_id}}/undo"): STATUS_SETTERS,
+    ("POST", f"{P}/activities/{{activity_id}}/correct"): SUPERVISORS,
     ("GET", f"{P}/presets"): EVERYONE,
     ("POST", f"{P}/presets"): ADMINS,
     ("PATCH", f"{P}/presets/{{code}}"): ADMINS,
