@@ -12,7 +12,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_store import __version__, web
-from crm_store.activities import ActivityGauges
+from crm_store.activities import ActivityGauges, OutcomeExpiry
 from crm_store.config import Settings
 from crm_store.core import make_engine, make_sessionmaker
 from crm_store.directory import snapshot_contact_points
@@ -82,15 +82,24 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             log.info("contact points snapshot staged", extra={"records": snapshot})
         await relay.start()
         await gauges.start()
+        if expiry is not None:
+            await expiry.start()
         try:
             async with bus.running():
                 yield
         finally:
+            if expiry is not None:
+                await expiry.stop()
             await gauges.stop()
             await relay.stop()
             await engine.dispose()
 
     gauges = ActivityGauges(sessionmaker, settings.gauges_interval_s)
+    expiry = (
+        OutcomeExpiry(sessionmaker, settings.log_outcome_expire_h)
+        if settings.log_outcome_expire_h > 0
+        else None
+    )
 
     app = FastAPI(
         title="Switchboard crm-store",

@@ -94,6 +94,12 @@ class Settings(ServiceSettings):
     reply_due_h: float = Field(default=24.0, gt=0)
     log_outcome_due_h: float = Field(default=24.0, gt=0)
     identify_contact_due_h: float = Field(default=72.0, gt=0)
+    log_outcome_expire_h: float = Field(
+        default=72.0,
+        ge=0,
+        description="An outcome request nobody answered expires into 'no outcome recorded' "
+        "after this many hours (0: never)",
+    )
     undo_min: float = Field(
         default=5.0,
         gt=0,

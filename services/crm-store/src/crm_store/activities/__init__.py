@@ -19,6 +19,7 @@ from crm_store.activities.domain import (
     identification_closes,
     preset_applies,
 )
+from crm_store.activities.expiry import OutcomeExpiry, expire_outcome_requests
 from crm_store.activities.gauges import ActivityGauges
 from crm_store.activities.repository import ActivityFilter, ActivityRepository, Page
 from crm_store.activities.routes import router
@@ -46,6 +47,7 @@ __all__ = [
     "Fold",
     "ManagerView",
     "Open",
+    "OutcomeExpiry",
     "Page",
     "activity_record",
     "activity_view",
@@ -53,6 +55,7 @@ __all__ = [
     "can_set_status",
     "close_activity",
     "domain",
+    "expire_outcome_requests",
     "identification_closes",
     "preset_applies",
     "router",

@@ -381,6 +381,19 @@ class ActivityRepository(Store):
         await self.session.flush()
         return preset
 
+    async def stale_open(self, kind: str, opened_before: datetime, limit: int) -> list[Activity]:
+        """Open activities of a kind opened before a time, oldest first; locked (another
+        replica's sweep skips them on PostgreSQL)."""
+        statement = (
+            select(Activity)
+            .where(Activity.kind == kind, Activity.state == "open")
+            .where(Activity.opened_at < opened_before)
+            .order_by(Activity.opened_at, Activity.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
     async def last_status_entry(self, activity_id: str) -> AuditEntry | None:
         """The latest status change a person made on the activity (set, undone, corrected)."""
         statement = (
