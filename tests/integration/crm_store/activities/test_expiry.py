@@ -1,6 +1,7 @@
-"""Outcome requests nobody answered expire into "no outcome recorded" (real databases): the old
-ones are canceled by themselves, audited and published; newer ones, other kinds and what a
-manager already closed stay as they are."""
+"""What piles up is cleared (real databases): outcome requests nobody answered expire into "no
+outcome recorded" (the old ones canceled by themselves, audited and published; newer ones, other
+kinds and what a manager already closed stay as they are), and a manager back from a holiday
+marks their whole inbox as handled with a reason."""
 
 from __future__ import annotations
 
@@ -103,3 +104,84 @@ async def kind_of(client: httpx.AsyncClient, admin: dict[str, str], activity_id:
         "kind"
     ]
     return kind
+
+
+async def test_a_manager_back_from_holiday_marks_everything_handled(
+    client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions, call_event: EventFactory
+) -> None:
+    async def manager(
+        name: str, extension: str, role: str = "manager"
+    ) -> tuple[str, dict[str, str]]:
+        body = {
+            "name": name,
+            "email": f"{name.lower()}@our.example",
+            "role": role,
+            "extensions": [extension],
+        }
+        created = await client.post("/api/v1/managers", json=body, headers=admin)
+        token = await client.post(
+            "/api/v1/tokens", json={"manager_id": created.json()["id"]}, headers=admin
+        )
+        return created.json()["id"], {"Authorization": f"Bearer {token.json()['token']}"}
+
+    ann, ann_auth = await manager("Ann", "301")
+    bob, _ = await manager("Bob", "302")
+    now = utcnow()
+    anns = await record(
+        sessions,
+        call_event(
+            "callback", call_id="twilio:H1", counterpart="+14155550181", agent="301", at=now
+        ),
+        call_event(
+            "needs_status",
+            call_id="twilio:H2",
+            status="answered",
+            counterpart="+14155550182",
+            agent="301",
+            at=now,
+        ),
+    )
+    [bobs] = await record(
+        sessions,
+        call_event(
+            "callback", call_id="twilio:H3", counterpart="+14155550183", agent="302", at=now
+        ),
+    )
+    kinds = {a: await kind_of(client, admin, a) for a in anns}
+    not_bobs = await client.post(
+        "/api/v1/activities/mark-handled",
+        json={"reason": "back from holiday", "assignee_id": bob},
+        headers=ann_auth,
+    )
+    assert not_bobs.status_code == 403
+    empty = await client.post(
+        "/api/v1/activities/mark-handled", json={"reason": ""}, headers=ann_auth
+    )
+    assert empty.status_code == 422
+
+    handled = await client.post(
+        "/api/v1/activities/mark-handled", json={"reason": "back from holiday"}, headers=ann_auth
+    )
+    assert handled.status_code == 200, handled.text
+    assert handled.json() == {"handled": 2}  # the callback and the outcome; not who is this
+    for activity_id, kind in kinds.items():
+        state = (await client.get(f"/api/v1/activities/{activity_id}", headers=admin)).json()
+        if kind == "identify_contact":
+            assert state["state"] == "open"
+        else:
+            assert (state["state"], state["close_reason"]) == (
+                "canceled",
+                "marked as handled: back from holiday",
+            )
+    assert (await client.get(f"/api/v1/activities/{bobs}", headers=admin)).json()["state"] == "open"
+    audit = await client.get(
+        "/api/v1/audit", params={"entity": "activity", "entity_id": anns[0]}, headers=admin
+    )
+    assert (audit.json()[0]["action"], audit.json()[0]["actor"]) == (
+        "marked_handled",
+        f"manager:{ann}",
+    )
+    again = await client.post(
+        "/api/v1/activities/mark-handled", json={"reason": "twice"}, headers=ann_auth
+    )
+    assert again.json() == {"handled": 0}

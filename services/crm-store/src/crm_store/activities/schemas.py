@@ -103,3 +103,16 @@ class PresetPatch(Body):
         if nulls:
             raise ValueError(f"cannot be null: {', '.join(nulls)}")
         return self
+
+
+class MarkHandledIn(Body):
+    reason: str = Field(min_length=1, max_length=500, description="Why, for the audit log")
+    assignee_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Whose inbox: yours when omitted (supervisors and admins name a manager)",
+    )
+
+
+class MarkHandledOut(BaseModel):
+    handled: int = Field(description="Items canceled (at most 500 per call: call again)")

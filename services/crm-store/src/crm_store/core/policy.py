@@ -24,6 +24,7 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{P}/activities/{{activity_id}}/status"): STATUS_SETTERS,
     ("POST", f"{P}/activities/{{activity_id}}/undo"): STATUS_SETTERS,
     ("POST", f"{P}/activities/{{activity_id}}/correct"): SUPERVISORS,
+    ("POST", f"{P}/activities/mark-handled"): STATUS_SETTERS,
     ("GET", f"{P}/presets"): EVERYONE,
     ("POST", f"{P}/presets"): ADMINS,
     ("PATCH", f"{P}/presets/{{code}}"): ADMINS,
