@@ -75,6 +75,7 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/inbox/state"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER),
     ("POST", "/activities/{activity_id}/status"): only(ADMIN, SUPERVISOR, MANAGER),
     ("POST", "/activities/{activity_id}/undo"): only(ADMIN, SUPERVISOR, MANAGER),
+    ("POST", "/inbox/handled"): only(ADMIN, SUPERVISOR, MANAGER),  # no reason: 422, asked again
     ("GET", "/team"): only(ADMIN, SUPERVISOR, VIEWER),
     ("GET", "/contacts"): only(ADMIN, SUPERVISOR, MANAGER, OPERATOR, VIEWER),
     ("POST", "/contacts/search"): only(ADMIN, SUPERVISOR, MANAGER, OPERATOR, VIEWER),

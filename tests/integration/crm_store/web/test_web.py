@@ -698,6 +698,42 @@ async def test_the_toast_undoes_a_mis_tap_and_the_card_comes_back(
         assert (stored["state"], stored["preset"]) == ("open", None)
 
 
+async def test_back_from_holiday_a_manager_marks_their_inbox_handled(
+    app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
+) -> None:
+    rita = await person(api, "Rita", "manager", "201")
+    opened = await record(
+        sessions,
+        call_event("callback", call_id="tw:h1", counterpart=ANN_PHONE, agent="201", at=recently(9)),
+        call_event(
+            "needs_status",
+            call_id="tw:h2",
+            status="answered",
+            counterpart=UNKNOWN_PHONE,
+            agent="201",
+            at=recently(5),
+        ),
+    )
+    identify = await identify_of(api, opened)
+    async with sign_in(app, rita.token) as client:
+        page = await client.get("/")
+        assert "<summary>Mark all as handled</summary>" in page.text
+        csrf = csrf_of(page.text)
+        nameless = await client.post("/inbox/handled", data={"reason": " ", "csrf": csrf})
+        assert nameless.status_code == 422
+        done = await client.post(
+            "/inbox/handled", data={"reason": "back from holiday", "csrf": csrf}
+        )
+        assert done.status_code == 303
+        assert card_ids((await client.get("/")).text) == [{identify}]  # who is this stays
+    for activity_id in set(opened) - {identify}:
+        stored = (await api.get(f"/api/v1/activities/{activity_id}")).json()
+        assert (stored["state"], stored["close_reason"]) == (
+            "canceled",
+            "marked as handled: back from holiday",
+        )
+
+
 async def test_a_card_carries_at_most_its_bound_of_ids(
     app: FastAPI, api: httpx.AsyncClient, sessions: Sessions, call_event: EventFactory
 ) -> None:

@@ -5,6 +5,7 @@ Routes: `/api/v1/activities`, `/api/v1/presets`. Other packages import from here
 """
 
 from crm_store.activities import domain
+from crm_store.activities.bulk import mark_all_handled
 from crm_store.activities.domain import (
     ACTIVITY_READERS,
     SEES_ALL_ACTIVITIES,
@@ -57,6 +58,7 @@ __all__ = [
     "domain",
     "expire_outcome_requests",
     "identification_closes",
+    "mark_all_handled",
     "preset_applies",
     "router",
     "set_status",

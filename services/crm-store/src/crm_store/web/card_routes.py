@@ -1,6 +1,6 @@
 """A card's buttons: one click on a preset for every item of the card it fits, "Undo" on the
-toast that follows, and a card closed meanwhile leaving quietly. Registered on `routes.router`
-(the inbox itself is in `routes`, the cards' shape in `cards`)."""
+toast that follows, a card closed meanwhile leaving quietly, and "Mark all as handled".
+Registered on `routes.router` (the inbox itself is in `routes`, the cards' shape in `cards`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from crm_store.activities import ActivityRepository, domain
+from crm_store.activities import ActivityRepository, domain, mark_all_handled
 from crm_store.activities import set_status as set_activity_status
 from crm_store.activities import undo_status as undo_activity_status
 from crm_store.core import Activity, SessionDep, SettingsDep, utcnow
@@ -18,6 +18,7 @@ from crm_store.web import cards, queries
 from crm_store.web.forms import FormDep, FormError, text_field
 from crm_store.web.render import fragment, wants_json
 from crm_store.web.routes import (
+    MARK_HANDLED,
     SET_STATUS,
     UNDO,
     Id,
@@ -196,3 +197,20 @@ async def undo_status(
             "html": fragment("_card.html", card=card, now=now, scope=scope, **card_context(user)),
         }
     return JSONResponse(body)
+
+
+@router.post("/inbox/handled")
+async def mark_inbox_handled(session: SessionDep, user: PostingUser, form: FormDep) -> Response:
+    """ "Mark all as handled" at the foot of one's own inbox (back from a holiday): every open
+    item of one's own is canceled with the reason; "Who is this?" items stay."""
+    own = user.principal.manager_id
+    if not may(user, MARK_HANDLED) or own is None:
+        raise forbidden("your role has no inbox of its own to mark")
+    reason = text_field(form, "reason", max_chars=500, label="The reason")
+    if not reason:
+        raise FormError(422, "say why, for the log (e.g. back from holiday)")
+    handled = await mark_all_handled(session, own, reason, user.principal, utcnow())
+    await session.commit()
+    for activity in handled:
+        ACTIVITY_CHANGES.labels(activity.kind, "canceled", "manager").inc()
+    return RedirectResponse("/", status_code=303)

@@ -56,6 +56,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 API = "/api/v1"
 SET_STATUS = ("POST", f"{API}/activities/{{activity_id}}/status")
 UNDO = ("POST", f"{API}/activities/{{activity_id}}/undo")
+MARK_HANDLED = ("POST", f"{API}/activities/mark-handled")
 CREATE_CONTACT = ("POST", f"{API}/contacts")
 EDIT_CONTACT = ("PATCH", f"{API}/contacts/{{contact_id}}")
 READ_TEAM = ("GET", f"{API}/reports/managers")
