@@ -12,9 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities.repository import ActivityRepository
-from crm_store.activities.service import activity_record
-from crm_store.core import SOURCE, Activity, Principal, audit_entry
-from switchboard_shared.events import ActivityKind, ActivityState, ClosedBy
+from crm_store.activities.service import cancel_all
+from crm_store.core import Activity, Principal
+from switchboard_shared.events import ActivityKind, ClosedBy
 
 MAX_HANDLED = 500
 
@@ -38,25 +38,13 @@ async def mark_all_handled(
         .with_for_update()
     )
     handled = list((await session.execute(statement)).scalars())
-    repo = ActivityRepository(session)
-    why = f"marked as handled: {reason}"
-    for activity in handled:
-        await repo.update_activity(
-            activity,
-            state=ActivityState.CANCELED.value,
-            closed_by=ClosedBy.MANAGER.value,
-            close_reason=why,
-            closed_at=now,
-            updated_at=now,
-        )
-    step = f"handled@{now.isoformat()}"
-    await repo.add_outbox(
-        [
-            activity_record(a, "canceled", interaction_id=None, step=step, source=SOURCE, at=now)
-            for a in handled
-        ]
-    )
-    await repo.audit(
-        [audit_entry(actor, "marked_handled", "activity", a.id, reason=reason) for a in handled]
+    await cancel_all(
+        ActivityRepository(session),
+        handled,
+        reason=f"marked as handled: {reason}",
+        closed_by=ClosedBy.MANAGER,
+        actor=actor,
+        action="marked_handled",
+        now=now,
     )
     return handled

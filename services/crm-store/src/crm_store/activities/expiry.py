@@ -12,11 +12,11 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from crm_store.activities.repository import ActivityRepository
-from crm_store.activities.service import activity_record
-from crm_store.core import SOURCE, audit_entry, utcnow
+from crm_store.activities.service import cancel_all
+from crm_store.core import utcnow
 from crm_store.metrics import ACTIVITY_CHANGES
 from switchboard_shared.background import Background
-from switchboard_shared.events import ActivityKind, ActivityState, ClosedBy
+from switchboard_shared.events import ActivityKind, ClosedBy
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +33,14 @@ async def expire_outcome_requests(
     stale = await repo.stale_open(
         ActivityKind.LOG_OUTCOME.value, now - timedelta(hours=after_h), limit
     )
-    for activity in stale:
-        await repo.update_activity(
-            activity,
-            state=ActivityState.CANCELED.value,
-            closed_by=ClosedBy.AUTO.value,
-            close_reason=NO_OUTCOME,
-            closed_at=now,
-            updated_at=now,
-        )
-    step = f"expired@{now.isoformat()}"
-    await repo.add_outbox(
-        [
-            activity_record(a, "canceled", interaction_id=None, step=step, source=SOURCE, at=now)
-            for a in stale
-        ]
-    )
-    await repo.audit(
-        [audit_entry(None, "expired", "activity", a.id, reason=NO_OUTCOME) for a in stale]
+    await cancel_all(
+        repo,
+        stale,
+        reason=NO_OUTCOME,
+        closed_by=ClosedBy.AUTO,
+        actor=None,
+        action="expired",
+        now=now,
     )
     return len(stale)
 

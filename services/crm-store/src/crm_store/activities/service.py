@@ -6,7 +6,7 @@ and the event that says it changed. They stage changes and outbox records; the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,6 +155,39 @@ async def fitting_preset(repo: ActivityRepository, code: str, kind: str) -> Pres
     if refusal is not None:
         raise Problem(409, "Identify the contact first", refusal, field="preset")
     return preset
+
+
+async def cancel_all(
+    repo: ActivityRepository,
+    activities: Sequence[Activity],
+    *,
+    reason: str,
+    closed_by: ClosedBy,
+    actor: Principal | None,
+    action: str,
+    now: datetime,
+) -> None:
+    """Cancel these activities with a reason (nothing was done, nothing is left to do): each is
+    published as `canceled` and audited as `action`."""
+    for activity in activities:
+        await repo.update_activity(
+            activity,
+            state=ActivityState.CANCELED.value,
+            closed_by=closed_by.value,
+            close_reason=reason,
+            closed_at=now,
+            updated_at=now,
+        )
+    step = f"{action}@{now.isoformat()}"
+    await repo.add_outbox(
+        [
+            activity_record(a, "canceled", interaction_id=None, step=step, source=SOURCE, at=now)
+            for a in activities
+        ]
+    )
+    await repo.audit(
+        [audit_entry(actor, action, "activity", a.id, reason=reason) for a in activities]
+    )
 
 
 STATUS_SET = "status_set"
