@@ -207,3 +207,38 @@ async def test_a_mis_tap_is_undone_from_the_toast(site: Site) -> None:
     await expect(page.locator("#live")).to_contain_text("Undone")
     stored = await site.api("GET", f"/api/v1/activities/{callback['id']}")
     assert (stored["state"], stored["preset"]) == ("open", None)
+
+
+async def test_the_keyboard_moves_picks_a_preset_and_undoes(site: Site) -> None:
+    manager = await site.person("manager")
+    number = new_number()
+    await site.call(number, agent=manager.extension)
+    callback = await activity_of(site, number, "callback")
+    page = await site.page(manager)
+    item = await item_on(page, callback["id"])
+    await page.locator("body").focus()
+
+    for _ in range(30):  # j from the top until this card has the focus
+        await page.keyboard.press("j")
+        if await item.locator("article").evaluate("a => a === document.activeElement"):
+            break
+    else:
+        raise AssertionError("j never reached the card")
+    await page.keyboard.press("n")
+    await expect(item.get_by_label("Note (optional, saved with the status)")).to_be_focused()
+    await page.keyboard.type("left a message")
+    await item.locator("article").focus()
+    buttons = await item.locator(".presets button").all_inner_texts()
+    await page.keyboard.press(str(buttons.index("Completed") + 1))
+    await expect(item).to_have_count(0)
+    stored = await site.api("GET", f"/api/v1/activities/{callback['id']}")
+    assert (stored["state"], stored["preset"], stored["note"]) == (
+        "done",
+        "completed",
+        "left a message",
+    )
+
+    await page.keyboard.press("u")
+    await expect(page.locator(f"#item-{callback['id']}")).to_be_visible()
+    stored = await site.api("GET", f"/api/v1/activities/{callback['id']}")
+    assert (stored["state"], stored["preset"]) == ("open", None)

@@ -176,6 +176,46 @@
     });
   }
 
+  // Keys on the inbox: j/k move between cards, 1-9 pick the card's presets in order, n opens
+  // its note, u undoes the last click. Never while typing in a field.
+  function cardOf(node) {
+    return node && node.closest ? node.closest(".item") : null;
+  }
+  function cards() {
+    return Array.prototype.slice.call(document.querySelectorAll("#items > .item"));
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    if (event.key === "u") {
+      var undo = document.querySelector("#toast button");
+      if (undo) { undo.click(); event.preventDefault(); }
+      return;
+    }
+    var all = cards();
+    if (!all.length) return;
+    var current = cardOf(document.activeElement);
+    var index = current ? all.indexOf(current) : -1;
+    var key = event.key;
+    if (key === "j" || key === "k") {
+      var next = key === "j" ? Math.min(index + 1, all.length - 1) : Math.max(index - 1, 0);
+      all[next].querySelector("article").focus();
+      all[next].scrollIntoView({ block: "nearest" });
+      event.preventDefault();
+    } else if (/^[1-9]$/.test(key) && current) {
+      var button = current.querySelectorAll(".presets button")[Number(key) - 1];
+      if (button) { button.click(); event.preventDefault(); }
+    } else if (key === "n" && current) {
+      var note = current.querySelector("details.note-field");
+      if (note) {
+        note.open = true;
+        note.querySelector("textarea").focus();
+        event.preventDefault();
+      }
+    }
+  });
+
   // Times are rendered in UTC; show them in the browser's time zone.
   var format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
   document.querySelectorAll("time[datetime]").forEach(function (node) {
