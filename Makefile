@@ -8,17 +8,20 @@ PYTHON3 ?= python3
 PYTEST_ARGS ?=
 
 STAMP = $(VENV)/.installed
-PACKAGES = shared services/ingest-calls services/ingest-mail services/classifier services/crm-store
+PACKAGES = shared services/ingest-calls services/ingest-mail services/classifier services/crm-store \
+	tools/importer
 MYPY_TARGETS = shared/src/switchboard_shared \
 	services/ingest-calls/src/ingest_calls \
 	services/ingest-mail/src/ingest_mail \
 	services/classifier/src/classifier \
 	services/crm-store/src/crm_store \
+	tools/importer/src/switchboard_import \
 	scripts \
 	tests
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format schemas bench eval compose-check replay-rejected clean distclean
+.PHONY: help install run test lint format schemas bench eval compose-check replay-rejected import \
+	clean distclean
 
 help: ## List the targets
 	@echo "Switchboard - make <target>:"
@@ -27,7 +30,8 @@ help: ## List the targets
 
 install: $(STAMP) ## Create the venv and install every package (editable) with the dev tools
 
-$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml) \
+	tools/importer/pyproject.toml
 	@test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade -c constraints.txt pip
 	$(PIP) install --quiet -c constraints.txt setuptools wheel
@@ -66,6 +70,9 @@ eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus th
 
 replay-rejected: $(STAMP) ## Re-parse and publish call records on ingest.rejected.v1 (ARGS='--dry-run')
 	$(PY) -m ingest_calls.replay $(ARGS)
+
+import: $(STAMP) ## Import past calls or mail (ARGS='calls --format asterisk Master.csv', see README)
+	$(VENV)/bin/switchboard import $(ARGS)
 
 compose-check: $(STAMP) ## Validate docker-compose.yml against the compose spec (offline)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml

@@ -403,3 +403,24 @@ class TestUndeliverableSenders:
             False,
         )
         assert mail.counterpart == address
+
+
+def test_a_part_the_library_cannot_hand_over_does_not_hide_the_report() -> None:
+    """A broken multipart declaring `charset=punycode` over 8-bit bytes makes the standard
+    library raise on `get_payload()`; the delivery-status part beside it is still read."""
+    raw = (
+        b"From: MAILER-DAEMON@mx.example.net\r\nTo: anna@acme.example\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <b1@mx.example.net>\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=XX\r\n\r\n"
+        b"--XX\r\nContent-Type: text/plain\r\n\r\nDelivery to ann@client.example failed.\r\n"
+        b"--XX\r\nContent-Type: multipart/mixed; charset=punycode\r\n\r\nmx\xff\xfe\r\n"
+        b"--XX\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        b"Final-Recipient: rfc822; ann@client.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        b"--XX--\r\n"
+    )
+    mail = parse("", raw=raw)
+    assert mail.bounce is not None
+    assert mail.bounce.recipients == ["ann@client.example"]
+    assert mail.bounce.permanent is True
+    assert mail.bounce.status == "5.1.1"

@@ -7,6 +7,11 @@ from switchboard_shared.events.calls import (
     CallRecorded,
     CallState,
     CallStatus,
+    CelEvent,
+    Participant,
+    ParticipantRole,
+    Transfer,
+    TransferKind,
 )
 from switchboard_shared.events.crm import (
     ActivityChanged,
@@ -16,6 +21,7 @@ from switchboard_shared.events.crm import (
     ContactPoint,
     Feedback,
     InteractionLinked,
+    Undeliverable,
 )
 from switchboard_shared.events.ingest import IngestRejected
 from switchboard_shared.events.interactions import (
@@ -44,6 +50,7 @@ __all__ = [
     "CallRecorded",
     "CallState",
     "CallStatus",
+    "CelEvent",
     "ClosedBy",
     "ContactPoint",
     "Disposition",
@@ -56,7 +63,12 @@ __all__ = [
     "MailDirection",
     "MailReceived",
     "Part",
+    "Participant",
+    "ParticipantRole",
     "Reason",
     "SenderEvidence",
     "Tag",
+    "Transfer",
+    "TransferKind",
+    "Undeliverable",
 ]

@@ -122,3 +122,6 @@ class MailReceived(Event):
         description="From (or, without a From, Sender / Return-Path) names one of our addresses "
         "or domains without evidence: the message is inbound and must not count as our act",
     )
+    historical: bool = Field(
+        default=False, description="Imported from the past (a history import), not live"
+    )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,43 +17,25 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from crm_store import web
 from crm_store.config import Settings
 from crm_store.core import ApiToken, PageSession, sha256
-from crm_store.http import router as api_router
 from crm_store.interactions import record_interaction
 from crm_store.web.session import csrf_for
+from support.crm_page import LOCAL, browser, build_app, hidden, sign_in
 from switchboard_shared.events import InteractionClassified
-from switchboard_shared.problems import install_problem_handlers
 
 pytestmark = pytest.mark.integration
 
 Sessions = async_sessionmaker[AsyncSession]
 EventFactory = Callable[..., InteractionClassified]
-LOCAL = "http://127.0.0.1:8004"
 FETCH = {"X-Requested-With": "fetch"}
 ANN_PHONE = "+14155550123"
 UNKNOWN_PHONE = "+14155550188"
 
 
-def build_app(sessions: Sessions, settings: Settings) -> FastAPI:
-    app = FastAPI()
-    app.include_router(api_router)
-    app.include_router(web.router)
-    install_problem_handlers(app)
-    app.state.sessionmaker = sessions
-    app.state.settings = settings
-    return app
-
-
 @pytest.fixture
 def app(sessions: Sessions, settings: Settings) -> FastAPI:
     return build_app(sessions, settings)
-
-
-def browser(app: FastAPI, base_url: str = LOCAL) -> httpx.AsyncClient:
-    """A client that keeps cookies, as a browser does (no redirects followed)."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -84,27 +65,6 @@ async def person(api: httpx.AsyncClient, name: str, role: str, extension: str = 
     token = await api.post("/api/v1/tokens", json={"manager_id": manager_id})
     assert token.status_code == 201, token.text
     return Person(manager_id, token.json()["token"], token.json()["id"])
-
-
-@asynccontextmanager
-async def sign_in(
-    app: FastAPI, token: str, base_url: str = LOCAL
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser signed in through the login form."""
-    async with browser(app, base_url) as client:
-        form = await client.get("/login")
-        assert form.status_code == 200
-        nonce = hidden(form.text, "csrf")
-        response = await client.post("/login", data={"csrf": nonce, "token": token})
-        assert response.status_code == 303, response.text
-        assert response.headers["location"] == "/"
-        yield client
-
-
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden field {name}"
-    return match.group(1)
 
 
 def csrf_of(html: str) -> str:

@@ -270,6 +270,16 @@ class ActivityRepository(Store):
         keys = list(result.keys())
         return [dict(zip(keys, row, strict=True)) for row in result]
 
+    async def set_bounce(self, activity_ids: Iterable[str], bounce: dict[str, Any] | None) -> None:
+        """Say on these activities that their address bounced (None: it takes mail again)."""
+        if wanted := sorted(set(activity_ids)):
+            await self.session.execute(
+                update(Activity)
+                .where(Activity.id.in_(wanted))
+                .values(bounce=bounce, updated_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+
     async def insert_activities(self, rows: Sequence[dict[str, Any]]) -> None:
         await self._append(Activity, rows)
 

@@ -22,6 +22,17 @@ from switchboard_shared.events import (
 )
 
 
+class BounceOut(BaseModel):
+    """Mail to the client on this activity's thread bounced for good: answering there goes
+    nowhere until the client gives another address (or writes again from this one)."""
+
+    address: str
+    status: str | None = None
+    diagnostic: str | None = None
+    interaction_id: str = Field(description="The bounce")
+    at: datetime
+
+
 class ActivityOut(Out):
     id: str
     kind: ActivityKind
@@ -43,6 +54,9 @@ class ActivityOut(Out):
     updated_at: datetime
     closed_at: datetime | None
     due_at: datetime | None
+    bounce: BounceOut | None = Field(
+        default=None, description="Set on an open `reply` whose thread's mail bounced for good"
+    )
 
 
 class ActivityPage(BaseModel):

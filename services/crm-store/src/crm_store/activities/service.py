@@ -63,6 +63,7 @@ class ActivityRow:
     close_reason: str | None = None
     closed_at: datetime | None = None
     due_at: datetime | None = None
+    bounce: dict[str, Any] | None = None
 
     def row(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -164,6 +164,10 @@ class Interaction(Base):
     """How it was linked: contact, ambiguous, company, domain or none."""
     candidates: Mapped[list[str]] = mapped_column(JsonType, default=list)
     """The contacts sharing the counterpart, when the link is ambiguous."""
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)
+    """A message's Message-ID: what a bounce returning it names."""
+    thread_id: Mapped[str | None] = mapped_column(String(998))
+    """A message's thread; a bounce takes the thread of the message it returns."""
 
 
 class Activity(Base):
@@ -210,6 +214,9 @@ class Activity(Base):
     due_at: Mapped[datetime | None]
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     company_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
+    bounce: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    """A reply waiting on a thread whose message bounced for good: the address, status,
+    diagnostic, the bounce's interaction and when (`interactions.bounces`)."""
 
 
 class ActivityInteraction(Base):
@@ -318,6 +325,13 @@ class Point(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undeliverable_at: Mapped[datetime | None]
+    """When mail to this address last failed for good (a permanent bounce); None: deliverable.
+    A later message from the address clears it."""
+    undeliverable_status: Mapped[str | None] = mapped_column(String(16))
+    undeliverable_diagnostic: Mapped[str | None] = mapped_column(String(500))
+    undeliverable_interaction_id: Mapped[str | None] = mapped_column(String(255))
+    """The bounce that marked it."""
 
 
 class CompanyDomain(Base):

@@ -8,10 +8,11 @@ import from here only.
 """
 
 from crm_store.directory import linking
+from crm_store.directory.delivery import undeliverable_of
 from crm_store.directory.linking import Link, LinkKind
 from crm_store.directory.points import PointInput
 from crm_store.directory.records import Changes, contact_name
-from crm_store.directory.relinking import owners_of, snapshot_contact_points
+from crm_store.directory.relinking import delivery_changed, owners_of, snapshot_contact_points
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.routes import contact_view, router
 from crm_store.directory.schemas import ContactOut
@@ -29,11 +30,13 @@ __all__ = [
     "contact_name",
     "contact_view",
     "create_contact",
+    "delivery_changed",
     "linking",
     "normalised_emails",
     "normalised_phones",
     "owners_of",
     "router",
     "snapshot_contact_points",
+    "undeliverable_of",
     "update_contact",
 ]

@@ -2,6 +2,7 @@
 added, moved or removed, their new owners are announced on the compacted
 `crm.contact-points.v1` (a tombstone when nobody has one), past interactions without a contact
 are linked, and `identify_contact` activities of points that now belong to one contact close.
+An address marked undeliverable, or cleared, is announced there too (`delivery_changed`).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from crm_store.activities import (
     close_activity,
     identification_closes,
 )
-from crm_store.core import SOURCE, Interaction, Principal, audit_entry, utcnow
-from crm_store.directory import linking
+from crm_store.core import SOURCE, Interaction, Point, Principal, audit_entry, utcnow
+from crm_store.directory import delivery, linking
+from crm_store.directory.delivery import Mark
 from crm_store.directory.linking import Link, LinkKind, PointOwner
 from crm_store.directory.repository import DirectoryRepository
 from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode, encode_tombstone
 from switchboard_shared.events import (
     ContactPoint,
     Disposition,
+    InteractionClassified,
     InteractionKind,
     InteractionLinked,
     Tag,
@@ -54,7 +57,8 @@ async def points_changed(
     forms = linking.forms_of(changed)
     owners = await repo.point_owners(forms)
     now = utcnow()
-    records = [_point_record(v, owners_of(owners, v), source, now) for v in changed]
+    marks = _marks(await repo.marked_points(changed))
+    records = [_point_record(v, owners_of(owners, v), source, now, marks.get(v)) for v in changed]
 
     relinked = 0
     by_counterpart: dict[str, Link] = {}
@@ -142,9 +146,77 @@ async def snapshot_contact_points(session: AsyncSession, *, source: str = SOURCE
         return None
     values = await repo.all_active_point_values()
     owners = await repo.point_owners(values)
-    records = [_point_record(v, owners_of(owners, v), source, now) for v in values]
+    marks = _marks(await repo.marked_points())
+    records = [_point_record(v, owners_of(owners, v), source, now, marks.get(v)) for v in values]
     await repo.add_outbox(records)
     return len(records)
+
+
+async def delivery_changed(
+    session: AsyncSession, events: Sequence[InteractionClassified], *, source: str = SOURCE
+) -> tuple[list[KafkaRecord], list[str]]:
+    """Mark the addresses the batch's permanent bounces name, clear those that wrote to us
+    since (`delivery.next_mark` on what is stored, the batch included). Returns the outbox
+    records of the points that changed, and the addresses cleared."""
+    marks: dict[str, list[Mark]] = {}
+    heard: set[str] = set()
+    for event in events:
+        for address, mark in delivery.bounce_marks(event):
+            marks.setdefault(address, []).append(mark)
+        if (sender := delivery.heard_from(event)) is not None:
+            heard.add(sender)
+    repo = DirectoryRepository(session)
+    candidates = set(marks) | {p.value for p in await repo.marked_points(heard)}
+    by_value: dict[str, list[Point]] = {}
+    for point in await repo.email_points(candidates):
+        by_value.setdefault(point.value, []).append(point)
+    last = await repo.last_heard_from(by_value)
+    changed: dict[str, Mark | None] = {}
+    for value, rows in by_value.items():
+        stored = delivery.next_mark(None, (m for p in rows if (m := delivery.mark_of(p))), None)
+        new = delivery.next_mark(stored, marks.get(value, ()), last.get(value))
+        if any(delivery.mark_of(p) != new for p in rows):
+            for point in rows:
+                delivery.set_mark(point, new)
+            changed[value] = new
+    if not changed:
+        return [], []
+    await session.flush()
+    await repo.audit(
+        [
+            audit_entry(
+                None,
+                "undeliverable" if mark else "deliverable",
+                "contact_point",
+                value,
+                interaction_id=mark.interaction_id if mark else None,
+                status=mark.status if mark else None,
+            )
+            for value, mark in changed.items()
+        ]
+    )
+    records = await point_records(repo, changed, source=source, at=utcnow())
+    return records, sorted(v for v, m in changed.items() if m is None)
+
+
+async def point_records(
+    repo: DirectoryRepository, values: Iterable[str], *, source: str, at: datetime
+) -> list[KafkaRecord]:
+    """The compacted records of these points as they are now: owners and undeliverable mark."""
+    wanted = sorted(set(values))
+    owners = await repo.point_owners(linking.forms_of(wanted))
+    marks = _marks(await repo.marked_points(wanted))
+    return [_point_record(v, owners_of(owners, v), source, at, marks.get(v)) for v in wanted]
+
+
+def _marks(points: Iterable[Point]) -> dict[str, Mark]:
+    """Per value, the newest mark among its active points."""
+    out: dict[str, Mark] = {}
+    for point in points:
+        mark = delivery.mark_of(point)
+        if mark is not None and (point.value not in out or out[point.value].since < mark.since):
+            out[point.value] = mark
+    return out
 
 
 def owners_of(owners: dict[str, list[PointOwner]], counterpart: str | None) -> list[PointOwner]:
@@ -178,8 +250,11 @@ def relinked_record(interaction: Interaction, source: str) -> KafkaRecord:
     return encode(CRM_INTERACTIONS, data, id=ce_id, source=source, key=key)
 
 
-def point_event(value: str, owners: Sequence[PointOwner]) -> ContactPoint | None:
-    """The compacted record of a point: who has it now; None (a tombstone) when nobody."""
+def point_event(
+    value: str, owners: Sequence[PointOwner], mark: Mark | None = None
+) -> ContactPoint | None:
+    """The compacted record of a point: who has it now, and whether it takes mail; None (a
+    tombstone) when nobody has it."""
     if not owners:
         return None
     link = linking.resolve(owners)
@@ -188,18 +263,24 @@ def point_event(value: str, owners: Sequence[PointOwner]) -> ContactPoint | None
         type=linking.point_type(value).value,
         contact_id=link.contact_id,
         company_id=link.company_id,
+        undeliverable=mark.event() if mark is not None else None,
     )
 
 
 def _point_record(
-    value: str, owners: Sequence[PointOwner], source: str, at: datetime
+    value: str,
+    owners: Sequence[PointOwner],
+    source: str,
+    at: datetime,
+    mark: Mark | None = None,
 ) -> KafkaRecord:
-    data = point_event(value, owners)
+    data = point_event(value, owners, mark)
     ce_id = deterministic_id(
         "crm.contact-point",
         value,
         data.contact_id or "" if data else "-",
         data.company_id or "" if data else "-",
+        mark.since.isoformat() if mark else "",
         at.isoformat(),
     )
     if data is not None:

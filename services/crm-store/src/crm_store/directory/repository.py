@@ -4,6 +4,7 @@ re-links: interactions without a contact, a merged contact's interactions."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
@@ -25,6 +26,7 @@ from crm_store.core import (
     encode_name_cursor,
     utcnow,
 )
+from crm_store.directory.delivery import mark_of, set_mark
 from crm_store.directory.linking import PointOwner
 
 M = TypeVar("M", Contact, Company)
@@ -55,6 +57,44 @@ class DirectoryRepository(Store):
         for value, contact_id, company_id_, owner_id in await self.session.execute(statement):
             out[value].append(PointOwner(contact_id, company_id_, owner_id))
         return out
+
+    async def email_points(self, values: Iterable[str]) -> list[Point]:
+        """Active e-mail points with one of these addresses, whoever has them."""
+        wanted = sorted(set(values))
+        if not wanted:
+            return []
+        statement = (
+            select(Point)
+            .where(Point.active.is_(True), Point.type == "email", self._among(Point.value, wanted))
+            .order_by(Point.value, Point.id)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def marked_points(self, values: Iterable[str] | None = None) -> list[Point]:
+        """Active points marked undeliverable: among these values, or all of them (None)."""
+        statement = select(Point).where(Point.active.is_(True), Point.undeliverable_at.is_not(None))
+        if values is not None:
+            wanted = sorted(set(values))
+            if not wanted:
+                return []
+            statement = statement.where(self._among(Point.value, wanted))
+        return list((await self.session.execute(statement.order_by(Point.value))).scalars())
+
+    async def last_heard_from(self, addresses: Iterable[str]) -> dict[str, datetime]:
+        """Per address, when the newest inbound message from it was sent (stored ones)."""
+        wanted = sorted(set(addresses))
+        if not wanted:
+            return {}
+        statement = (
+            select(Interaction.counterpart, func.max(Interaction.occurred_at))
+            .where(
+                Interaction.kind == "mail",
+                Interaction.direction == "inbound",
+                self._among(Interaction.counterpart, wanted),
+            )
+            .group_by(Interaction.counterpart)
+        )
+        return {value: at for value, at in await self.session.execute(statement) if value}
 
     async def domain_companies(self, domains: Iterable[str]) -> dict[str, tuple[str, str | None]]:
         """Per registrable domain, the active company that has it and that company's owner."""
@@ -107,6 +147,20 @@ class DirectoryRepository(Store):
         return list((await self.session.execute(statement)).scalars())
 
     async def add_points(self, points: Sequence[Point]) -> None:
+        """Store new points; an address known to bounce (on any row, even an archived
+        contact's) comes with its undeliverable mark: the address fails for everyone."""
+        if emails := {p.value for p in points if p.type == "email"}:
+            statement = (
+                select(Point)
+                .where(
+                    self._among(Point.value, sorted(emails)), Point.undeliverable_at.is_not(None)
+                )
+                .order_by(Point.undeliverable_at)
+            )
+            marked = {p.value: p for p in (await self.session.execute(statement)).scalars()}
+            for point in points:
+                if (known := marked.get(point.value)) is not None and point.type == "email":
+                    set_mark(point, mark_of(known))
         self.session.add_all(points)
         await self.session.flush()
 
@@ -284,7 +338,8 @@ class DirectoryRepository(Store):
         return {d: c for d, c in (await self.session.execute(statement)).all()}
 
     async def export_points(self, point_type: str | None) -> list[tuple[Any, ...]]:
-        """Active points of active contacts and companies, for a mailing list."""
+        """Active points of active contacts and companies, for a mailing list; never an
+        address that bounced for good."""
         company = aliased(Company)
         company_id = func.coalesce(Contact.company_id, Point.company_id)
         statement = (
@@ -299,7 +354,7 @@ class DirectoryRepository(Store):
             )
             .outerjoin(Contact, Contact.id == Point.contact_id)
             .outerjoin(company, company.id == company_id)
-            .where(Point.active.is_(True))
+            .where(Point.active.is_(True), Point.undeliverable_at.is_(None))
             .order_by(Point.type, Point.value, Point.contact_id)
         )
         if point_type is not None:

@@ -25,7 +25,7 @@ from crm_store.core import (
     invalid,
     not_found,
 )
-from crm_store.directory import linking, service
+from crm_store.directory import delivery, linking, service
 from crm_store.directory.records import Changes, contact_name
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.schemas import (
@@ -72,6 +72,8 @@ def contact_out(contact: Contact, points: Sequence[Point]) -> ContactOut:
         merged_into_id=contact.merged_into_id,
         created_at=contact.created_at,
         updated_at=contact.updated_at,
+        preferred_email=delivery.preferred_email(mine),
+        undeliverable=delivery.undeliverable_of(mine),
     )
 
 
@@ -106,6 +108,7 @@ async def company_view(repo: DirectoryRepository, company: Company) -> CompanyOu
         merged_into_id=company.merged_into_id,
         created_at=company.created_at,
         updated_at=company.updated_at,
+        undeliverable=delivery.undeliverable_of(points),
     )
 
 
@@ -388,7 +391,8 @@ async def export_contact_points(
         linking.PointType, Query(description="`email` (for a mailing, the default) or `phone`")
     ] = linking.PointType.EMAIL,
 ) -> Response:
-    """Active numbers or addresses of active contacts and companies, as CSV (for a mailing)."""
+    """Active numbers or addresses of active contacts and companies, as CSV (for a mailing).
+    Addresses that bounced for good are left out."""
     rows = await DirectoryRepository(session).export_points(type.value)
     buffer = io.StringIO()
     writer = csv.writer(buffer)

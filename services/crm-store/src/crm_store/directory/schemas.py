@@ -54,6 +54,16 @@ class ContactPatch(Body):
         return self
 
 
+class UndeliverableOut(BaseModel):
+    """An address that bounced for good: nobody should write to it until it writes to us."""
+
+    email: str
+    since: datetime = Field(description="When the bounce that marked it arrived")
+    status: str | None = Field(description="RFC 3463 status, e.g. 5.1.1")
+    diagnostic: str | None = Field(description="The remote server's answer")
+    interaction_id: str | None = Field(description="The bounce, on the contact's timeline")
+
+
 class ContactOut(BaseModel):
     id: str
     first_name: str
@@ -69,6 +79,13 @@ class ContactOut(BaseModel):
     merged_into_id: str | None
     created_at: datetime
     updated_at: datetime
+    preferred_email: str | None = Field(
+        default=None,
+        description="The address to write to: the first of `emails` that is not undeliverable",
+    )
+    undeliverable: list[UndeliverableOut] = Field(
+        default_factory=list, description="Addresses of `emails` that bounced for good"
+    )
 
 
 class ContactPage(BaseModel):
@@ -121,6 +138,9 @@ class CompanyOut(BaseModel):
     merged_into_id: str | None
     created_at: datetime
     updated_at: datetime
+    undeliverable: list[UndeliverableOut] = Field(
+        default_factory=list, description="Addresses of `emails` that bounced for good"
+    )
 
 
 class CompanyPage(BaseModel):

@@ -52,6 +52,18 @@ class InteractionRepository(Store):
         )
         return (await self.session.execute(statement)).scalar_one_or_none() is not None
 
+    async def messages(self, message_ids: Iterable[str]) -> list[Interaction]:
+        """Stored mail with one of these Message-IDs, oldest first."""
+        wanted = sorted(set(message_ids))
+        if not wanted:
+            return []
+        statement = (
+            select(Interaction)
+            .where(Interaction.kind == "mail", self._among(Interaction.message_id, wanted))
+            .order_by(Interaction.occurred_at, Interaction.id)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
     async def existing_interaction_ids(self, ids: Iterable[str]) -> set[str]:
         wanted = sorted(set(ids))
         if not wanted:

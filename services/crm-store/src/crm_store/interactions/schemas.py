@@ -31,6 +31,10 @@ class InteractionOut(Out):
     company_id: str | None
     link: str = Field(description="contact, ambiguous, company, domain or none")
     candidates: list[str] = Field(description="Contacts sharing the counterpart (ambiguous)")
+    thread_id: str | None = Field(
+        default=None,
+        description="A message's thread; a bounce takes the thread of the message it returns",
+    )
 
 
 class InteractionDetail(InteractionOut):

@@ -33,6 +33,7 @@ from crm_store.activities import (
 from crm_store.config import DEFAULT_POLICY, StorePolicy
 from crm_store.core import SOURCE, audit_entry, utcnow
 from crm_store.directory import DirectoryRepository, Link, LinkKind, linking, owners_of
+from crm_store.interactions import bounces
 from crm_store.interactions.repository import InteractionRepository
 from crm_store.people import PeopleRepository
 from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode
@@ -155,6 +156,7 @@ class _OpenSet:
 
 class _Batch:
     def __init__(self, session: AsyncSession, policy: StorePolicy, source: str) -> None:
+        self.session = session
         self.repo = InteractionRepository(session)
         self.activities = ActivityRepository(session)
         self.directory = DirectoryRepository(session)
@@ -185,6 +187,7 @@ class _Batch:
         # Pass 1: who each interaction belongs to; what is open for them; store them.
         await self.repo.plan_with_values(True)
         links = await self._links(fresh)
+        threads = await bounces.link_bounces(self.repo, self.directory, fresh, links)
         managers = [
             ManagerView(m.id, m.email, tuple(m.extensions), m.active)
             for m in await self.people.list_managers(active_only=True)
@@ -195,7 +198,8 @@ class _Batch:
             link = links[event.interaction_id]
             assignee = domain.choose_assignee(event, managers) or link.owner_id
             assignees[event.interaction_id] = assignee
-            rows.append(_interaction_values(event, assignee, link, self._domain(event)))
+            thread = threads.get(event.interaction_id)
+            rows.append(_interaction_values(event, assignee, link, self._domain(event), thread))
         # Answered legs stored before this batch; the batch's own count from their arrival.
         answered = await self.repo.answered_call_keys(
             key for e in fresh if (key := domain.linked_key(e)) is not None
@@ -227,6 +231,10 @@ class _Batch:
         )
         await self.activities.insert_activities([a.row() for a in self.new])
         await self.activities.add_links(self.links)
+        # Addresses a permanent bounce marks or a message from them clears; replies told so.
+        self.records += await bounces.after_storing(
+            self.session, fresh, threads, source=self.source
+        )
         await self.repo.add_outbox(self.records)
         await self.repo.audit(self.audits)
         return results
@@ -387,7 +395,11 @@ def _direction(event: InteractionClassified) -> str:
 
 
 def _interaction_values(
-    event: InteractionClassified, manager_id: str | None, link: Link, email_domain: str | None
+    event: InteractionClassified,
+    manager_id: str | None,
+    link: Link,
+    email_domain: str | None,
+    thread_id: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": event.interaction_id,
@@ -408,6 +420,7 @@ def _interaction_values(
         "company_id": link.company_id,
         "link": link.kind.value,
         "candidates": list(link.candidates),
+        **bounces.message_columns(event, thread_id),
     }
 
 

@@ -4,7 +4,7 @@ of numbers and addresses to identify, and contact search."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities import ActivityFilter, ActivityRepository, domain
 from crm_store.core import Activity, Company, Contact, Interaction, Point, Principal, Role
-from crm_store.directory import DirectoryRepository, contact_name, linking
+from crm_store.directory import DirectoryRepository, contact_name, linking, undeliverable_of
 from crm_store.interactions import InteractionFilter, InteractionRepository
 from crm_store.people import PeopleRepository
 from crm_store.web import present
 from crm_store.web.queries import Who, by_id, manager_names
 
 # -- a contact's timeline --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BouncedAddress:
+    email: str
+    since: datetime
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -30,8 +37,15 @@ class ContactCard:
     company_name: str | None
     phones: list[str]
     emails: list[str]
+    """The addresses to write to (not those that bounced)."""
     owner_name: str | None
     archived: bool
+    bounced: list[BouncedAddress] = field(default_factory=list)
+
+    @property
+    def unreachable(self) -> bool:
+        """Every address bounced and there is no number: the owner must find another way."""
+        return bool(self.bounced) and not self.emails and not self.phones
 
 
 @dataclass(frozen=True)
@@ -79,7 +93,13 @@ async def contact_card(session: AsyncSession, contact: Contact) -> ContactCard:
     people = PeopleRepository(session)
     owner = await people.get_manager(contact.owner_id) if contact.owner_id else None
     phones = [p.value for p in points if p.type == linking.PointType.PHONE]
-    emails = [p.value for p in points if p.type == linking.PointType.EMAIL]
+    emails = [
+        p.value for p in points if p.type == linking.PointType.EMAIL and p.undeliverable_at is None
+    ]
+    bounced = [
+        BouncedAddress(u.email, u.since, present.bounce_reason(u.model_dump()))
+        for u in undeliverable_of(points)
+    ]
     return ContactCard(
         id=contact.id,
         name=contact_name(contact) or "(no name)",
@@ -90,6 +110,7 @@ async def contact_card(session: AsyncSession, contact: Contact) -> ContactCard:
         emails=list(dict.fromkeys(emails)),
         owner_name=owner.name if owner else None,
         archived=contact.archived_at is not None,
+        bounced=bounced,
     )
 
 
@@ -238,7 +259,12 @@ async def search_contacts(
             id=c.id,
             name=contact_name(c) or "(no name)",
             company_name=getattr(companies.get(c.company_id or ""), "name", None),
-            points=[present.counterpart_text(p.value) for p in points if p.contact_id == c.id],
+            points=[
+                present.counterpart_text(p.value)
+                + (" (bounces, do not write)" if p.undeliverable_at else "")
+                for p in points
+                if p.contact_id == c.id
+            ],
         )
         for c in rows
     ]

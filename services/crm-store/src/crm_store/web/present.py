@@ -181,8 +181,28 @@ def what_happened(kind: str, payload: Mapping[str, Any]) -> dict[str, str]:
         title = {"inbound": "E-mail received", "outbound": "E-mail sent"}.get(direction, "E-mail")
         subject = str(mail.get("subject") or "").strip() or "(no subject)"
         snippet = str(mail.get("snippet") or "").strip()
+        if isinstance(bounce := mail.get("bounce"), Mapping):
+            return bounce_happened(bounce, subject)
         return {"title": title, "detail": subject, "snippet": snippet}
     return {"title": kind.capitalize(), "detail": "", "snippet": ""}
+
+
+def bounce_happened(bounce: Mapping[str, Any], subject: str) -> dict[str, str]:
+    """A bounce in the user's words: whose address failed, for good or not yet, and why."""
+    recipients = [str(r) for r in (bounce.get("recipients") or [])[:3] if r]
+    to = ", ".join(recipients) or "a recipient"
+    if bounce.get("permanent"):
+        title = f"Your e-mail to {to} bounced: the address does not take mail"
+    else:
+        title = f"Your e-mail to {to} is delayed: not delivered yet, nothing to do"
+    return {"title": title, "detail": bounce_reason(bounce) or subject, "snippet": ""}
+
+
+def bounce_reason(bounce: Mapping[str, Any]) -> str:
+    """`5.1.1 user unknown`: the status and the remote server's answer, as far as known."""
+    parts = [str(bounce.get(k) or "").strip() for k in ("status", "diagnostic")]
+    reason = " ".join(p for p in parts if p)
+    return f"Reason: {reason}" if reason else ""
 
 
 def sender_name(payload: Mapping[str, Any]) -> tuple[str, str]:

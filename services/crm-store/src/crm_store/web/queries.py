@@ -80,6 +80,17 @@ class InboxItem:
     """First and last name for "create contact", from a mail's display name."""
     tags: list[str] = field(default_factory=list)
     """The classifier's tags on the last interaction."""
+    bounce: dict[str, Any] | None = None
+    """A reply whose address bounced for good (`Activity.bounce`)."""
+
+    @property
+    def bounce_text(self) -> str:
+        if not self.bounce:
+            return ""
+        reason = present.bounce_reason(self.bounce)
+        address = self.bounce.get("address") or "this address"
+        text = f"Mail to {address} bounced for good: a reply to it goes nowhere."
+        return f"{text} {reason}" if reason else text
 
     @property
     def kind_label(self) -> str:
@@ -245,6 +256,7 @@ async def inbox_items(
                 ),
                 prefill=present.sender_name(payload),
                 tags=[str(t) for t in (last.tags if last else [])],
+                bounce=activity.bounce,
             )
         )
     return items

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import HeaderParser
+from typing import Any
 
 from flufl.bounce import all_failures
 
@@ -239,6 +240,15 @@ def _json_object(text: str) -> dict[str, object]:
     return found if isinstance(found, dict) else {}
 
 
+def _payload(part: Message) -> Any:
+    """`get_payload()`, or None for a part the library cannot even hand over: a text payload
+    with undecodable bytes under a declared charset such as `punycode` raises."""
+    try:
+        return part.get_payload()
+    except (UnicodeError, LookupError, ValueError):
+        return None
+
+
 def _parts(message: Message) -> Iterator[Message]:
     """The bounce's parts in order, not descending into returned messages, at most MAX_PARTS."""
     stack = [message]
@@ -248,7 +258,7 @@ def _parts(message: Message) -> Iterator[Message]:
         seen += 1
         yield part
         if part.get_content_maintype() == "multipart":
-            payload = part.get_payload()
+            payload = _payload(part)
             if isinstance(payload, list):
                 stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
 
@@ -267,7 +277,7 @@ def _dsn_failures(parts: list[Message]) -> list[_Failure]:
 
 def _status_blocks(part: Message) -> list[HeaderMap]:
     """The per-message block and the per-recipient blocks of a delivery-status part."""
-    payload = part.get_payload()
+    payload = _payload(part)
     if isinstance(payload, list) and all(isinstance(p, Message) for p in payload):
         blocks = [HeaderMap.of(p) for p in payload[: MAX_BLOCKS + 1] if isinstance(p, Message)]
         if len(blocks) >= 2:
@@ -435,7 +445,7 @@ def _returned_ids(parts: list[Message], text: str) -> tuple[str | None, str | No
         if content_type not in _RETURNED_TYPES:
             continue
         returned: HeaderMap | None = None
-        payload = part.get_payload()
+        payload = _payload(part)
         if isinstance(payload, list) and payload and isinstance(payload[0], Message):
             returned = HeaderMap.of(payload[0])
         elif content_type in _RETURNED_HEADERS_TYPES or isinstance(payload, str):

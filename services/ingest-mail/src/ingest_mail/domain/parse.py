@@ -150,7 +150,12 @@ def parse_message(
             subject=subject,
         )
     ):
-        bounce = read_bounce(message, headers, text=mime.text, size=len(raw))
+        try:
+            bounce = read_bounce(message, headers, text=mime.text, size=len(raw))
+        except MemoryError:
+            raise
+        except Exception as exc:  # an unreadable report must not lose the message
+            defects.append(f"BounceUnreadable: {type(exc).__name__}")
 
     return MailReceived(
         message_id=key,

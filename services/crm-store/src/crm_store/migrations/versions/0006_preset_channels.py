@@ -2,8 +2,8 @@
 are not offered on an e-mail; a new "Left a voicemail" preset records a call back that reached a
 voicemail box (the callback stays open).
 
-Revision ID: 0005_preset_channels
-Revises: 0004_token_lifecycle
+Revision ID: 0006_preset_channels
+Revises: 0005_undeliverable_addresses
 Create Date: 2026-12-01
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision: str = "0005_preset_channels"
-down_revision: str | None = "0004_token_lifecycle"
+revision: str = "0006_preset_channels"
+down_revision: str | None = "0005_undeliverable_addresses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
