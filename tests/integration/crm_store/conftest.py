@@ -79,6 +79,7 @@ def make_call(
     at: datetime = T0,
     agent: str | None = None,
     linked_id: str | None = None,
+    talk_s: float = 60.0,
 ) -> InteractionClassified:
     external: dict[str, Any] = {"raw": counterpart, "e164": counterpart, "kind": "external"}
     if counterpart is None:
@@ -106,6 +107,7 @@ def make_call(
                 "counterpart": counterpart,
                 "agent": agent,
                 "linked_id": linked_id,
+                "talk_s": talk_s if status == "answered" else None,
             },
         }
     )

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_store import __version__, web
-from crm_store.activities import ActivityGauges
+from crm_store.activities import ActivityGauges, OutcomeExpiry
 from crm_store.config import Settings
 from crm_store.core import make_engine, make_sessionmaker
 from crm_store.directory import snapshot_contact_points
@@ -83,15 +84,24 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             log.info("contact points snapshot staged", extra={"records": snapshot})
         await relay.start()
         await gauges.start()
+        if expiry is not None:
+            await expiry.start()
         try:
             async with bus.running():
                 yield
         finally:
+            if expiry is not None:
+                await expiry.stop()
             await gauges.stop()
             await relay.stop()
             await engine.dispose()
 
     gauges = ActivityGauges(sessionmaker, settings.gauges_interval_s)
+    expiry = (
+        OutcomeExpiry(sessionmaker, settings.log_outcome_expire_h)
+        if settings.log_outcome_expire_h > 0
+        else None
+    )
 
     app = FastAPI(
         title="Switchboard crm-store",
@@ -107,6 +117,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.relay = relay
     app.state.policy = policy
     install_problem_handlers(app)
+    app.add_exception_handler(StarletteHTTPException, web.http_error)  # pages for browsers
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
     app.include_router(api_router)
     app.include_router(web.router)

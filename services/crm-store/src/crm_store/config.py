@@ -45,6 +45,8 @@ class StorePolicy:
     due: DuePolicy = field(default_factory=DuePolicy)
     activity_horizon: timedelta = timedelta(hours=72)
     """Imported history older than this (when stored) opens no activity and folds into none."""
+    callback_min_talk_s: float = 10.0
+    """An answered call closes a callback only when longer (`activities.domain.SHORT_CALL_S`)."""
 
 
 DEFAULT_POLICY = StorePolicy()
@@ -107,6 +109,24 @@ class Settings(ServiceSettings):
     reply_due_h: float = Field(default=24.0, gt=0)
     log_outcome_due_h: float = Field(default=24.0, gt=0)
     identify_contact_due_h: float = Field(default=72.0, gt=0)
+    log_outcome_expire_h: float = Field(
+        default=72.0,
+        ge=0,
+        description="An outcome request nobody answered expires into 'no outcome recorded' "
+        "after this many hours (0: never)",
+    )
+    undo_min: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long the person who set a status may undo it (minutes)",
+    )
+    callback_min_talk_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="An answered call closes the client's callback only when its talk is longer "
+        "(a voicemail box or a 5-second call reached nobody)",
+    )
 
     _empty_is_unset = field_validator("bootstrap_admin_token", mode="before")(empty_is_unset)
 
@@ -121,6 +141,7 @@ class Settings(ServiceSettings):
             own_domains=tuple(self.common.own_domains),
             due=DuePolicy(hours),
             activity_horizon=timedelta(hours=self.activity_horizon_h),
+            callback_min_talk_s=self.callback_min_talk_s,
         )
 
     @field_validator("bootstrap_admin_token")

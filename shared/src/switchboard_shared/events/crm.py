@@ -94,4 +94,9 @@ class Feedback(Event):
     classifier_disposition: Disposition | None = None
     classifier_tags: list[Tag] = Field(default_factory=list)
     overturns_classifier: bool
+    retracts: str | None = Field(
+        default=None,
+        description="The ce_id of an earlier feedback this one withdraws (the manager undid "
+        "that preset): its reports no longer count",
+    )
     at: datetime

@@ -197,6 +197,28 @@ async def test_a_preset_that_does_not_apply_is_refused(
     assert unknown.status_code == 422
 
 
+async def test_completed_on_an_identify_item_is_refused_with_the_way_to_close_it(
+    client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions, call_event: EventFactory
+) -> None:
+    """A manager's "Completed" on "Who is this?" once dropped a demo request with no contact
+    made: it is refused, and says what closes it; "Spam" still closes it."""
+    conversation = call_event("needs_status", call_id="twilio:W1", status="answered")
+    _outcome, identify = await record(sessions, conversation)
+    refused = await client.post(
+        f"/api/v1/activities/{identify}/status", json={"preset": "completed"}, headers=admin
+    )
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == PROBLEM
+    assert "contact" in refused.json()["detail"]
+    still = await client.get(f"/api/v1/activities/{identify}", headers=admin)
+    assert still.json()["state"] == "open"
+    spam = await client.post(
+        f"/api/v1/activities/{identify}/status", json={"preset": "spam"}, headers=admin
+    )
+    assert spam.status_code == 200
+    assert spam.json()["state"] == "done"
+
+
 async def test_managers_see_their_own_and_unassigned_activities(
     client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions, call_event: EventFactory
 ) -> None:

@@ -33,12 +33,13 @@ SPEC: dict[Role, set[tuple[str, str]]] = {
         (m, p)
         for m, p in ROUTES
         if (m == "GET" and "export" not in p and p != f"{P}/tokens")
-        or p.endswith(("/status", "/plan-targets"))
+        or p.endswith(("/status", "/undo", "/correct", "/mark-handled", "/plan-targets"))
     },
     Role.MANAGER: {
         (m, p)
         for m, p in ROUTES
-        if (m == "GET" and p not in ADMIN_ONLY_READS) or p.endswith("/status")
+        if (m == "GET" and p not in ADMIN_ONLY_READS)
+        or p.endswith(("/status", "/undo", "/mark-handled"))
     },
     Role.OPERATOR: {
         (m, p)

@@ -82,6 +82,7 @@ def call(
     linked_id: str | None = None,
     at: datetime = NOW,
     agent: str | None = None,
+    talk_s: float = 60.0,
 ) -> InteractionClassified:
     external: dict[str, Any] = {"raw": number, "e164": number, "kind": "external"}
     if number is None:
@@ -108,6 +109,7 @@ def call(
                 "counterpart": number,
                 "agent": agent,
                 "linked_id": linked_id,
+                "talk_s": talk_s if status == "answered" else None,
             },
         }
     )

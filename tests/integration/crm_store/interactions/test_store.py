@@ -82,7 +82,7 @@ async def test_migrations_apply_again_without_change(
     await migrate(database_url)
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert [v[0] for v in versions] == ["0005_undeliverable_addresses"]
+    assert [v[0] for v in versions] == ["0006_preset_channels"]
 
 
 async def test_models_match_the_migrations(engine: AsyncEngine) -> None:
@@ -102,11 +102,22 @@ async def test_presets_are_seeded(sessions: Sessions) -> None:
         "completed",
         "wrong_number",
         "callback_later",
+        "left_voicemail",
         "not_interested",
         "meeting_scheduled",
         "spam",
     ]
     assert presets["in_progress"].label == "Taken into work"
+    # Calls' presets are not offered on an e-mail's card; the others fit both.
+    assert presets["wrong_number"].channels == ["call"]
+    assert presets["callback_later"].channels == ["call"]
+    assert presets["completed"].channels == ["call", "mail"]
+    voicemail = presets["left_voicemail"]
+    assert (voicemail.label, voicemail.kinds, voicemail.closes) == (
+        "Left a voicemail",
+        ["callback"],
+        False,
+    )
     assert not presets["in_progress"].closes
     assert presets["wrong_number"].closes
     assert presets["wrong_number"].overturns == ["needs_status", "callback"]
@@ -195,6 +206,30 @@ async def test_an_answered_call_closes_the_callback(
     assert closing[0].closed_by == "auto"
     linked = [d for t, d in records if t == "crm.interactions.v1"]
     assert [type(d) for d in linked] == [InteractionLinked, InteractionLinked]
+
+
+async def test_a_five_second_answered_call_leaves_the_callback_open(
+    sessions: Sessions, call_event: EventFactory
+) -> None:
+    """A 5-second outbound "answered" call is a voicemail box or a dropped line: nobody was
+    reached, so the client still waits for a call back."""
+    missed = call_event("callback", call_id="twilio:CA-v1")
+    short = call_event(
+        "auto_closed",
+        call_id="twilio:CA-v2",
+        status="answered",
+        direction="outbound",
+        talk_s=5.0,
+        at=missed.occurred_at + timedelta(minutes=10),
+    )
+    opened = await record(sessions, missed)
+    after = await record(sessions, short)
+
+    assert after.closed == []
+    async with sessions() as session:
+        activity = await ActivityRepository(session).get_activity(opened.opened[0])
+    assert activity is not None
+    assert (activity.state, activity.closed_by) == ("open", None)
 
 
 async def test_a_missed_call_after_the_callback_was_closed_opens_a_new_one(

@@ -70,9 +70,12 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("POST", "/login"): EVERYONE,  # the form without its nonce: 400, asked again
     ("POST", "/logout"): {role: SIGN_IN for role in EVERYONE},  # signed out, back to sign-in
     ("GET", "/static/{name}"): EVERYONE,
+    ("GET", "/favicon.ico"): EVERYONE,
     ("GET", "/"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER) | {OPERATOR.value: "redirect:/identify"},
     ("GET", "/inbox/state"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER),
     ("POST", "/activities/{activity_id}/status"): only(ADMIN, SUPERVISOR, MANAGER),
+    ("POST", "/activities/{activity_id}/undo"): only(ADMIN, SUPERVISOR, MANAGER),
+    ("POST", "/inbox/handled"): only(ADMIN, SUPERVISOR, MANAGER),  # no reason: 422, asked again
     ("GET", "/team"): only(ADMIN, SUPERVISOR, VIEWER),
     ("GET", "/contacts"): only(ADMIN, SUPERVISOR, MANAGER, OPERATOR, VIEWER),
     ("POST", "/contacts/search"): only(ADMIN, SUPERVISOR, MANAGER, OPERATOR, VIEWER),
@@ -212,3 +215,29 @@ async def test_every_page_route_for_every_role(app: FastAPI, admin: dict[str, st
                 if got != expected:
                     wrong.append(f"{method} {path} as {who}: {got}, expected {expected}")
     assert wrong == []
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+async def test_a_browser_gets_a_page_not_raw_json_for_an_unknown_address(app: FastAPI) -> None:
+    """Unknown URLs and `/favicon.ico` once answered problem+json to a person's browser."""
+    async with browser(app) as client:
+        missing = await client.get("/no/such/page", headers={"Accept": BROWSER_ACCEPT})
+        assert missing.status_code == 404
+        assert missing.headers["content-type"].startswith("text/html")
+        assert "<h1>Page not found</h1>" in missing.text
+        assert '<a href="/">' in missing.text
+        assert "default-src 'none'" in missing.headers["content-security-policy"]
+        icon = await client.get("/favicon.ico", headers={"Accept": "image/*"})
+        assert icon.status_code == 200
+        assert icon.headers["content-type"] == "image/svg+xml"
+        assert icon.text.startswith("<svg")
+        login = await client.get("/login")
+        assert '<link rel="icon"' in login.text
+        # Programs still get problem+json: the API, and a client that does not ask for a page.
+        api = await client.get("/api/v1/no-such", headers={"Accept": BROWSER_ACCEPT})
+        assert api.status_code == 404
+        assert api.headers["content-type"] == "application/problem+json"
+        script = await client.get("/no/such/page", headers={"Accept": "application/json"})
+        assert script.headers["content-type"] == "application/problem+json"

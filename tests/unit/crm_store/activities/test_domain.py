@@ -13,16 +13,22 @@ from crm_store.activities.domain import (
     Fold,
     ManagerView,
     Open,
+    StatusStep,
     can_see_activity,
     can_set_status,
+    channel_of,
     choose_assignee,
+    closes_without_identifying,
     decide,
     identification_closes,
+    is_real_call_with_client,
     is_real_conversation,
     overturns_classifier,
     preset_applies,
+    preset_offered,
     related_counterparts,
     takes_on_status,
+    undo_refusal,
 )
 from crm_store.config import DuePolicy
 from crm_store.core import Principal, Role
@@ -44,6 +50,8 @@ def call(
     call_id: str = "twilio:CA1",
     linked_id: str | None = None,
     tags: tuple[str, ...] = (),
+    talk_s: float | None = 90.0,
+    ended_at: datetime | None = None,
 ) -> InteractionClassified:
     external = {"raw": counterpart or "anonymous", "e164": counterpart, "kind": "external"}
     if counterpart is None:
@@ -69,6 +77,9 @@ def call(
             "counterpart": counterpart,
             "agent": agent,
             "linked_id": linked_id,
+            "answered_at": at if status == "answered" else None,
+            "ended_at": ended_at,
+            "talk_s": talk_s if status == "answered" else None,
         },
     }
     return InteractionClassified.model_validate(data)
@@ -413,3 +424,172 @@ def test_due_dates_per_kind() -> None:
     assert policy.due_at(ActivityKind.CALLBACK, T0) == T0 + timedelta(hours=2)
     assert policy.due_at(ActivityKind.REPLY, T0) is None
     assert DuePolicy().due_at(ActivityKind.REPLY, T0) == T0 + timedelta(hours=24)
+
+
+# A callback closes only on a real conversation with the client: over the short-call threshold
+# (or, with no duration reported, the client dialling us), never on a voicemail box or a
+# 5-second call that reached nobody.
+
+
+@pytest.mark.parametrize("direction", ["inbound", "outbound"])
+def test_a_five_second_answered_call_does_not_close_a_callback(direction: str) -> None:
+    existing = open_activity(ActivityKind.CALLBACK)
+    event = call("auto_closed", status="answered", direction=direction, talk_s=5.0)
+    assert decide(event, [existing], min_talk_s=10.0) == []
+
+
+def test_a_call_just_at_the_threshold_is_still_short() -> None:
+    existing = open_activity(ActivityKind.CALLBACK)
+    event = call("logged", status="answered", direction="outbound", talk_s=10.0)
+    assert decide(event, [existing], min_talk_s=10.0) == []
+    longer = call("logged", status="answered", direction="outbound", talk_s=10.5)
+    assert decide(longer, [existing], min_talk_s=10.0) == [
+        Close("a1", "answered outbound call twilio:CA1")
+    ]
+
+
+def test_an_answered_call_tagged_voicemail_does_not_close_a_callback() -> None:
+    existing = open_activity(ActivityKind.CALLBACK)
+    event = call(
+        "logged", status="answered", direction="outbound", talk_s=40.0, tags=("voicemail",)
+    )
+    assert decide(event, [existing]) == []
+
+
+def test_a_voicemail_status_call_does_not_close_a_callback() -> None:
+    existing = open_activity(ActivityKind.CALLBACK)
+    event = call("logged", status="voicemail", direction="outbound", talk_s=None)
+    assert decide(event, [existing]) == []
+
+
+def test_without_talk_seconds_the_answer_and_end_times_tell_the_length() -> None:
+    existing = open_activity(ActivityKind.CALLBACK)
+    short = call(
+        "logged",
+        status="answered",
+        direction="outbound",
+        talk_s=None,
+        ended_at=T0 + timedelta(seconds=4),
+    )
+    assert decide(short, [existing], min_talk_s=10.0) == []
+    long = call(
+        "logged",
+        status="answered",
+        direction="outbound",
+        talk_s=None,
+        ended_at=T0 + timedelta(minutes=3),
+    )
+    assert decide(long, [existing], min_talk_s=10.0) == [
+        Close("a1", "answered outbound call twilio:CA1")
+    ]
+
+
+def test_with_no_duration_at_all_only_the_clients_own_call_closes() -> None:
+    existing = open_activity(ActivityKind.CALLBACK)
+    inbound = call("needs_status", status="answered", talk_s=None)
+    assert decide(inbound, [existing])[0] == Close("a1", "answered inbound call twilio:CA1")
+    outbound = call("logged", status="answered", direction="outbound", talk_s=None)
+    assert decide(outbound, [existing]) == []  # perhaps a voicemail box: nobody was reached
+
+
+@pytest.mark.parametrize(
+    ("talk_s", "ended", "real"),
+    [
+        (5.0, None, False),
+        (10.0, None, False),
+        (11.0, None, True),
+        (None, 3, False),
+        (None, 30, True),
+    ],
+)
+def test_is_a_real_call_with_the_client(
+    talk_s: float | None, ended: int | None, real: bool
+) -> None:
+    ended_at = T0 + timedelta(seconds=ended) if ended is not None else None
+    event = call(
+        "logged", status="answered", direction="outbound", talk_s=talk_s, ended_at=ended_at
+    )
+    assert is_real_call_with_client(event, min_talk_s=10.0) is real
+
+
+def test_a_short_answered_leg_leaves_a_callback_holding_other_missed_calls_open() -> None:
+    callback = open_activity(
+        ActivityKind.CALLBACK,
+        at=T0 + timedelta(seconds=5),
+        call_keys=frozenset({"twilio:L0", "twilio:L1"}),
+    )
+    answered = call("logged", status="answered", linked_id="L1", direction="outbound", talk_s=4)
+    assert decide(answered, [callback]) == []
+
+
+# "Who is this?" closes when its number or address is given to a contact. A preset may close it
+# only by saying there is nobody to identify (spam, a wrong number): "Completed" would drop the
+# person with no contact made.
+
+
+@pytest.mark.parametrize(
+    ("closes", "overturns", "refused"),
+    [
+        (True, (), True),  # completed
+        (False, (), False),  # taken into work
+        (True, ("needs_status", "callback"), False),  # wrong number
+        (True, ("needs_status", "callback", "reply_needed"), False),  # spam
+    ],
+)
+def test_a_preset_closes_an_identify_item_only_when_nobody_is_there_to_identify(
+    closes: bool, overturns: tuple[str, ...], refused: bool
+) -> None:
+    why = closes_without_identifying(ActivityKind.IDENTIFY_CONTACT, closes, overturns)
+    assert (why is not None) is refused
+    assert closes_without_identifying(ActivityKind.CALLBACK, closes, overturns) is None
+
+
+def test_a_cards_channel_is_its_last_interactions_else_the_counterparts_kind() -> None:
+    assert channel_of("call", "ann@client.example") == "call"
+    assert channel_of("mail", CLIENT) == "mail"
+    assert channel_of(None, "ann@client.example") == "mail"
+    assert channel_of(None, CLIENT) == "call"
+    assert channel_of(None, None) == "call"  # a withheld caller
+
+
+def test_presets_are_offered_on_the_channels_they_name() -> None:
+    assert preset_offered(["call"], "call")
+    assert not preset_offered(["call"], "mail")  # no "Wrong number" on an e-mail
+    assert preset_offered(["call", "mail"], "mail")
+
+
+# Undo: the person who clicked, within the window, while the item is as the click left it.
+
+STEP = StatusStep(actor="manager:m1", at=T0, preset="spam", state="done")
+
+
+def refusal(step: StatusStep | None = STEP, **overrides: Any) -> str | None:
+    facts: dict[str, Any] = {
+        "actor": "manager:m1",
+        "now": T0 + timedelta(minutes=2),
+        "window_s": 300.0,
+        "state": "done",
+        "preset": "spam",
+    }
+    return undo_refusal(step, **(facts | overrides))
+
+
+def test_the_clicker_undoes_within_the_window() -> None:
+    assert refusal() is None
+    assert refusal(now=T0 + timedelta(minutes=5)) is None
+
+
+@pytest.mark.parametrize(
+    ("step", "overrides", "why"),
+    [
+        (None, {}, "no status change"),
+        (STEP, {"actor": "manager:m2"}, "only the person"),
+        (STEP, {"now": T0 + timedelta(minutes=5, seconds=1)}, "5 minutes to undo have passed"),
+        (STEP, {"state": "open", "preset": "spam"}, "changed after"),
+        (STEP, {"preset": "completed"}, "changed after"),
+    ],
+)
+def test_undo_is_refused_with_a_reason(
+    step: StatusStep | None, overrides: dict[str, Any], why: str
+) -> None:
+    assert why in (refusal(step, **overrides) or "")

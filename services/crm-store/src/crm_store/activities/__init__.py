@@ -5,6 +5,7 @@ Routes: `/api/v1/activities`, `/api/v1/presets`. Other packages import from here
 """
 
 from crm_store.activities import domain
+from crm_store.activities.bulk import mark_all_handled
 from crm_store.activities.domain import (
     ACTIVITY_READERS,
     SEES_ALL_ACTIVITIES,
@@ -19,6 +20,7 @@ from crm_store.activities.domain import (
     identification_closes,
     preset_applies,
 )
+from crm_store.activities.expiry import OutcomeExpiry, expire_outcome_requests
 from crm_store.activities.gauges import ActivityGauges
 from crm_store.activities.repository import ActivityFilter, ActivityRepository, Page
 from crm_store.activities.routes import router
@@ -30,6 +32,7 @@ from crm_store.activities.service import (
     close_activity,
     set_status,
 )
+from crm_store.activities.undo import undo_status
 
 __all__ = [
     "ACTIVITY_READERS",
@@ -45,6 +48,7 @@ __all__ = [
     "Fold",
     "ManagerView",
     "Open",
+    "OutcomeExpiry",
     "Page",
     "activity_record",
     "activity_view",
@@ -52,8 +56,11 @@ __all__ = [
     "can_set_status",
     "close_activity",
     "domain",
+    "expire_outcome_requests",
     "identification_closes",
+    "mark_all_handled",
     "preset_applies",
     "router",
     "set_status",
+    "undo_status",
 ]

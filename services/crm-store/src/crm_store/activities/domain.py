@@ -48,6 +48,37 @@ def preset_applies(preset_kinds: Iterable[str], kind: str) -> bool:
     return kind in set(preset_kinds)
 
 
+def channel_of(interaction_kind: str | None, counterpart: str | None) -> str:
+    """`call` or `mail`: what an activity's card is about (its last interaction, else whether
+    the counterpart is an address)."""
+    if interaction_kind in ("call", "mail"):
+        return interaction_kind
+    return "mail" if counterpart and "@" in counterpart else "call"
+
+
+def preset_offered(preset_channels: Iterable[str], channel: str) -> bool:
+    """Whether a card of this channel offers the preset ("Wrong number" is not for e-mail)."""
+    return channel in set(preset_channels)
+
+
+def closes_without_identifying(
+    kind: str, preset_closes: bool, preset_overturns: Iterable[str]
+) -> str | None:
+    """Why a preset may not close this activity, or None when it may.
+
+    A "Who is this?" closes when its number or address is given to a contact. A preset may
+    close it only by saying there is nobody to identify (one that overturns the classifier:
+    spam, a wrong number); "Completed" would drop the person with no contact made.
+    """
+    if kind != ActivityKind.IDENTIFY_CONTACT or not preset_closes or any(preset_overturns):
+        return None
+    return (
+        "this closes when the number or address is added to a contact (To identify: create "
+        "the contact or link an existing one); if nobody is there to identify, mark it as "
+        "spam or a wrong number"
+    )
+
+
 def overturns_classifier(preset_overturns: Iterable[str], disposition: str | None) -> bool:
     """Whether a manager's preset says the classifier's disposition was wrong."""
     return disposition is not None and disposition in set(preset_overturns)
@@ -134,6 +165,38 @@ def call_key(event: InteractionClassified) -> str | None:
     return linked_key(event) or event.interaction_id
 
 
+# Up to this many seconds of talk, an answered call reached nobody that counts: a voicemail box
+# that picked up, a "wrong number", a dropped line. The classifier's very short call is the same.
+SHORT_CALL_S = 10.0
+
+
+def talk_seconds(event: InteractionClassified) -> float | None:
+    """Seconds talked: as reported, else from the answer and end times; None when unknown."""
+    call = event.call
+    if call is None:
+        return None
+    if call.talk_s is not None:
+        return call.talk_s
+    if call.answered_at is not None and call.ended_at is not None:
+        return max(0.0, (call.ended_at - call.answered_at).total_seconds())
+    return None
+
+
+def is_real_call_with_client(event: InteractionClassified, *, min_talk_s: float) -> bool:
+    """An answered external call in which a person on the client's side talked with us.
+
+    Longer than `min_talk_s`; a voicemail (by status or tag) never is. With no duration at all,
+    only the client's own call counts (they dialled us, a colleague answered): an outbound call
+    may have been picked up by an answering machine.
+    """
+    if not is_answered_call(event) or Tag.VOICEMAIL in event.tags:
+        return False
+    seconds = talk_seconds(event)
+    if seconds is None:
+        return event.call is not None and event.call.direction is CallDirection.INBOUND
+    return seconds > min_talk_s
+
+
 def is_answered_call(event: InteractionClassified) -> bool:
     call = event.call
     return (
@@ -155,18 +218,20 @@ def decide(
     assignee_id: str | None = None,
     answered_elsewhere: bool = False,
     unknown_counterpart: bool = False,
+    min_talk_s: float = SHORT_CALL_S,
 ) -> list[Decision]:
     """Closes first, then what this interaction asks a person to do.
 
     `answered_elsewhere`: another leg of this call (same linked_id) was answered, so a missed
     leg asks for nothing. `unknown_counterpart`: no contact or company has the counterpart, so
-    a real conversation also asks someone to identify it. A message that claims one of our
-    addresses without evidence (`spoofed_sender`) is nobody's act: it closes and asks nothing,
-    whatever its disposition says.
+    a real conversation also asks someone to identify it. `min_talk_s`: an answered call closes
+    the counterpart's callback only when longer (`is_real_call_with_client`). A message that
+    claims one of our addresses without evidence (`spoofed_sender`) is nobody's act: it closes
+    and asks nothing, whatever its disposition says.
     """
     if is_spoofed(event):
         return []
-    closes = _auto_closes(event, open_activities)
+    closes = _auto_closes(event, open_activities, min_talk_s)
     closed = {c.activity_id for c in closes}
     still_open = [a for a in open_activities if a.id not in closed]
     asks = _asks(event, still_open, assignee_id, answered_elsewhere)
@@ -225,29 +290,32 @@ def identification_closes(
 
 
 def _auto_closes(
-    event: InteractionClassified, open_activities: Sequence[ActivityView]
+    event: InteractionClassified, open_activities: Sequence[ActivityView], min_talk_s: float
 ) -> list[Close]:
     call, mail = event.call, event.mail
     if call is not None and is_answered_call(event):
         reason = f"answered {call.direction.value} call {call.call_id}"
         key = call_key(event)
+        real = is_real_call_with_client(event, min_talk_s=min_talk_s)
         closes: list[Close] = []
         for a in open_activities:
             if a.kind is not ActivityKind.CALLBACK:
                 continue
             if key is not None and key in a.call_keys:
                 # A leg of this very call was missed while a colleague answered it: nothing
-                # to call back unless the callback also holds other missed calls.
+                # to call back unless the callback also holds other missed calls, which this
+                # call settles only if it was a real conversation.
                 if a.call_keys == {key}:
                     closes.append(
                         Close(a.id, f"answered by a colleague: {reason}", ActivityState.CANCELED)
                     )
-                else:
+                elif real:
                     closes.append(Close(a.id, reason))
             # An act closes only what was open before it: a late-delivered old call must not
             # close a callback for a newer missed call.
             elif (
-                event.counterpart is not None
+                real
+                and event.counterpart is not None
                 and a.counterpart == event.counterpart
                 and a.last_occurred_at <= event.occurred_at
             ):
@@ -322,3 +390,41 @@ def recipient_addresses(event: InteractionClassified) -> list[str]:
             if address and address not in out:
                 out.append(address)
     return out
+
+
+@dataclass(frozen=True)
+class StatusStep:
+    """A person's status change on an activity, as the audit log recorded it."""
+
+    actor: str
+    at: datetime
+    preset: str
+    state: str
+    """What the change left: the activity's state and preset right after it."""
+
+
+def undo_refusal(
+    step: StatusStep | None,
+    *,
+    actor: str,
+    now: datetime,
+    window_s: float,
+    state: str,
+    preset: str | None,
+) -> str | None:
+    """Why the last status change may not be undone, or None when it may.
+
+    Only the person who clicked, within `window_s` seconds, and only while the activity is as
+    that click left it (nothing changed it since). Afterwards a supervisor corrects it instead.
+    """
+    if step is None:
+        return "there is no status change to undo"
+    if step.actor != actor:
+        return "only the person who set this status can undo it"
+    if (now - step.at).total_seconds() > window_s:
+        return (
+            f"the {round(window_s / 60)} minutes to undo have passed; a supervisor can correct it"
+        )
+    if (state, preset) != (step.state, step.preset):
+        return "this item changed after that status was set"
+    return None

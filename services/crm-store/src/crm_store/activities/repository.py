@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -14,6 +14,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal,
     or_,
     select,
     true,
@@ -27,9 +28,11 @@ from crm_store.core import (
     MAX_PAGE,
     Activity,
     ActivityInteraction,
+    AuditEntry,
     Interaction,
     Preset,
     Store,
+    UtcDateTime,
     decode_cursor,
     encode_cursor,
     table_of,
@@ -46,6 +49,16 @@ class ActivityFilter:
     visible_to_manager: str | None = None
     """A manager id: only that manager's activities and unassigned ones."""
     contact_id: str | None = None
+    urgent_first: bool = False
+    """Soonest due first (overdue, then due soon, then the rest), else newest first."""
+    channel: str | None = None
+    """`call` or `mail`: activities about a number (or a withheld caller), or an address."""
+    overdue_at: datetime | None = None
+    """Only those past their due time at this moment."""
+
+
+# Sorts an activity with no due time after every other (urgent first).
+NEVER_DUE = datetime(9999, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -127,28 +140,29 @@ class ActivityRepository(Store):
         """
         limit = max(1, min(limit, MAX_PAGE))
         position = decode_cursor(cursor) if cursor is not None else None
+        urgent = where.urgent_first
+        sort_key: ColumnElement[datetime] = (
+            func.coalesce(Activity.due_at, literal(NEVER_DUE, UtcDateTime()), type_=UtcDateTime())
+            if urgent
+            else Activity.opened_at.expression
+        )
 
-        def scoped(assignee: ColumnElement[bool] | None) -> Select[Activity]:
-            statement = select(Activity)
+        def scoped(assignee: ColumnElement[bool] | None) -> Select[Activity, datetime]:
+            statement = select(Activity, sort_key.label("sort_key"))
             if assignee is not None:
                 statement = statement.where(assignee)
-            if where.state is not None:
-                statement = statement.where(Activity.state == where.state)
-            if where.kind is not None:
-                statement = statement.where(Activity.kind == where.kind)
-            if where.contact_id is not None:
-                statement = statement.where(Activity.contact_id == where.contact_id)
+            for condition in _conditions(where):
+                statement = statement.where(condition)
             if position is not None:
-                opened_at, last_id = position
+                at, last_id = position
                 statement = statement.where(
-                    or_(
-                        Activity.opened_at < opened_at,
-                        and_(Activity.opened_at == opened_at, Activity.id < last_id),
-                    )
+                    or_(sort_key > at, and_(sort_key == at, Activity.id > last_id))
+                    if urgent
+                    else or_(sort_key < at, and_(sort_key == at, Activity.id < last_id))
                 )
-            return statement.order_by(Activity.opened_at.desc(), Activity.id.desc()).limit(
-                limit + 1
-            )
+            if urgent:
+                return statement.order_by(sort_key.asc(), Activity.id.asc()).limit(limit + 1)
+            return statement.order_by(sort_key.desc(), Activity.id.desc()).limit(limit + 1)
 
         if where.unassigned:
             statements = [scoped(Activity.assignee_id.is_(None))]
@@ -163,17 +177,18 @@ class ActivityRepository(Store):
             statements = [scoped(None)]
 
         if len(statements) == 1:
-            rows = list((await self.session.execute(statements[0])).scalars())
+            found = (await self.session.execute(statements[0])).all()
         else:
             both = union_all(*(st.subquery().select() for st in statements)).subquery()
             merged = aliased(Activity, both)
-            statement = (
-                select(merged).order_by(both.c.opened_at.desc(), both.c.id.desc()).limit(limit + 1)
-            )
-            rows = list((await self.session.execute(statement)).scalars())
-        items = rows[:limit]
+            key = both.c.sort_key
+            order = (key.asc(), both.c.id.asc()) if urgent else (key.desc(), both.c.id.desc())
+            statement = select(merged, key).order_by(*order).limit(limit + 1)
+            found = (await self.session.execute(statement)).all()
+        rows = [(row[0], row[1]) for row in found]
+        items = [activity for activity, _ in rows[:limit]]
         more = len(rows) > limit
-        next_cursor = encode_cursor(items[-1].opened_at, items[-1].id) if more else None
+        next_cursor = encode_cursor(rows[limit - 1][1], items[-1].id) if more else None
         return Page(items, next_cursor)
 
     async def activities_for_update(self, ids: Iterable[str]) -> list[Activity]:
@@ -376,6 +391,48 @@ class ActivityRepository(Store):
         await self.session.flush()
         return preset
 
+    async def stale_open(self, kind: str, opened_before: datetime, limit: int) -> list[Activity]:
+        """Open activities of a kind opened before a time, oldest first; locked (another
+        replica's sweep skips them on PostgreSQL)."""
+        statement = (
+            select(Activity)
+            .where(Activity.kind == kind, Activity.state == "open")
+            .where(Activity.opened_at < opened_before)
+            .order_by(Activity.opened_at, Activity.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def last_status_entry(self, activity_id: str) -> AuditEntry | None:
+        """The latest status change a person made on the activity (set, undone, corrected)."""
+        statement = (
+            select(AuditEntry)
+            .where(AuditEntry.entity == "activity", AuditEntry.entity_id == activity_id)
+            .where(AuditEntry.action.in_(("status_set", "status_undone", "status_corrected")))
+            .order_by(AuditEntry.id.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
     async def interaction_of(self, activity: Activity) -> Interaction | None:
         """The interaction that last touched the activity (a preset is feedback on it)."""
         return await self.session.get(Interaction, activity.last_interaction_id)
+
+
+def _conditions(where: ActivityFilter) -> list[ColumnElement[bool]]:
+    """The filter's conditions other than whose activities they are."""
+    out: list[ColumnElement[bool]] = []
+    if where.state is not None:
+        out.append(Activity.state == where.state)
+    if where.kind is not None:
+        out.append(Activity.kind == where.kind)
+    if where.contact_id is not None:
+        out.append(Activity.contact_id == where.contact_id)
+    if where.channel == "mail":
+        out.append(Activity.counterpart.like("%@%"))
+    elif where.channel == "call":
+        out.append(or_(Activity.counterpart.is_(None), Activity.counterpart.not_like("%@%")))
+    if where.overdue_at is not None:
+        out.append(Activity.due_at < where.overdue_at)
+    return out

@@ -9,15 +9,20 @@ from typing import Annotated, Any
 from fastapi import Query, status
 
 from crm_store.activities import domain, service
+from crm_store.activities.bulk import mark_all_handled
+from crm_store.activities.correct import correct_status
 from crm_store.activities.repository import ActivityFilter, ActivityRepository
 from crm_store.activities.schemas import (
     ActivityOut,
     ActivityPage,
+    MarkHandledIn,
+    MarkHandledOut,
     PresetIn,
     PresetOut,
     PresetPatch,
     StatusIn,
 )
+from crm_store.activities.undo import undo_status
 from crm_store.core import (
     MAX_PAGE,
     Activity,
@@ -26,9 +31,11 @@ from crm_store.core import (
     Preset,
     Principal,
     SessionDep,
+    SettingsDep,
     audit_entry,
     feature_router,
     invalid,
+    utcnow,
 )
 from crm_store.metrics import ACTIVITY_CHANGES
 from switchboard_shared.events import ActivityKind, ActivityState
@@ -95,6 +102,48 @@ async def get_activity(activity_id: str, session: SessionDep, who: Authorized) -
     activity = await ActivityRepository(session).get_activity(activity_id)
     if activity is None or not domain.can_see_activity(who, activity.assignee_id):
         raise Problem(404, "Not found", f"no activity {activity_id}")
+    return activity
+
+
+@router.post("/activities/mark-handled", response_model=MarkHandledOut, tags=["activities"])
+async def mark_activities_handled(
+    body: MarkHandledIn, session: SessionDep, who: Authorized
+) -> MarkHandledOut:
+    """Everything open in one manager's inbox is handled (back from a holiday): canceled with
+    the reason, audited; "Who is this?" items stay, and unassigned ones are not touched."""
+    assignee = body.assignee_id or who.manager_id
+    if who.role not in domain.SEES_ALL_ACTIVITIES and assignee != who.manager_id:
+        raise Problem(403, "Forbidden", "managers mark their own inbox only")
+    if assignee is None:
+        raise invalid("assignee_id", "name whose inbox")
+    handled = await mark_all_handled(session, assignee, body.reason, who, utcnow())
+    await session.commit()
+    for activity in handled:
+        ACTIVITY_CHANGES.labels(activity.kind, "canceled", "manager").inc()
+    return MarkHandledOut(handled=len(handled))
+
+
+@router.post("/activities/{activity_id}/correct", response_model=ActivityOut, tags=["activities"])
+async def correct_activity_status(
+    activity_id: str, body: StatusIn, session: SessionDep, who: Authorized
+) -> Activity:
+    """A supervisor replaces the status a person set (after the minutes to undo): audited, and
+    the classifier's feedback is corrected too."""
+    activity = await correct_status(session, activity_id, body.preset, body.note, who)
+    await session.commit()
+    ACTIVITY_CHANGES.labels(activity.kind, "status_corrected", "supervisor").inc()
+    return activity
+
+
+@router.post("/activities/{activity_id}/undo", response_model=ActivityOut, tags=["activities"])
+async def undo_activity_status(
+    activity_id: str, session: SessionDep, settings: SettingsDep, who: Authorized
+) -> Activity:
+    """Put the activity back as it was before your last status on it: within
+    `CRM_STORE_UNDO_MIN` minutes, while nothing changed it since (409 otherwise, saying why)."""
+    activity = await undo_status(session, activity_id, who, window_s=settings.undo_min * 60)
+    await session.commit()
+    ACTIVITY_CHANGES.labels(activity.kind, "status_undone", "manager").inc()
     return activity
 
 

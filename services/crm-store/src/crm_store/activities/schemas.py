@@ -13,7 +13,13 @@ from crm_store.core import (
     PresetCode,
     Text200,
 )
-from switchboard_shared.events import ActivityKind, ActivityState, ClosedBy, Disposition
+from switchboard_shared.events import (
+    ActivityKind,
+    ActivityState,
+    ClosedBy,
+    Disposition,
+    InteractionKind,
+)
 
 
 class BounceOut(BaseModel):
@@ -73,6 +79,10 @@ class PresetOut(Out):
     overturns: list[Disposition]
     position: int
     active: bool
+    channels: list[InteractionKind]
+
+
+CHANNELS_HELP = "Which cards offer it: those of calls, of e-mails, or both"
 
 
 class PresetIn(Body):
@@ -85,6 +95,9 @@ class PresetIn(Body):
     )
     position: int = 0
     active: bool = True
+    channels: list[InteractionKind] = Field(
+        default_factory=lambda: list(InteractionKind), min_length=1, description=CHANNELS_HELP
+    )
 
 
 class PresetPatch(Body):
@@ -94,6 +107,9 @@ class PresetPatch(Body):
     overturns: list[Disposition] | None = None
     position: int | None = None
     active: bool | None = None
+    channels: list[InteractionKind] | None = Field(
+        default=None, min_length=1, description=CHANNELS_HELP
+    )
 
     @model_validator(mode="after")
     def no_nulls(self) -> Self:
@@ -101,3 +117,16 @@ class PresetPatch(Body):
         if nulls:
             raise ValueError(f"cannot be null: {', '.join(nulls)}")
         return self
+
+
+class MarkHandledIn(Body):
+    reason: str = Field(min_length=1, max_length=500, description="Why, for the audit log")
+    assignee_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Whose inbox: yours when omitted (supervisors and admins name a manager)",
+    )
+
+
+class MarkHandledOut(BaseModel):
+    handled: int = Field(description="Items canceled (at most 500 per call: call again)")

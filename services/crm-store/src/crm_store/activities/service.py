@@ -6,7 +6,7 @@ and the event that says it changed. They stage changes and outbox records; the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ from crm_store.core import (
     SOURCE,
     Activity,
     Interaction,
+    Preset,
     Principal,
     audit_entry,
     utcnow,
@@ -89,18 +90,10 @@ async def set_status(
         raise Problem(403, "Forbidden", f"role {actor.role.value} cannot set statuses")
     if activity.state != ActivityState.OPEN:
         raise Problem(409, "Activity is closed", f"activity {activity_id} is {activity.state}")
-    preset = await repo.get_preset(preset_code)
-    if preset is None or not preset.active:
-        raise Problem(422, "Unknown preset", f"no active preset {preset_code!r}", field="preset")
-    if not domain.preset_applies(preset.kinds, activity.kind):
-        raise Problem(
-            422,
-            "Preset does not apply",
-            f"preset {preset_code!r} does not apply to {activity.kind} activities",
-            field="preset",
-        )
+    preset = await fitting_preset(repo, preset_code, activity.kind)
 
     now = utcnow()
+    before = restorable(activity)
     changes: dict[str, Any] = {
         "preset": preset.code,
         "assignee_id": domain.takes_on_status(actor, activity.assignee_id),
@@ -123,25 +116,94 @@ async def set_status(
     records = [
         activity_record(activity, change, interaction_id=None, step=step, source=source, at=now)
     ]
+    feedback_id = None
     if interaction is not None:
-        records.append(
-            _feedback_record(activity, interaction, preset.overturns, actor, source, now)
-        )
+        feedback = feedback_record(activity, interaction, preset.overturns, actor, source, now)
+        feedback_id = feedback_id_of(feedback)
+        records.append(feedback)
     await repo.add_outbox(records)
     await repo.audit(
         [
             audit_entry(
                 actor,
-                "status_set",
+                STATUS_SET,
                 "activity",
                 activity.id,
                 preset=preset.code,
                 state=activity.state,
                 note=note,
+                before=before,
+                feedback=feedback_id,
             )
         ]
     )
     return activity
+
+
+async def fitting_preset(repo: ActivityRepository, code: str, kind: str) -> Preset:
+    """The active preset of that code, if it may be set on an activity of that kind."""
+    preset = await repo.get_preset(code)
+    if preset is None or not preset.active:
+        raise Problem(422, "Unknown preset", f"no active preset {code!r}", field="preset")
+    if not domain.preset_applies(preset.kinds, kind):
+        raise Problem(
+            422,
+            "Preset does not apply",
+            f"preset {code!r} does not apply to {kind} activities",
+            field="preset",
+        )
+    refusal = domain.closes_without_identifying(kind, preset.closes, preset.overturns)
+    if refusal is not None:
+        raise Problem(409, "Identify the contact first", refusal, field="preset")
+    return preset
+
+
+async def cancel_all(
+    repo: ActivityRepository,
+    activities: Sequence[Activity],
+    *,
+    reason: str,
+    closed_by: ClosedBy,
+    actor: Principal | None,
+    action: str,
+    now: datetime,
+) -> None:
+    """Cancel these activities with a reason (nothing was done, nothing is left to do): each is
+    published as `canceled` and audited as `action`."""
+    for activity in activities:
+        await repo.update_activity(
+            activity,
+            state=ActivityState.CANCELED.value,
+            closed_by=closed_by.value,
+            close_reason=reason,
+            closed_at=now,
+            updated_at=now,
+        )
+    step = f"{action}@{now.isoformat()}"
+    await repo.add_outbox(
+        [
+            activity_record(a, "canceled", interaction_id=None, step=step, source=SOURCE, at=now)
+            for a in activities
+        ]
+    )
+    await repo.audit(
+        [audit_entry(actor, action, "activity", a.id, reason=reason) for a in activities]
+    )
+
+
+STATUS_SET = "status_set"
+RESTORABLE = ("state", "preset", "note", "assignee_id", "closed_by", "close_reason", "closed_at")
+
+
+def restorable(activity: Activity) -> dict[str, Any]:
+    """What a status change replaces, as JSON: an undo puts it back."""
+    out: dict[str, Any] = {name: getattr(activity, name) for name in RESTORABLE}
+    out["closed_at"] = activity.closed_at.isoformat() if activity.closed_at else None
+    return out
+
+
+def feedback_id_of(record: KafkaRecord) -> str | None:
+    return record.headers.get("ce_id")
 
 
 def activity_view(activity: AnyActivity, call_keys: Iterable[str] = ()) -> ActivityView:
@@ -194,7 +256,7 @@ def activity_record(
     return encode(CRM_ACTIVITIES, data, id=ce_id, source=source, key=activity.id, time=now)
 
 
-def _feedback_record(
+def feedback_record(
     activity: Activity,
     interaction: Interaction,
     overturns: list[str],

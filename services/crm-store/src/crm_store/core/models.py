@@ -130,6 +130,10 @@ class Preset(Base):
     overturns: Mapped[list[str]] = mapped_column(JsonType, default=list)
     position: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    channels: Mapped[list[str]] = mapped_column(
+        JsonType, default=lambda: ["call", "mail"], server_default=text('\'["call", "mail"]\'')
+    )
+    """Which interactions' cards offer it: `call`, `mail`."""
 
 
 class Interaction(Base):

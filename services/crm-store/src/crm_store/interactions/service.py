@@ -300,6 +300,7 @@ class _Batch:
             assignee_id=assignee_id,
             answered_elsewhere=linked_id is not None and linked_id in answered,
             unknown_counterpart=not link.knows_the_person,
+            min_talk_s=self.policy.callback_min_talk_s,
         )
         decisions = horizon.acts(event, decisions, self.cutoff)
         key = domain.call_key(event)

@@ -3,6 +3,7 @@ of numbers and addresses to identify, and contact search."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -182,17 +183,23 @@ class IdentifyItem:
     last_at: datetime
     count: int
     prefill: tuple[str, str]
+    opened_at: datetime
+    taken_by: str | None
+    """The colleague who took the call or whose mailbox got the message."""
 
 
 async def identify_queue(
     session: AsyncSession, *, limit: int = 50, cursor: str | None = None
 ) -> tuple[list[IdentifyItem], str | None]:
-    """Open `identify_contact` activities: who talked or wrote to us that no contact has.
-    Shows the point and what kind of contact it was, not the activity's assignee or notes."""
+    """Open `identify_contact` activities, longest waiting first: who talked or wrote to us
+    that no contact has, who took it and what was said or written; not the activity's notes."""
     repo = ActivityRepository(session)
     page = await repo.list_activities(
-        ActivityFilter(state="open", kind="identify_contact"), limit=limit, cursor=cursor
+        ActivityFilter(state="open", kind="identify_contact", urgent_first=True),
+        limit=limit,
+        cursor=cursor,
     )
+    names = await manager_names(session) if page.items else {}
     interactions: dict[str, Interaction] = await by_id(
         session, Interaction, (a.last_interaction_id for a in page.items)
     )
@@ -208,6 +215,8 @@ async def identify_queue(
                 last_at=a.last_occurred_at,
                 count=a.count,
                 prefill=present.sender_name(payload),
+                opened_at=a.opened_at,
+                taken_by=names.get(a.assignee_id or ""),
             )
         )
     return items, page.next_cursor
@@ -242,6 +251,7 @@ async def search_contacts(
         if not tokens:
             return []
         rows, _ = await repo.list_contacts(tokens=tokens, limit=limit)
+        rows += await _people_at(repo, tokens, limit - len(rows), {c.id for c in rows})
     points = await repo.active_points(contact_ids=[c.id for c in rows])
     companies: dict[str, Company] = await by_id(session, Company, (c.company_id for c in rows))
     return [
@@ -258,6 +268,27 @@ async def search_contacts(
         )
         for c in rows
     ]
+
+
+# A company name matches at most this many companies, each giving its people.
+MAX_COMPANIES_SEARCHED = 5
+
+
+async def _people_at(
+    repo: DirectoryRepository, tokens: Sequence[str], room: int, found: set[str]
+) -> list[Contact]:
+    """The people of the companies whose name matches (a company name found nothing before)."""
+    if room <= 0:
+        return []
+    companies, _ = await repo.list_companies(tokens=tokens, limit=MAX_COMPANIES_SEARCHED)
+    out: list[Contact] = []
+    for company in companies:
+        people, _ = await repo.list_contacts(company_id=company.id, limit=room)
+        for person in people:
+            if person.id not in found and len(out) < room:
+                found.add(person.id)
+                out.append(person)
+    return out
 
 
 async def contact_points(session: AsyncSession, contact_id: str) -> list[Point]:

@@ -51,6 +51,10 @@ class Who:
     def point_type(self) -> str:
         return present.counterpart_type(self.counterpart)
 
+    @property
+    def point_href(self) -> str:
+        return present.counterpart_href(self.counterpart)
+
 
 @dataclass(frozen=True)
 class InboxItem:
@@ -74,6 +78,8 @@ class InboxItem:
     presets: list[PresetButton]
     prefill: tuple[str, str] = ("", "")
     """First and last name for "create contact", from a mail's display name."""
+    tags: list[str] = field(default_factory=list)
+    """The classifier's tags on the last interaction."""
     bounce: dict[str, Any] | None = None
     """A reply whose address bounced for good (`Activity.bounce`)."""
 
@@ -152,11 +158,14 @@ async def who_of(
     return out
 
 
-def presets_for(presets: Sequence[Preset], kind: str) -> list[PresetButton]:
+def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[PresetButton]:
     return [
         PresetButton(p.code, p.label, p.closes)
         for p in presets
-        if p.active and domain.preset_applies(p.kinds, kind)
+        if p.active
+        and domain.preset_applies(p.kinds, kind)
+        and domain.preset_offered(p.channels, channel)
+        and domain.closes_without_identifying(kind, p.closes, p.overturns) is None
     ]
 
 
@@ -240,8 +249,13 @@ async def inbox_items(
                 assignee_name=names.get(activity.assignee_id or ""),
                 disposition=last.disposition if last else None,
                 reasons=present.reasons_text(last.reasons if last else []),
-                presets=presets_for(presets, activity.kind),
+                presets=presets_for(
+                    presets,
+                    activity.kind,
+                    domain.channel_of(last.kind if last else None, activity.counterpart),
+                ),
                 prefill=present.sender_name(payload),
+                tags=[str(t) for t in (last.tags if last else [])],
                 bounce=activity.bounce,
             )
         )

@@ -17,19 +17,15 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from crm_store.activities import domain
-from crm_store.activities import set_status as set_activity_status
-from crm_store.core import Activity, InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
-from crm_store.metrics import ACTIVITY_CHANGES
+from crm_store.core import InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
 from crm_store.people import PeopleRepository
-from crm_store.web import queries
-from crm_store.web.forms import FormDep, FormError, read_form, text_field
+from crm_store.web import cards, queries
+from crm_store.web.forms import FormDep, read_form
 from crm_store.web.render import (
     STATIC_DIR,
     STATIC_TYPES,
     PageRoute,
-    fragment,
     page,
-    wants_json,
 )
 from crm_store.web.session import (
     LOGIN_COOKIE,
@@ -37,7 +33,6 @@ from crm_store.web.session import (
     MAX_TOKEN_CHARS,
     SESSION_COOKIE,
     CurrentUser,
-    PostingUser,
     Refused,
     User,
     clear_cookie,
@@ -52,7 +47,6 @@ from crm_store.web.session import (
     sign_in,
     sign_out,
 )
-from switchboard_shared.events import ActivityState
 from switchboard_shared.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -61,12 +55,15 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 API = "/api/v1"
 SET_STATUS = ("POST", f"{API}/activities/{{activity_id}}/status")
+UNDO = ("POST", f"{API}/activities/{{activity_id}}/undo")
+MARK_HANDLED = ("POST", f"{API}/activities/mark-handled")
 CREATE_CONTACT = ("POST", f"{API}/contacts")
 EDIT_CONTACT = ("PATCH", f"{API}/contacts/{{contact_id}}")
 READ_TEAM = ("GET", f"{API}/reports/managers")
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 ScopeParam = Annotated[str | None, Query(max_length=64)]
+ShowParam = Annotated[str | None, Query(max_length=16)]
 
 
 def may(user: User, route: tuple[str, str]) -> bool:
@@ -207,15 +204,16 @@ async def inbox_page(
     user: CurrentUser,
     manager: ScopeParam = None,
     cursor: Cursor = None,
+    show: ShowParam = None,
 ) -> Response:
     if not sees_inbox(user):
         return RedirectResponse("/identify" if can_identify(user) else "/contacts", 303)
     scope = await resolve_scope(session, user, manager)
     now = utcnow()
+    show = show if show in {value for value, _ in cards.FILTERS} else ""
     try:
-        items, next_cursor = await queries.inbox(
-            session, queries.inbox_filter(scope), now, cursor=cursor
-        )
+        where = cards.filtered(queries.inbox_filter(scope), show, now)
+        shown, next_cursor = await cards.inbox_cards(session, where, now, cursor=cursor)
     except InvalidCursorError as exc:
         raise bad_cursor() from exc
     return page(
@@ -225,17 +223,27 @@ async def inbox_page(
             "/",
             now=now,
             scope=scope,
-            items=items,
+            cards=shown,
             cursor=cursor,
             next_cursor=next_cursor,
             counters=await queries.counters(session, user.principal, scope, now),
             managers=await queries.active_managers(session) if sees_team(user) else [],
-            show_assignee=user.role in domain.SEES_ALL_ACTIVITIES,
-            may_set=lambda item: may_set(user, item.assignee_id),
-            can_identify=can_identify(user),
+            **{k: v for k, v in card_context(user).items() if k != "user"},
             page_query=scope_query(scope, user),
+            show=show,
+            filters=cards.FILTERS,
         ),
     )
+
+
+def card_context(user: User) -> dict[str, Any]:
+    """What rendering a card needs to know about who looks at it."""
+    return {
+        "user": user,
+        "show_assignee": user.role in domain.SEES_ALL_ACTIVITIES,
+        "may_set": lambda card: any(may_set(user, i.assignee_id) for i in card.items),
+        "can_identify": can_identify(user),
+    }
 
 
 @router.get("/inbox/state")
@@ -248,64 +256,6 @@ async def inbox_state(
     scope = await resolve_scope(session, user, manager)
     newest = await queries.newest_open(session, queries.inbox_filter(scope))
     return JSONResponse({"newest": newest})
-
-
-def _preset_label(item: queries.InboxItem, code: str) -> str:
-    return next((p.label for p in item.presets if p.code == code), code)
-
-
-@router.post("/activities/{activity_id}/status")
-async def set_status(
-    request: Request, activity_id: Id, session: SessionDep, user: PostingUser, form: FormDep
-) -> Response:
-    """One click on a preset (with the optional note): closing presets close the activity."""
-    if not may(user, SET_STATUS):
-        raise forbidden("your role cannot set statuses")
-    preset = text_field(form, "preset", max_chars=64, label="The status")
-    if not preset:
-        raise FormError(422, "pick a status")
-    note = text_field(form, "note", max_chars=4000, label="The note") or None
-    scope = await resolve_scope(session, user, form.get("scope") or None)
-    activity = await set_activity_status(session, activity_id, preset, note, user.principal)
-    await session.commit()
-    closed = activity.state != ActivityState.OPEN
-    ACTIVITY_CHANGES.labels(activity.kind, "closed" if closed else "status_set", "manager").inc()
-    if not wants_json(request):
-        return RedirectResponse("/" + scope_query(scope, user), status_code=303)
-    return await _inbox_change(session, user, scope, activity, preset)
-
-
-async def _inbox_change(
-    session: SessionDep, user: User, scope: str, activity: Activity, preset: str
-) -> JSONResponse:
-    now = utcnow()
-    [item] = await queries.inbox_items(session, [activity], now)
-    counters = await queries.counters(session, user.principal, scope, now)
-    closed = activity.state != ActivityState.OPEN
-    message = f"{item.kind_label}: {_preset_label(item, preset)}" + (
-        f". {counters.open} open left." if closed else "."
-    )
-    body: dict[str, Any] = {
-        "message": message,
-        "counters": fragment("_counters.html", counters=counters, scope=scope),
-    }
-    if closed:
-        body["remove"] = f"item-{activity.id}"
-    else:
-        body["replace"] = {
-            "id": f"item-{activity.id}",
-            "html": fragment(
-                "_item.html",
-                item=item,
-                user=user,
-                now=now,
-                scope=scope,
-                show_assignee=user.role in domain.SEES_ALL_ACTIVITIES,
-                may_set=lambda i: may_set(user, i.assignee_id),
-                can_identify=can_identify(user),
-            ),
-        }
-    return JSONResponse(body)
 
 
 # -- the team --------------------------------------------------------------------------------
@@ -329,6 +279,16 @@ async def team_page(request: Request, session: SessionDep, user: CurrentUser) ->
 
 
 # -- static files ----------------------------------------------------------------------------
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it unprompted; the pages name the same icon in `<link rel="icon">`."""
+    return FileResponse(
+        STATIC_DIR / "icon.svg",
+        media_type=STATIC_TYPES["icon.svg"],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/static/{name}")
