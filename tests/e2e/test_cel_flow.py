@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.test_walking_skeleton import ADMIN, activities, eventually
+from e2e.test_walking_skeleton import ADMIN, eventually, for_number
 from support.cel_traces import CLIENT, SCENARIOS, Pbx
 from support.stack import ASTERISK_TOKEN, GROUP_OWNER, Stack
 
@@ -61,15 +61,16 @@ def new_number() -> str:
     return f"+1415555{uuid.uuid4().int % 10_000:04d}"
 
 
-async def test_a_ring_group_nobody_answered_opens_one_callback(stack: Stack) -> None:
+async def test_a_ring_group_nobody_answered_opens_one_callback_for_the_group_s_owner(
+    stack: Stack,
+) -> None:
+    ids = await team(stack)
     number = new_number()
     await push(stack, from_number("ring_group_missed", number))
 
-    async def callbacks() -> list[dict[str, Any]]:
-        return [a for a in await activities(stack) if a.get("counterpart") == number]
-
-    [activity] = await eventually(callbacks, timeout=60)
+    [activity] = await eventually(for_number(stack, number), timeout=60)
     assert (activity["kind"], activity["count"]) == ("callback", 1)
+    assert activity["assignee_id"] == ids[GROUP_OWNER]
 
 
 async def test_a_ring_group_a_colleague_answered_asks_nobody_to_call_back(stack: Stack) -> None:
@@ -78,24 +79,8 @@ async def test_a_ring_group_a_colleague_answered_asks_nobody_to_call_back(stack:
     number = new_number()
     await push(stack, from_number("ring_group", number))
 
-    async def opened() -> list[dict[str, Any]]:
-        return [a for a in await activities(stack) if a.get("counterpart") == number]
-
-    found = await eventually(opened, timeout=60)
+    found = await eventually(for_number(stack, number), timeout=60)
     assert "callback" not in [a["kind"] for a in found]
-
-
-async def test_a_missed_ring_group_call_asks_the_group_s_owner_to_call_back(stack: Stack) -> None:
-    ids = await team(stack)
-    number = new_number()
-    await push(stack, from_number("ring_group_missed", number))
-
-    async def callbacks() -> list[dict[str, Any]]:
-        return [a for a in await activities(stack) if a.get("counterpart") == number]
-
-    [activity] = await eventually(callbacks, timeout=60)
-    assert (activity["kind"], activity["count"]) == ("callback", 1)
-    assert activity["assignee_id"] == ids[GROUP_OWNER]
 
 
 async def test_a_transferred_call_s_outcome_is_for_whoever_talked_last(stack: Stack) -> None:
@@ -105,11 +90,7 @@ async def test_a_transferred_call_s_outcome_is_for_whoever_talked_last(stack: St
     await push(stack, from_number("attended_transfer", number))
 
     async def outcome() -> list[dict[str, Any]]:
-        return [
-            a
-            for a in await activities(stack)
-            if a.get("counterpart") == number and a["kind"] == "log_outcome"
-        ]
+        return [a for a in await for_number(stack, number)() if a["kind"] == "log_outcome"]
 
     [activity] = await eventually(outcome, timeout=60)
     assert activity["assignee_id"] == ids["cel-102@acme-corp.com"]
