@@ -15,7 +15,8 @@ ANNA = ManagerView("m-anna", "anna@our.example", ("101",))
 BEN = ManagerView("m-ben", "ben@our.example", ("102",))
 CARL = ManagerView("m-carl", "carl@our.example", ("103",), phones=("+491701234567",))
 GRETA = ManagerView("m-greta", "Greta@Our.example", ())
-TEAM = [ANNA, BEN, CARL, GRETA]
+OWEN = ManagerView("m-owner", "owen@our.example", ())
+TEAM = [ANNA, BEN, CARL, GRETA, OWEN]
 GROUPS = {"600": "greta@our.example", "700": "m-carl"}
 
 
@@ -95,7 +96,14 @@ def test_an_outbound_call_goes_to_the_manager_who_placed_it() -> None:
 def test_a_missed_group_call_goes_to_the_client_s_owner_first() -> None:
     call = assembled("ring_group_missed")
     assert call.requested == "600"
-    assert who(call, owner="m-owner") == "m-owner"
+    assert who(call, owner=OWEN.id) == OWEN.id
+
+
+def test_a_client_owner_who_left_hands_a_missed_group_call_to_the_group_s_owner() -> None:
+    call = assembled("ring_group_missed")
+    assert who(call, owner=OWEN.id, managers=[ANNA, GRETA]) == GRETA.id
+    unowned_group = call.model_copy(update={"requested": "650"})
+    assert who(unowned_group, owner=OWEN.id, managers=[ANNA]) == OWEN.id  # as before
 
 
 def test_a_missed_group_call_of_an_unowned_client_goes_to_the_group_s_owner() -> None:

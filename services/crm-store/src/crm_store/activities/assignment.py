@@ -11,8 +11,9 @@ In order:
   When the last talkers are nobody's (a colleague's unlisted mobile, the client on an
   outbound call), the one before them gets it, and then the rules below.
 * **A missed inbound call to a group** (`requested` is a ring group, queue or number, not one
-  manager's own extension): the client's owner when the client is known and has one; else
-  the group's owner (`CRM_STORE_GROUP_OWNERS`: `600=anna@example.com`); else the rules below.
+  manager's own extension): the client's owner when the client is known and has one who is
+  an active manager; else the group's owner (`CRM_STORE_GROUP_OWNERS`: `600=anna@example.com`);
+  else the rules below.
   A missed call to one manager's own extension stays that manager's: the client asked for
   them.
 * **Otherwise**: the manager whose extension took the call (`agent`) or whose mailbox got the
@@ -58,7 +59,9 @@ def assign(
         group_owner = _group_owner(requested, group_owners or {}, active)
         if own is not None and group_owner is None:
             return own  # a direct call to that manager
-        return client_owner or group_owner or choose_assignee(event, active)
+        if client_owner is not None and any(m.id == client_owner for m in active):
+            return client_owner
+        return group_owner or choose_assignee(event, active) or client_owner
     return choose_assignee(event, active) or client_owner
 
 
