@@ -1,5 +1,6 @@
 """Asterisk channel events through every service: a ring group nobody answered asks for one
-callback, not one per phone; one a colleague answered asks nobody to call back."""
+callback, not one per phone, for the group's owner; one a colleague answered asks nobody to call
+back; a transferred call's outcome is for whoever talked last."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from e2e.test_walking_skeleton import activities, eventually
+from e2e.test_walking_skeleton import ADMIN, eventually, for_number
 from support.cel_traces import CLIENT, SCENARIOS, Pbx
-from support.stack import ASTERISK_TOKEN, Stack
+from support.stack import ASTERISK_TOKEN, GROUP_OWNER, Stack
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": f"Bearer {ASTERISK_TOKEN}", "Content-Type": "application/json"}
@@ -37,19 +38,39 @@ async def push(stack: Stack, events: list[dict[str, Any]]) -> None:
     assert answer.status_code == 200, answer.text
 
 
+TEAM = {"cel-101@acme-corp.com": ["101"], "cel-102@acme-corp.com": ["102"], GROUP_OWNER: []}
+
+
+async def team(stack: Stack) -> dict[str, str]:
+    """Manager ids by e-mail: extensions 101 and 102, and ring group 600's owner (the stack's
+    CRM_STORE_GROUP_OWNERS), created once per stack."""
+    async with httpx.AsyncClient(base_url=stack.url("crm_store"), headers=ADMIN) as client:
+        listed = await client.get("/api/v1/managers")
+        assert listed.status_code == 200, listed.text
+        ids = {m["email"]: m["id"] for m in listed.json()}
+        for email, extensions in TEAM.items():
+            if email not in ids:
+                body = {"name": email.split("@")[0], "email": email, "extensions": extensions}
+                created = await client.post("/api/v1/managers", json=body)
+                assert created.status_code == 201, created.text
+                ids[email] = created.json()["id"]
+    return ids
+
+
 def new_number() -> str:
     return f"+1415555{uuid.uuid4().int % 10_000:04d}"
 
 
-async def test_a_ring_group_nobody_answered_opens_one_callback(stack: Stack) -> None:
+async def test_a_ring_group_nobody_answered_opens_one_callback_for_the_group_s_owner(
+    stack: Stack,
+) -> None:
+    ids = await team(stack)
     number = new_number()
     await push(stack, from_number("ring_group_missed", number))
 
-    async def callbacks() -> list[dict[str, Any]]:
-        return [a for a in await activities(stack) if a.get("counterpart") == number]
-
-    [activity] = await eventually(callbacks, timeout=60)
+    [activity] = await eventually(for_number(stack, number), timeout=60)
     assert (activity["kind"], activity["count"]) == ("callback", 1)
+    assert activity["assignee_id"] == ids[GROUP_OWNER]
 
 
 async def test_a_ring_group_a_colleague_answered_asks_nobody_to_call_back(stack: Stack) -> None:
@@ -58,8 +79,18 @@ async def test_a_ring_group_a_colleague_answered_asks_nobody_to_call_back(stack:
     number = new_number()
     await push(stack, from_number("ring_group", number))
 
-    async def opened() -> list[dict[str, Any]]:
-        return [a for a in await activities(stack) if a.get("counterpart") == number]
-
-    found = await eventually(opened, timeout=60)
+    found = await eventually(for_number(stack, number), timeout=60)
     assert "callback" not in [a["kind"] for a in found]
+
+
+async def test_a_transferred_call_s_outcome_is_for_whoever_talked_last(stack: Stack) -> None:
+    """101 answers, consults 102 and hands the client over: 102 finished the conversation."""
+    ids = await team(stack)
+    number = new_number()
+    await push(stack, from_number("attended_transfer", number))
+
+    async def outcome() -> list[dict[str, Any]]:
+        return [a for a in await for_number(stack, number)() if a["kind"] == "log_outcome"]
+
+    [activity] = await eventually(outcome, timeout=60)
+    assert activity["assignee_id"] == ids["cel-102@acme-corp.com"]

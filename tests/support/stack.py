@@ -17,6 +17,7 @@ from support.ports import free_port
 
 GENERIC_SECRET = "test-generic-secret-0123456789abcdef"
 ASTERISK_TOKEN = "test-asterisk-token-0123456789abcdef"
+GROUP_OWNER = "group-600-owner@acme-corp.com"  # owns ring group 600 (CRM_STORE_GROUP_OWNERS)
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 MAIL_TOKEN = "test-mail-token-0123456789abcdef"  # INGEST_MAIL_HTTP_TOKEN: POST /messages
 MAIL_AUTH = {"Authorization": f"Bearer {MAIL_TOKEN}"}

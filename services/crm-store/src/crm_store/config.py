@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Self
+from types import MappingProxyType
+from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from switchboard_shared.events import ActivityKind
 from switchboard_shared.settings import (
@@ -47,9 +48,37 @@ class StorePolicy:
     """Imported history older than this (when stored) opens no activity and folds into none."""
     callback_min_talk_s: float = 10.0
     """An answered call closes a callback only when longer (`activities.domain.SHORT_CALL_S`)."""
+    group_owners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Ring group, queue or number -> the manager (id or e-mail) a missed call to it goes to
+    when the client has no owner."""
 
 
 DEFAULT_POLICY = StorePolicy()
+MAX_GROUP_OWNERS = 1000
+MAX_GROUP_LEN = 128
+MAX_OWNER_LEN = 320
+
+
+def parse_group_owners(value: object) -> object:
+    """`600=anna@example.com,queue-support=<manager id>` from the environment, bounded; a group
+    named twice is refused (which owner was meant?)."""
+    if not isinstance(value, str):
+        return value
+    name = "CRM_STORE_GROUP_OWNERS"
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if len(items) > MAX_GROUP_OWNERS:
+        raise ValueError(f"{name}: at most {MAX_GROUP_OWNERS} groups, got {len(items)}")
+    owners: dict[str, str] = {}
+    for item in items:
+        group, sep, owner = (part.strip() for part in item.partition("="))
+        if not sep or not group or not owner:
+            raise ValueError(f"{name}: expected group=manager, got {item[:200]!r}")
+        if len(group) > MAX_GROUP_LEN or len(owner) > MAX_OWNER_LEN:
+            raise ValueError(f"{name}: group or manager too long in {item[:200]!r}")
+        if group in owners:
+            raise ValueError(f"{name}: group {group!r} is given twice")
+        owners[group] = owner
+    return owners
 
 
 class Settings(ServiceSettings):
@@ -127,8 +156,15 @@ class Settings(ServiceSettings):
         description="An answered call closes the client's callback only when its talk is longer "
         "(a voicemail box or a 5-second call reached nobody)",
     )
+    group_owners: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="group=manager pairs, comma-separated: a missed call to the ring group, "
+        "queue or number `group` (what the caller dialled) goes to that manager (id or "
+        "e-mail) when the client has no owner",
+    )
 
     _empty_is_unset = field_validator("bootstrap_admin_token", mode="before")(empty_is_unset)
+    _group_owners = field_validator("group_owners", mode="before")(parse_group_owners)
 
     def store_policy(self) -> StorePolicy:
         hours = {
@@ -142,6 +178,7 @@ class Settings(ServiceSettings):
             due=DuePolicy(hours),
             activity_horizon=timedelta(hours=self.activity_horizon_h),
             callback_min_talk_s=self.callback_min_talk_s,
+            group_owners=MappingProxyType(dict(self.group_owners)),
         )
 
     @field_validator("bootstrap_admin_token")

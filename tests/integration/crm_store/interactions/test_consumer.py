@@ -173,7 +173,9 @@ async def eventually(
 
 
 @contextlib.asynccontextmanager
-async def running_service(database_url: str, bootstrap: str) -> AsyncIterator[Running]:
+async def running_service(
+    database_url: str, bootstrap: str, **overrides: Any
+) -> AsyncIterator[Running]:
     settings = Settings(
         database_url=database_url,
         bootstrap_admin_token="consumer-test-admin-token",
@@ -182,6 +184,7 @@ async def running_service(database_url: str, bootstrap: str) -> AsyncIterator[Ru
         consumer_batch_timeout_ms=50,
         max_attempts=2,
         common=CommonSettings(kafka_bootstrap=bootstrap, publish_timeout_s=5.0),
+        **overrides,
     )
     app = create_app(settings, run_migrations=False)
     engine = make_engine(database_url)

@@ -4,7 +4,7 @@
 Routes: `/api/v1/activities`, `/api/v1/presets`. Other packages import from here only.
 """
 
-from crm_store.activities import domain
+from crm_store.activities import assignment, domain
 from crm_store.activities.bulk import mark_all_handled
 from crm_store.activities.domain import (
     ACTIVITY_READERS,
@@ -52,6 +52,7 @@ __all__ = [
     "Page",
     "activity_record",
     "activity_view",
+    "assignment",
     "can_see_activity",
     "can_set_status",
     "close_activity",

@@ -104,6 +104,8 @@ class ManagerView:
     email: str
     extensions: Sequence[str] = field(default_factory=tuple)
     active: bool = True
+    phones: Sequence[str] = field(default_factory=tuple)
+    """Numbers listed as the manager's own (a mobile a follow-me rings)."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from crm_store.activities import (
     Open,
     activity_record,
     activity_view,
+    assignment,
     close_activity,
     domain,
 )
@@ -190,14 +191,19 @@ class _Batch:
         links = await self._links(fresh)
         threads = await bounces.link_bounces(self.repo, self.directory, fresh, links)
         managers = [
-            ManagerView(m.id, m.email, tuple(m.extensions), m.active)
+            ManagerView(m.id, m.email, tuple(m.extensions), m.active, tuple(m.phones))
             for m in await self.people.list_managers(active_only=True)
         ]
         values = []
         assignees: dict[str, str | None] = {}
         for event in fresh:
             link = links[event.interaction_id]
-            assignee = domain.choose_assignee(event, managers) or link.owner_id
+            assignee = assignment.assign(
+                event,
+                managers,
+                client_owner=link.owner_id,
+                group_owners=self.policy.group_owners,
+            )
             assignees[event.interaction_id] = assignee
             thread = threads.get(event.interaction_id)
             values.append(
