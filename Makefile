@@ -8,17 +8,20 @@ PYTHON3 ?= python3
 PYTEST_ARGS ?=
 
 STAMP = $(VENV)/.installed
-PACKAGES = shared services/ingest-calls services/ingest-mail services/classifier services/crm-store
+PACKAGES = shared services/ingest-calls services/ingest-mail services/classifier services/crm-store \
+	tools/importer
 MYPY_TARGETS = shared/src/switchboard_shared \
 	services/ingest-calls/src/ingest_calls \
 	services/ingest-mail/src/ingest_mail \
 	services/classifier/src/classifier \
 	services/crm-store/src/crm_store \
+	tools/importer/src/switchboard_import \
 	scripts \
 	tests
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format schemas bench eval compose-check replay-rejected clean distclean
+.PHONY: help install run test lint format schemas bench eval compose-check replay-rejected import \
+	clean distclean
 
 help: ## List the targets
 	@echo "Switchboard - make <target>:"
@@ -27,7 +30,8 @@ help: ## List the targets
 
 install: $(STAMP) ## Create the venv and install every package (editable) with the dev tools
 
-$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(STAMP): constraints.txt requirements-dev.txt shared/pyproject.toml $(wildcard services/*/pyproject.toml) \
+	tools/importer/pyproject.toml
 	@test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade -c constraints.txt pip
 	$(PIP) install --quiet -c constraints.txt setuptools wheel
@@ -50,8 +54,9 @@ format: $(STAMP) ## Sort imports, apply safe fixes and format with ruff
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-schemas: $(STAMP) ## Regenerate the event JSON Schema snapshots and docs/asyncapi.yaml
+schemas: $(STAMP) ## Regenerate the event JSON Schema snapshots, docs/asyncapi.yaml and crm-store's OpenAPI
 	$(PY) -m switchboard_shared.schemas --write
+	$(PY) -m crm_store.openapi --write
 
 bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 	@test -f scripts/bench.py || { \
@@ -59,11 +64,15 @@ bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 		exit 2; }
 	$(PY) scripts/bench.py $(ARGS)
 
-eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus
+eval: $(STAMP) ## Classifier quality on a seeded month of calls and mail plus the sisimai corpus; mail parsing on public corpora
 	$(PY) scripts/eval.py $(ARGS)
+	$(PY) scripts/eval_mail.py
 
 replay-rejected: $(STAMP) ## Re-parse and publish call records on ingest.rejected.v1 (ARGS='--dry-run')
 	$(PY) -m ingest_calls.replay $(ARGS)
+
+import: $(STAMP) ## Import past calls or mail (ARGS='calls --format asterisk Master.csv', see README)
+	$(VENV)/bin/switchboard import $(ARGS)
 
 compose-check: $(STAMP) ## Validate docker-compose.yml against the compose spec (offline)
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml

@@ -33,12 +33,21 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
-from crm_store import linking
-from crm_store.db import make_engine, make_sessionmaker
+from crm_store.activities import ActivityFilter
+from crm_store.activities import ActivityRepository as Repository
+from crm_store.core import (
+    Activity,
+    Base,
+    Contact,
+    Interaction,
+    Manager,
+    Point,
+    make_engine,
+    make_sessionmaker,
+)
+from crm_store.directory import linking
+from crm_store.interactions.rows import interaction_values
 from crm_store.migrate import migrate
-from crm_store.models import Activity, Base, Contact, Interaction, Manager, Point
-from crm_store.repository import ActivityFilter, Repository
-from crm_store.service import _interaction_values
 from harness.databases import temporary_database
 from harness.kafka import producer, send_records
 from harness.measure import latency_line, ratio_line
@@ -290,7 +299,7 @@ async def baseline_rate(url: str, events: list[InteractionClassified]) -> tuple[
             if event.mail is not None and event.counterpart
             else None
         )
-        row = _interaction_values(event, None, linking.NO_LINK, email_domain)
+        row = interaction_values(event, None, linking.NO_LINK, email_domain)
         rows.append({**row, "created_at": datetime.now(UTC)})
     engine = make_engine(url)
     try:

@@ -4,7 +4,7 @@ Builds crm-store's page on a throw-away SQLite database, fills it with a believa
 sales team (made-up people and 555 numbers) through the same units of work the consumer and the
 API use, serves it on a loopback port and photographs it with the system chromium via
 Playwright: the inbox (desktop and phone), a contact's timeline, the operator's list of numbers
-to identify and the team view.
+to identify, the team view and the toast that offers "Undo" after a click.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
@@ -27,11 +27,11 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, Page, ViewportSize, async_playwright
 
 from crm_store import web
-from crm_store.api import router as api_router
 from crm_store.config import Settings
-from crm_store.db import make_engine, make_sessionmaker
+from crm_store.core import make_engine, make_sessionmaker
+from crm_store.http import router as api_router
+from crm_store.interactions import record_interactions
 from crm_store.migrate import migrate
-from crm_store.service import record_interactions
 from harness.databases import temporary_database
 from harness.service import free_port
 from switchboard_shared.events import InteractionClassified
@@ -411,6 +411,12 @@ async def shoot(base_url: str, seeded: dict[str, Any], out: Path, chromium: str)
             await team.goto("/team")
             written.append(out / "team.png")
             await team.screenshot(path=written[-1], full_page=True)
+
+            # Last, as it changes the data: a click, and the toast that offers "Undo".
+            await phone.locator(".item button.closes").first.click()
+            await phone.locator("#toast button", has_text="Undo").wait_for()
+            written.append(out / "undo-toast.png")
+            await phone.screenshot(path=written[-1], full_page=False)
         finally:
             await browser.close()
     return written

@@ -18,7 +18,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from crm_store.db import make_engine
+from crm_store.core import make_engine
 from crm_store.migrate import migrate
 from support.broker import BrokerProcess, start_broker
 from support.infra import missing_infra

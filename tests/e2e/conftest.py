@@ -9,7 +9,14 @@ import pytest
 import pytest_asyncio
 
 from support.broker import start_broker
-from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack, make_stack
+from support.stack import (
+    ADMIN_TOKEN,
+    ASTERISK_TOKEN,
+    GENERIC_SECRET,
+    GROUP_OWNER,
+    Stack,
+    make_stack,
+)
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
 
@@ -28,7 +35,9 @@ async def stack(
             database_url=database_url,
             secrets={
                 "INGEST_CALLS_GENERIC_HMAC_SECRET": GENERIC_SECRET,
+                "INGEST_CALLS_ASTERISK_TOKEN": ASTERISK_TOKEN,
                 "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
+                "CRM_STORE_GROUP_OWNERS": f"600={GROUP_OWNER}",
             },
         )
         await asyncio.to_thread(stack.start)

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from support.stack import ADMIN_TOKEN, MAIL_AUTH, Stack
+from support.stack import ADMIN_TOKEN, MAILBOX, Stack, post_mail
 
 pytestmark = pytest.mark.e2e
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-OURS = "sales@acme-corp.com"
+OURS = MAILBOX
 
 
 def mail(
@@ -41,19 +41,6 @@ def mail(
         msg[name] = value
     msg.set_content("Could you send us a quote for 20 seats?\n\nRegards, Ann")
     return msg.as_bytes()
-
-
-async def post_mail(stack: Stack, raw: bytes, folder: str = "INBOX") -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=stack.url("ingest_mail")) as client:
-        response = await client.post(
-            "/messages",
-            params={"mailbox": OURS, "folder": folder},
-            content=raw,
-            headers={"Content-Type": "message/rfc822", **MAIL_AUTH},
-        )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def activities_for(stack: Stack, address: str, kind: str = "reply") -> list[dict[str, Any]]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -24,7 +22,7 @@ import pytest
 from security.harness import Siege, besieging
 from support.broker import BrokerProcess, start_broker
 from support.dovecot import DovecotServer, dovecot_binary, start_dovecot
-from support.stack import ADMIN_TOKEN, GENERIC_SECRET, Stack, make_stack
+from support.stack import ADMIN_TOKEN, ASTERISK_TOKEN, GENERIC_SECRET, Stack, make_stack
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
 
@@ -34,6 +32,7 @@ OUR_DOMAIN = "acme-corp.com"
 IMAP_USER = f"inbox@{OUR_DOMAIN}"
 IMAP_PASSWORD = "imap-secret-0123456789"
 ZADARMA_SECRET = "zadarma-secret-0123456789abcdef"
+CEL_MAX_HELD_EVENTS = 2000
 HERE = Path(__file__).parent
 
 
@@ -51,7 +50,7 @@ def stack_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerPro
         asyncio.run(create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap)))
         yield broker
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)  # never leave it frozen
+        broker.thaw()  # never leave it frozen
         broker.stop()
 
 
@@ -101,6 +100,9 @@ def stack(
         secrets={
             "INGEST_CALLS_GENERIC_HMAC_SECRET": GENERIC_SECRET,
             "INGEST_CALLS_ZADARMA_API_SECRET": ZADARMA_SECRET,
+            "INGEST_CALLS_ASTERISK_TOKEN": ASTERISK_TOKEN,
+            # Low, so that a CEL flood reaches it without flooding the rest of the stack.
+            "INGEST_CALLS_CEL_MAX_HELD_EVENTS": str(CEL_MAX_HELD_EVENTS),
             "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
             "INGEST_MAIL_HTTP_TOKEN": MAIL_TOKEN,
             "INGEST_MAIL_TRUSTED_AUTHSERV_IDS": TRUSTED_RELAY,

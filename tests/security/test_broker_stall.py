@@ -9,8 +9,6 @@ is stored once. (Runs last in the tier: conftest orders it so.)
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
 from typing import Any
@@ -68,7 +66,7 @@ def test_a_stalled_broker_is_refused_fast_and_seen_down_then_recovers(
     call_id = f"stall-{uuid.uuid4().hex[:8]}"
     number = f"+1415555{uuid.uuid4().int % 10_000:04d}"
     with siege("broker frozen (SIGSTOP)") as measured:
-        os.kill(stack_broker.process.pid, signal.SIGSTOP)
+        stack_broker.freeze()
         try:
             frozen = time.monotonic()
             down, took = webhook(stack, call_id, number)
@@ -83,7 +81,7 @@ def test_a_stalled_broker_is_refused_fast_and_seen_down_then_recovers(
             assert again.status_code == 503
             assert took < 1, f"the retry waited {took:.2f}s while the broker is known down"
         finally:
-            os.kill(stack_broker.process.pid, signal.SIGCONT)
+            stack_broker.thaw()
         woke = time.monotonic()
         blocking_until(
             lambda: set(broker_up(stack).values()) == {1.0}, "every broker_up 1 again", 15

@@ -11,17 +11,20 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from crm_store.db import make_engine
+from crm_store.core import make_engine
 from crm_store.migrate import migrate
 
 
 @contextlib.asynccontextmanager
-async def own_crm_database(like: str, directory: Path) -> AsyncIterator[str]:
-    """A migrated database on the same backend (and server) as `like`; dropped afterwards."""
+async def own_crm_database(
+    like: str, directory: Path, revision: str = "head"
+) -> AsyncIterator[str]:
+    """A database migrated to `revision` on the same backend (and server) as `like`; dropped
+    afterwards."""
     parsed = make_url(like)
     if parsed.get_backend_name() == "sqlite":
         url = f"sqlite+aiosqlite:///{directory / f'crm-{uuid.uuid4().hex[:8]}.db'}"
-        await migrate(url)
+        await migrate(url, revision)
         yield url
         return
     name = f"crm_own_{uuid.uuid4().hex[:10]}"
@@ -30,7 +33,7 @@ async def own_crm_database(like: str, directory: Path) -> AsyncIterator[str]:
         async with server.connect() as connection:
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
         url = parsed.set(database=name).render_as_string(hide_password=False)
-        await migrate(url)
+        await migrate(url, revision)
         yield url
     finally:
         async with server.connect() as connection:

@@ -9,16 +9,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from support.ports import free_port
 
 GENERIC_SECRET = "test-generic-secret-0123456789abcdef"
+ASTERISK_TOKEN = "test-asterisk-token-0123456789abcdef"
+GROUP_OWNER = "group-600-owner@acme-corp.com"  # owns ring group 600 (CRM_STORE_GROUP_OWNERS)
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
 MAIL_TOKEN = "test-mail-token-0123456789abcdef"  # INGEST_MAIL_HTTP_TOKEN: POST /messages
 MAIL_AUTH = {"Authorization": f"Bearer {MAIL_TOKEN}"}
 SERVICES = ("ingest_calls", "ingest_mail", "classifier", "crm_store")
+MAILBOX = "sales@acme-corp.com"  # one of ours: SWITCHBOARD_OWN_DOMAINS below
 
 
 @dataclass
@@ -115,3 +119,19 @@ def make_stack(
         stack.services[module] = Service(module, port, workdir / f"{module}.log")
     env["INGEST_MAIL_LMTP_PORT"] = str(free_port())
     return stack
+
+
+async def post_mail(
+    stack: Stack, raw: bytes, folder: str = "INBOX", mailbox: str = MAILBOX
+) -> dict[str, Any]:
+    """A message into ingest-mail's HTTP intake, as a mailbox's folder holds it."""
+    async with httpx.AsyncClient(base_url=stack.url("ingest_mail")) as client:
+        response = await client.post(
+            "/messages",
+            params={"mailbox": mailbox, "folder": folder},
+            content=raw,
+            headers={"Content-Type": "message/rfc822", **MAIL_AUTH},
+        )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body

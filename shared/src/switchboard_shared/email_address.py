@@ -4,6 +4,11 @@ Header values are split into mailboxes by a small RFC 5322-aware scanner (quotes
 angle brackets, groups, encoded words), then each mailbox is parsed with the stdlib header
 registry and validated with email-validator (no DNS). Bad input never raises: it comes back
 with ``valid=False`` and ``address=None`` and the raw text kept.
+
+An address that is well-formed but cannot take mail on the public Internet (a quoted local part
+such as ``"System Administrator"@example.com``, a special-use or single-label host such as
+``.local``, ``localhost`` or ``.invalid``, a domain literal) is kept: ``valid=True`` so that it
+matches the same sender next time, and ``deliverable=False`` so that nobody writes to it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from email.header import decode_header, make_header
 from email.headerregistry import AddressHeader, HeaderRegistry
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["EmailAddress", "domain_of", "parse_address", "parse_address_list"]
 
@@ -29,6 +34,12 @@ class EmailAddress(BaseModel):
     address: str | None
     name: str | None
     valid: bool
+    deliverable: bool = Field(
+        default=True,
+        description="False for a well-formed address that cannot take mail on the Internet "
+        "(quoted local part, special-use or single-label host, domain literal): kept for "
+        "matching, never to write to",
+    )
 
 
 _REGISTRY = HeaderRegistry()
@@ -36,6 +47,10 @@ _FOLD_RE = re.compile(r"\r?\n(?=[ \t])")
 _LINE_BREAK_RE = re.compile(r"[\r\n]+")
 _ENCODED_WORD_RE = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _TRAILING_COMMENT_RE = re.compile(r"\(([^()]*)\)\s*$")
+_HOST_RE = re.compile(
+    r"(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+)
+_LITERAL_RE = re.compile(r"\[(?:\d{1,3}(?:\.\d{1,3}){3}|ipv6:[0-9a-f:.]{2,45})\]")
 
 
 def parse_address(raw: str | None) -> EmailAddress | None:
@@ -44,8 +59,14 @@ def parse_address(raw: str | None) -> EmailAddress | None:
         return None
     text = _unfolded(raw).strip()
     name, addr_spec = _split_mailbox(text)
-    address = _normalised(addr_spec) if addr_spec is not None else None
-    return EmailAddress(raw=raw, address=address, name=name, valid=address is not None)
+    address, deliverable = _normalised(addr_spec) if addr_spec is not None else (None, False)
+    return EmailAddress(
+        raw=raw,
+        address=address,
+        name=name,
+        valid=address is not None,
+        deliverable=address is not None and deliverable,
+    )
 
 
 def parse_address_list(header_value: str | None) -> list[EmailAddress]:
@@ -105,14 +126,29 @@ def _comment_name(text: str) -> str | None:
     return _decoded_name(comment.group(1)) if comment is not None else None
 
 
-def _normalised(addr_spec: str) -> str | None:
-    try:
-        result = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError:
-        return None
+def _normalised(addr_spec: str) -> tuple[str | None, bool]:
+    """The normalised address and whether it can take mail; (None, False) when malformed."""
     # The whole address is lower-cased: RFC 5321 allows case-sensitive local parts, but real
     # providers ignore case and CRM matching must not split "Jane.Doe@" from "jane.doe@".
-    return result.normalized.lower()
+    try:
+        result = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=True)
+        return result.normalized.lower(), True
+    except EmailNotValidError:
+        pass
+    local, at, domain = addr_spec.rpartition("@")
+    domain = domain.rstrip(".").lower()
+    if not at or not local or not (_HOST_RE.fullmatch(domain) or _LITERAL_RE.fullmatch(domain)):
+        return None, False
+    try:  # the local part on its own, quoted forms allowed, against a stand-in domain
+        result = validate_email(
+            f"{local}@example.com",
+            check_deliverability=False,
+            allow_smtputf8=True,
+            allow_quoted_local=True,
+        )
+    except EmailNotValidError:
+        return None, False
+    return f"{result.local_part}@{domain}".lower(), False
 
 
 def _split_mailboxes(text: str) -> list[str]:

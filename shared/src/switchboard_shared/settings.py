@@ -24,6 +24,7 @@ DEFAULT_DOWNSTREAM_GROUPS: dict[str, list[str]] = {
     "calls.recorded.v1": ["classifier"],
     "mail.received.v1": ["classifier-mail"],
     "interactions.classified.v1": ["crm-store"],
+    "interactions.classified.history.v1": ["crm-store-history"],
 }
 
 

@@ -15,6 +15,7 @@ class Topic:
     producer: str
     description: str
     compacted: bool = False
+    history_of: str | None = None  # the live topic whose past this topic carries (imports)
 
     @property
     def dlq(self) -> str:
@@ -35,6 +36,14 @@ CALLS_PROGRESS = Topic(
     ev.CallProgress,
     "ingest-calls",
     "Non-final call states (ringing, answered) for live consumers. Key: as calls.recorded.v1.",
+)
+CALLS_CEL = Topic(
+    "calls.cel.v1",
+    "switchboard.call.cel.v1",
+    ev.CelEvent,
+    "ingest-calls",
+    "Raw Asterisk CEL events (AMI client, POST /webhooks/asterisk-cel), the CEL assembler's "
+    "input. Key: LinkedID.",
 )
 MAIL_RECEIVED = Topic(
     "mail.received.v1",
@@ -88,9 +97,39 @@ CRM_FEEDBACK = Topic(
     "A manager's preset on an interaction and whether it overturns the classifier.",
 )
 
+# History (imports of past calls and mail) travels on topics of its own, with the live topics'
+# types and models and `historical: true` in the data, so that a consumer reads it in a second,
+# lower-priority consumer and a 200,000-row import never queues ahead of today's missed call.
+CALLS_RECORDED_HISTORY = Topic(
+    "calls.recorded.history.v1",
+    CALLS_RECORDED.ce_type,
+    ev.CallRecorded,
+    "switchboard import",
+    "Imported past calls (historical: true), as calls.recorded.v1. Key: as calls.recorded.v1.",
+    history_of=CALLS_RECORDED.name,
+)
+MAIL_RECEIVED_HISTORY = Topic(
+    "mail.received.history.v1",
+    MAIL_RECEIVED.ce_type,
+    ev.MailReceived,
+    "switchboard import",
+    "Imported past messages (historical: true), as mail.received.v1. Key: as mail.received.v1.",
+    history_of=MAIL_RECEIVED.name,
+)
+INTERACTIONS_CLASSIFIED_HISTORY = Topic(
+    "interactions.classified.history.v1",
+    INTERACTIONS_CLASSIFIED.ce_type,
+    ev.InteractionClassified,
+    "classifier",
+    "Verdicts on imported history, as interactions.classified.v1; for a lower-priority "
+    "consumer. Key: as interactions.classified.v1.",
+    history_of=INTERACTIONS_CLASSIFIED.name,
+)
+
 ALL: tuple[Topic, ...] = (
     CALLS_RECORDED,
     CALLS_PROGRESS,
+    CALLS_CEL,
     MAIL_RECEIVED,
     INGEST_REJECTED,
     INTERACTIONS_CLASSIFIED,
@@ -98,12 +137,29 @@ ALL: tuple[Topic, ...] = (
     CRM_ACTIVITIES,
     CRM_CONTACT_POINTS,
     CRM_FEEDBACK,
+    CALLS_RECORDED_HISTORY,
+    MAIL_RECEIVED_HISTORY,
+    INTERACTIONS_CLASSIFIED_HISTORY,
 )
 BY_NAME = {t.name: t for t in ALL}
-BY_TYPE = {t.ce_type: t for t in ALL}
+# A history topic shares its live topic's type: the type names the live topic.
+BY_TYPE = {t.ce_type: t for t in ALL if t.history_of is None}
+HISTORY = {t.history_of: t for t in ALL if t.history_of is not None}
 
 # Topics whose consumers dead-letter: one DLQ per consumed topic.
-CONSUMED = (CALLS_RECORDED, MAIL_RECEIVED, INTERACTIONS_CLASSIFIED)
+CONSUMED = (
+    CALLS_RECORDED,
+    MAIL_RECEIVED,
+    INTERACTIONS_CLASSIFIED,
+    CALLS_RECORDED_HISTORY,
+    MAIL_RECEIVED_HISTORY,
+    INTERACTIONS_CLASSIFIED_HISTORY,
+)
+
+
+def history_of(topic: Topic) -> Topic:
+    """The topic that carries `topic`'s imported past."""
+    return HISTORY[topic.name]
 
 
 def all_topic_names() -> list[str]:

@@ -132,10 +132,12 @@ async def test_an_operator_and_a_manager_see_what_their_roles_allow(site: Site) 
     as_manager = await site.page(manager)
     nav = as_manager.get_by_role("navigation", name="Main")
     await expect(nav.get_by_role("link")).to_have_text(["Inbox", "Contacts"])
-    unknown = await item_on(as_manager, identify["id"])
-    await expect(unknown).to_contain_text("Operators add new contacts")
-    await expect(unknown.get_by_text("Create contact")).to_have_count(0)
-    await expect(as_manager.locator(f"#item-{outcome['id']}")).to_be_visible()
+    # One card for the caller: the outcome and who is this, never two cards.
+    card = await item_on(as_manager, outcome["id"])
+    await expect(card.locator(".kind")).to_have_text(["Pick an outcome", "Who is this?"])
+    await expect(card).to_contain_text("Operators add new contacts")
+    await expect(card.get_by_text("Create contact")).to_have_count(0)
+    await expect(as_manager.locator(f"#item-{identify['id']}")).to_have_count(0)
     for path in ("/team", "/identify"):
         response = await as_manager.goto(path)
         assert response is not None
@@ -150,7 +152,7 @@ async def test_an_operator_and_a_manager_see_what_their_roles_allow(site: Site) 
     await expect(queued).to_be_visible()
     await expect(as_operator.locator(f"#item-{outcome['id']}")).to_have_count(0)
     await expect(as_operator.get_by_role("button", name="Completed")).to_have_count(0)
-    await expect(as_operator.get_by_text(manager.name)).to_have_count(0)
+    await expect(queued).to_contain_text(f"Taken by {manager.name}")  # whom to ask
     team = await as_operator.goto("/team")
     assert team is not None
     assert team.status == 403
@@ -182,3 +184,61 @@ async def test_an_operator_and_a_manager_see_what_their_roles_allow(site: Site) 
     await expect(as_manager.locator(".decision").first).to_contain_text("needs an outcome")
     assert eve["id"] in as_manager.url
     assert number[1:] not in as_manager.url
+
+
+async def test_a_mis_tap_is_undone_from_the_toast(site: Site) -> None:
+    manager = await site.person("manager")
+    number = new_number()
+    await site.call(number, agent=manager.extension)
+    callback = await activity_of(site, number, "callback")
+    page = await site.page(manager)
+    item = await item_on(page, callback["id"])
+
+    await item.get_by_role("button", name="Spam").click()
+    await expect(item).to_have_count(0)
+    toast = page.locator("#toast")
+    await expect(toast).to_contain_text("Spam")
+    await toast.get_by_role("button", name="Undo").click()
+
+    back = page.locator(f"#item-{callback['id']}")
+    await expect(back).to_be_visible()
+    await expect(back.get_by_role("button", name="Spam")).to_be_visible()
+    await expect(toast.get_by_role("button", name="Undo")).to_have_count(0)
+    await expect(page.locator("#live")).to_contain_text("Undone")
+    stored = await site.api("GET", f"/api/v1/activities/{callback['id']}")
+    assert (stored["state"], stored["preset"]) == ("open", None)
+
+
+async def test_the_keyboard_moves_picks_a_preset_and_undoes(site: Site) -> None:
+    manager = await site.person("manager")
+    number = new_number()
+    await site.call(number, agent=manager.extension)
+    callback = await activity_of(site, number, "callback")
+    page = await site.page(manager)
+    item = await item_on(page, callback["id"])
+    await page.locator("body").focus()
+
+    for _ in range(30):  # j from the top until this card has the focus
+        await page.keyboard.press("j")
+        if await item.locator("article").evaluate("a => a === document.activeElement"):
+            break
+    else:
+        raise AssertionError("j never reached the card")
+    await page.keyboard.press("n")
+    await expect(item.get_by_label("Note (optional, saved with the status)")).to_be_focused()
+    await page.keyboard.type("left a message")
+    await item.locator("article").focus()
+    buttons = await item.locator(".presets button").all_inner_texts()
+    await page.keyboard.press(str(buttons.index("Completed") + 1))
+    await expect(item).to_have_count(0)
+    stored = await site.api("GET", f"/api/v1/activities/{callback['id']}")
+    assert (stored["state"], stored["preset"], stored["note"]) == (
+        "done",
+        "completed",
+        "left a message",
+    )
+
+    await page.keyboard.press("u")
+    await expect(page.locator(f"#item-{callback['id']}")).to_be_visible()
+    stored = await site.api("GET", f"/api/v1/activities/{callback['id']}")
+    assert (stored["state"], stored["preset"]) == ("open", None)

@@ -63,6 +63,25 @@ def test_knowledge_and_offsets_survive_a_restart(tmp_path: Path) -> None:
     again.close()
 
 
+def test_a_withdrawn_report_is_gone_after_a_restart(tmp_path: Path) -> None:
+    """A click and its undo may come in one batch: the report is added, then withdrawn."""
+    path = tmp_path / "classifier.db"
+    repo = Repository(path)
+    kept = Report("fb1:spam", "+14155559876", "spam", "m1", AT, False)
+    undone = Report("fb2:spam", "+14155559876", "spam", "m2", AT, False)
+    repo.apply(
+        Changes(
+            reports=[kept, undone],
+            feedback_ids=["fb1", "fb2", "fb3"],
+            retracted=[("+14155559876", "fb2:spam"), ("+14155559876", "fb2:wrong_number")],
+        )
+    )
+    repo.close()
+    again = Repository(path)
+    assert again.reports() == [kept]
+    again.close()
+
+
 def test_held_legs_survive_a_restart_and_release_in_order(tmp_path: Path) -> None:
     path = tmp_path / "classifier.db"
     repo = Repository(path)

@@ -17,9 +17,9 @@ import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from crm_store.api import router
 from crm_store.config import Settings
-from crm_store.db import make_engine
+from crm_store.core import make_engine
+from crm_store.http import router
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.problems import install_problem_handlers
 
@@ -79,6 +79,7 @@ def make_call(
     at: datetime = T0,
     agent: str | None = None,
     linked_id: str | None = None,
+    talk_s: float = 60.0,
 ) -> InteractionClassified:
     external: dict[str, Any] = {"raw": counterpart, "e164": counterpart, "kind": "external"}
     if counterpart is None:
@@ -106,6 +107,7 @@ def make_call(
                 "counterpart": counterpart,
                 "agent": agent,
                 "linked_id": linked_id,
+                "talk_s": talk_s if status == "answered" else None,
             },
         }
     )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -74,7 +72,7 @@ async def test_unresponsive_broker_gets_503_and_the_retry_is_published_exactly_o
     try:
         await _frozen_then_retried(broker)
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)
+        broker.thaw()
         broker.stop()
 
 
@@ -83,11 +81,11 @@ async def _frozen_then_retried(broker: BrokerProcess) -> None:
     async with running_app(broker.bootstrap) as (_, client):
         call_id = f"frozen-{uuid.uuid4().hex[:8]}"
         body, headers = signed_missed_call(call_id, SECRET)
-        os.kill(broker.process.pid, signal.SIGSTOP)
+        broker.freeze()
         try:
             down = await client.post("/webhooks/generic", content=body, headers=headers)
         finally:
-            os.kill(broker.process.pid, signal.SIGCONT)
+            broker.thaw()
         assert down.status_code == 503
         assert down.headers["retry-after"].isdigit()
         assert down.headers["content-type"] == "application/problem+json"

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -68,7 +67,7 @@ def own_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
     try:
         yield broker
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)  # never leave it frozen
+        broker.thaw()  # never leave it frozen
         broker.stop()
 
 
@@ -143,7 +142,7 @@ def test_a_stalled_broker_is_seen_in_the_background_and_webhooks_fail_fast(
 ) -> None:
     assert ingest.metric("ingest_calls_broker_up") == 1.0
     call_id = f"stall-{uuid.uuid4().hex[:8]}"
-    os.kill(own_broker.process.pid, signal.SIGSTOP)
+    own_broker.freeze()
     try:
         frozen = time.monotonic()
         blocking_until(
@@ -156,7 +155,7 @@ def test_a_stalled_broker_is_seen_in_the_background_and_webhooks_fail_fast(
             assert down.headers["retry-after"].isdigit()
             assert took < 0.5, f"503 after {took:.2f}s while the broker is known down"
     finally:
-        os.kill(own_broker.process.pid, signal.SIGCONT)
+        own_broker.thaw()
     blocking_until(lambda: ingest.metric("ingest_calls_broker_up") == 1.0, "broker_up reads 1", 10)
     accepted, _ = ingest.post(f"{call_id}-0")
     assert accepted.status_code == 200, accepted.text
@@ -168,7 +167,7 @@ def test_a_webhook_caught_in_a_stall_answers_503_in_time_and_its_retry_is_stored
     own_broker: BrokerProcess, ingest: IngestCalls
 ) -> None:
     call_id = f"caught-{uuid.uuid4().hex[:8]}"
-    os.kill(own_broker.process.pid, signal.SIGSTOP)
+    own_broker.freeze()
     try:
         down, took = ingest.post(call_id)  # sent before anything knows the broker froze
         assert down.status_code == 503, down.text
@@ -178,7 +177,7 @@ def test_a_webhook_caught_in_a_stall_answers_503_in_time_and_its_retry_is_stored
         assert again.status_code == 503
         assert took < 0.5, f"the retry waited {took:.2f}s while the broker is known down"
     finally:
-        os.kill(own_broker.process.pid, signal.SIGCONT)
+        own_broker.thaw()
 
     answers: list[httpx.Response] = []
 

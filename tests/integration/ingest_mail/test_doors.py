@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email
-import os
-import signal
 import uuid
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -205,11 +203,11 @@ async def test_lmtp_delivers_per_recipient_after_the_broker_acknowledged(
 async def test_lmtp_answers_451_while_the_broker_is_frozen(broker: BrokerProcess) -> None:
     await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
     async with mail_app(broker.bootstrap) as (_, port):
-        os.kill(broker.process.pid, signal.SIGSTOP)
+        broker.freeze()
         try:
             replies = await lmtp_send(port, message("frozen"), ["sales@acme.test"])
         finally:
-            os.kill(broker.process.pid, signal.SIGCONT)
+            broker.thaw()
     assert [code for code, _ in replies] == [451]
 
 
@@ -248,12 +246,12 @@ async def test_postfix_keeps_the_message_while_the_broker_is_away(
     message_id = message_id_of(raw)
     async with mail_app(broker.bootstrap, lmtp_port=postfix.lmtp_port):
         mark = postfix.log_size()
-        os.kill(broker.process.pid, signal.SIGSTOP)
+        broker.freeze()
         try:
             await asyncio.to_thread(postfix.send, raw, "ann@client.example", ["sales@acme.test"])
             await asyncio.to_thread(postfix.wait_for_log, "status=deferred", after=mark)
         finally:
-            os.kill(broker.process.pid, signal.SIGCONT)
+            broker.thaw()
         await asyncio.to_thread(postfix.wait_for_log, "status=sent (250", after=mark)
     log = postfix.log()
     assert "451" in log

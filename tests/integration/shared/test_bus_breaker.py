@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -37,7 +35,7 @@ async def own_broker(tmp_path: Path) -> AsyncIterator[BrokerProcess]:
         await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
         yield broker
     finally:
-        os.kill(broker.process.pid, signal.SIGCONT)  # never leave it frozen
+        broker.thaw()  # never leave it frozen
         broker.stop()
 
 
@@ -56,15 +54,6 @@ async def running_bus(broker: BrokerProcess, **settings: object) -> AsyncIterato
     async with bus.running():
         assert await bus.wait_connected(30)
         yield bus
-
-
-@contextlib.contextmanager
-def frozen(broker: BrokerProcess) -> Iterator[None]:
-    os.kill(broker.process.pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(broker.process.pid, signal.SIGCONT)
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -106,7 +95,7 @@ def broker_up() -> float | None:
 async def test_the_probe_sees_a_stall_and_the_end_of_it(own_broker: BrokerProcess) -> None:
     async with running_bus(own_broker) as bus:
         assert broker_up() == 1.0
-        with frozen(own_broker):
+        with own_broker.frozen():
             started = time.monotonic()
             await until(lambda: broker_up() == 0.0, 5, "broker_up reads 0")
             assert time.monotonic() - started < 5
@@ -122,7 +111,7 @@ async def test_publishes_fail_fast_and_the_timed_out_send_is_the_one_written(
 ) -> None:
     caught, refused = record("caught-in-the-stall"), record("refused-untried")
     async with running_bus(own_broker) as bus:
-        with frozen(own_broker):
+        with own_broker.frozen():
             started = time.monotonic()
             with pytest.raises(BrokerUnavailable):
                 await bus.publish(caught)
@@ -190,7 +179,7 @@ async def test_a_batch_caught_in_a_stall_is_written_once_when_the_relay_retries_
     batch = [record(f"batch-{tag}-{n}") for n in range(5)]
     async with running_bus(own_broker) as bus:
         assert await bus.publish_batch([record(f"warm-{tag}")]) == 1  # the producer is up
-        with frozen(own_broker):
+        with own_broker.frozen():
             assert await bus.publish_batch(batch, timeout_s=1.0) == 0
         await until(lambda: bus.breaker.closed, 10, "the breaker closes")
         assert await bus.publish_batch(batch, timeout_s=10.0) == len(batch)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from classifier.knowledge import Knowledge, is_removal, reports_from_feedback
+from classifier.knowledge import (
+    Knowledge,
+    is_removal,
+    reports_from_feedback,
+    retracted_report_ids,
+)
 from classifier.rules import RuleSet
 from switchboard_shared.events import ContactPoint, Disposition, Feedback, Tag
 
@@ -74,3 +79,20 @@ def test_contact_points_and_tombstones() -> None:
     assert is_removal(None)
     assert is_removal(ContactPoint(point="+14155550123", type="phone"))
     assert not is_removal(ContactPoint(point="+14155550123", type="phone", contact_id="c1"))
+
+
+def test_an_undone_preset_withdraws_its_report(rules: RuleSet) -> None:
+    """A manager's "Spam" clicked by mistake and undone no longer counts against the number."""
+    known = Knowledge()
+    for n, manager in enumerate(("m-1", "m-2")):
+        data = feedback("spam").model_copy(update={"manager_id": manager})
+        for report in reports_from_feedback(f"fb-s{n}", STRANGER_E164, data, rules):
+            known.add_report(report)
+    assert known.standing(STRANGER_E164, "spam", STARTED, 365).reports == 2
+    undo = feedback("").model_copy(update={"retracts": "fb-s1"})
+    assert reports_from_feedback("fb-u1", STRANGER_E164, undo, rules) == []
+    withdrawn = retracted_report_ids(undo)
+    assert "fb-s1:spam" in withdrawn
+    assert [known.remove_report(STRANGER_E164, r) for r in withdrawn] == [False, True]
+    assert known.standing(STRANGER_E164, "spam", STARTED, 365).reports == 1
+    assert retracted_report_ids(feedback("spam")) == []

@@ -151,6 +151,25 @@ class TestBounces:
         assert mail.report_type == "delivery-status"
         assert judge(mail, rules) == (D.AUTO_CLOSED, [T.BOUNCE], "mail.bounce_report")
 
+    def test_a_bounce_read_from_its_text(self, make_mail: MailFactory, rules: RuleSet) -> None:
+        # qmail's format: no report, no X-Failed-Recipients, no null Return-Path in the headers.
+        mail = make_mail(
+            sender="MAILER-DAEMON@mx.client.example",
+            subject="failure notice",
+            body="Hi. This is the qmail-send program at mx.client.example.\n"
+            "I'm afraid I wasn't able to deliver your message to the following addresses.\n"
+            "This is a permanent error; I've given up. Sorry it didn't work out.\n\n"
+            "<gone@client.example>:\nSorry, no mailbox here by that name. (#5.1.1)\n",
+        )
+        assert mail.bounce is not None
+        assert mail.bounce.recipients == ["gone@client.example"]
+        verdict = classify_mail(mail, rules, NoKnowledge())
+        assert (verdict.disposition, list(verdict.tags)) == (D.AUTO_CLOSED, [T.BOUNCE])
+        assert verdict.reasons[0].rule == "mail.bounce_read"
+        assert (
+            verdict.reasons[0].detail == "delivery failure read from the bounce (permanent: True)"
+        )
+
     def test_exim_failed_recipients(self, make_mail: MailFactory, rules: RuleSet) -> None:
         mail = make_mail({"X-Failed-Recipients": "gone@client.example"}, subject="Oops")
         assert judge(mail, rules)[2] == "mail.bounce_failed_recipients"
@@ -339,6 +358,93 @@ class TestCalendar:
 def test_mail_loops(make_mail: MailFactory, rules: RuleSet) -> None:
     mail = make_mail({"X-Loop": "anna@acme.example"}, subject="Re: Re: Automatic reply")
     assert judge(mail, rules) == (D.AUTO_CLOSED, [T.LOOP], "mail.loop")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Loop": "python-list@python.org", "List-Id": "<python-list.python.org>"},
+        {"X-Loop": "users@lists.example.org", "Mailing-List": "contact users-help@example.org"},
+        {"X-Loop": "smartlist@example.org", "List-Post": "<mailto:smartlist@example.org>"},
+    ],
+)
+def test_list_headers_win_over_x_loop(
+    make_mail: MailFactory, rules: RuleSet, headers: dict[str, str]
+) -> None:
+    # List managers stamp X-Loop on every post: an ordinary list post is bulk, not a loop.
+    mail = make_mail(headers, sender="Carol <carol@community.example>", subject="[list] release")
+    assert judge(mail, rules) == (D.AUTO_CLOSED, [T.BULK], "mail.bulk")
+
+
+class TestOutOfOfficeByText:
+    """Out-of-office replies that carry no header saying so, known by their first words and by
+    what an out-of-office goes on to say (urgent matters, on my return, a colleague)."""
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            "Labdien! Esmu atvaļinājumā līdz 15. martam. Steidzamos jautājumos rakstiet kolēģei.",
+            "Laba diena, esu atostogose iki kovo 15 d. Skubiais klausimais kreipkitės į Joną.",
+            "Dzień dobry, jestem na urlopie do 15 marca. W pilnych sprawach proszę o kontakt z "
+            "biurem.",
+            "Terima kasih. Saya sedang bercuti sehingga 15 Mac. Untuk hal segera, sila hubungi "
+            "Aminah.",
+            "Ich bin bis zum 15. März nicht im Büro. In dringenden Fällen wenden Sie sich an Frau "
+            "Berg.",
+            "Je suis absent jusqu'au 15 mars. Je répondrai à votre message à mon retour.",
+            "Estoy fuera de la oficina hasta el 15 de marzo. Responderé a mi regreso.",
+            "Estou de férias até 15 de março. Responderei quando regressar.",
+            "Sono fuori ufficio fino al 15 marzo. Risponderò al mio rientro.",
+            "Ik ben afwezig tot 15 maart. Voor dringende zaken kunt u contact opnemen met Jan.",
+            "Jag är på semester till den 15 mars. Vid brådskande ärenden, kontakta Erik.",
+            "Jeg er på ferie til 15. mars. I hastesaker, kontakt Ola.",
+            "Olen lomalla 15.3. asti. Kiireellisissä asioissa ota yhteyttä Mattiin.",
+            "Я в отпуске до 15 марта. По срочным вопросам обращайтесь к Ивану.",
+            "Tôi đang nghỉ phép đến ngày 15/3. Trường hợp khẩn cấp vui lòng liên hệ anh Minh.",
+            "Thank you for your email. I am out of the office until March 15 with limited "
+            "access to e-mail. For urgent matters please contact Bob.",
+        ],
+    )
+    def test_an_out_of_office_without_headers_needs_nobody(
+        self, make_mail: MailFactory, rules: RuleSet, body: str
+    ) -> None:
+        mail = make_mail(subject="Re: Quote", body=body + "\n")
+        assert judge(mail, rules) == (D.AUTO_CLOSED, [T.AUTO_REPLY], "mail.auto_reply_text")
+
+    def test_an_auto_reply_subject_stands_for_the_rest(
+        self, make_mail: MailFactory, rules: RuleSet
+    ) -> None:
+        mail = make_mail(subject="Automātiskā atbilde: Quote", body="Esmu atvaļinājumā.\n")
+        assert judge(mail, rules) == (D.AUTO_CLOSED, [T.AUTO_REPLY], "mail.auto_reply_text")
+
+    @pytest.mark.parametrize(
+        ("subject", "body"),
+        [
+            ("Re: Quote", "I am on vacation until Monday. Can you call me then about the chairs?"),
+            ("Re: Quote", "Esmu atvaļinājumā līdz pirmdienai, bet līgumu parakstīšu šodien."),
+            ("Automātiskā atbilde: Quote", "Paldies par vēstuli."),
+        ],
+    )
+    def test_a_persons_words_about_a_holiday_are_a_persons(
+        self, make_mail: MailFactory, rules: RuleSet, subject: str, body: str
+    ) -> None:
+        assert judge(make_mail(subject=subject, body=body + "\n"), rules)[2] == "mail.inbound"
+
+    def test_a_long_message_that_mentions_a_holiday_is_a_persons(
+        self, make_mail: MailFactory, rules: RuleSet
+    ) -> None:
+        body = "I am on vacation next week, so here is everything about the order.\n" + (
+            "We need 40 chairs, delivered to the Riga office, with the invoice to accounts.\n" * 25
+        )
+        assert judge(make_mail(subject="Re: Quote", body=body), rules)[2] == "mail.inbound"
+
+    def test_the_words_must_open_the_message(self, make_mail: MailFactory, rules: RuleSet) -> None:
+        body = (
+            "Hello Anna,\n"
+            + "Please send the quote for 40 chairs.\n" * 12
+            + ("PS: I am out of the office until Monday.\n")
+        )
+        assert judge(make_mail(subject="Re: Quote", body=body), rules)[2] == "mail.inbound"
 
 
 def test_internal_mail(make_mail: MailFactory, rules: RuleSet) -> None:

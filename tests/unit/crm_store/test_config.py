@@ -18,6 +18,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN",
         "CRM_STORE_MAX_BODY_BYTES",
         "CRM_STORE_DOCS_ENABLED",
+        "CRM_STORE_GROUP_OWNERS",
         "SWITCHBOARD_ENVIRONMENT",
     ):
         monkeypatch.delenv(name, raising=False)
@@ -48,4 +49,30 @@ def test_edge_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.docs_enabled is True
     monkeypatch.setenv("CRM_STORE_MAX_BODY_BYTES", "10")
     with pytest.raises(ValidationError, match="max_body_bytes"):
+        Settings()
+
+
+def test_group_owners_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().store_policy().group_owners == {}
+    monkeypatch.setenv("CRM_STORE_GROUP_OWNERS", " 600 = anna@our.example, support=m-1 ,")
+    policy = Settings().store_policy()
+    assert dict(policy.group_owners) == {"600": "anna@our.example", "support": "m-1"}
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("600", "expected group=manager"),
+        ("600=", "expected group=manager"),
+        ("=anna@our.example", "expected group=manager"),
+        ("600=anna@our.example,600=ben@our.example", "given twice"),
+        ("6" * 129 + "=anna@our.example", "too long"),
+        (",".join(f"{n}=m" for n in range(1001)), "at most 1000 groups"),
+    ],
+)
+def test_group_owners_that_say_nothing_clear_are_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str, error: str
+) -> None:
+    monkeypatch.setenv("CRM_STORE_GROUP_OWNERS", value)
+    with pytest.raises(ValidationError, match=error):
         Settings()

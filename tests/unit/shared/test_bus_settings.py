@@ -22,6 +22,7 @@ def test_downstream_groups_default_to_the_shipped_consumers() -> None:
         "calls.recorded.v1": ["classifier"],
         "mail.received.v1": ["classifier-mail"],
         "interactions.classified.v1": ["crm-store"],
+        "interactions.classified.history.v1": ["crm-store-history"],
     }
 
 
@@ -46,12 +47,20 @@ def test_each_service_reports_the_lag_on_the_topics_it_produces() -> None:
     assert [t.name for t in produced_by("ingest-calls")] == [
         "calls.recorded.v1",
         "calls.progress.v1",
+        "calls.cel.v1",
         "ingest.rejected.v1",
     ]
     assert [t.name for t in produced_by("ingest-mail")] == [
         "mail.received.v1",
         "ingest.rejected.v1",
     ]
-    assert [t.name for t in produced_by("classifier")] == ["interactions.classified.v1"]
+    assert [t.name for t in produced_by("classifier")] == [
+        "interactions.classified.v1",
+        "interactions.classified.history.v1",
+    ]
+    assert [t.name for t in produced_by("switchboard import")] == [
+        "calls.recorded.history.v1",
+        "mail.received.history.v1",
+    ]
     assert "crm.activities.v1" in [t.name for t in produced_by("crm-store")]
     assert produced_by("ingest-calls-replay") == []

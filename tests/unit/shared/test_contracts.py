@@ -24,6 +24,7 @@ from switchboard_shared.events import (
     CallRecorded,
     CallState,
     CallStatus,
+    CelEvent,
     ContactPoint,
     Disposition,
     Event,
@@ -45,6 +46,7 @@ from switchboard_shared.phone import PhoneNumber, PhonePolicy, normalise_phone
 DESIGN_TOPICS = {
     "calls.recorded.v1": "switchboard.call.recorded.v1",
     "calls.progress.v1": "switchboard.call.progress.v1",
+    "calls.cel.v1": "switchboard.call.cel.v1",
     "mail.received.v1": "switchboard.mail.received.v1",
     "ingest.rejected.v1": "switchboard.ingest.rejected.v1",
     "interactions.classified.v1": "switchboard.interaction.classified.v1",
@@ -52,6 +54,12 @@ DESIGN_TOPICS = {
     "crm.activities.v1": "switchboard.crm.activity.changed.v1",
     "crm.contact-points.v1": "switchboard.crm.contact-point.v1",
     "crm.feedback.v1": "switchboard.crm.feedback.v1",
+}
+# DESIGN.md, "Additions for the second round": imported history -> the live topic it mirrors.
+HISTORY_TOPICS = {
+    "calls.recorded.history.v1": "calls.recorded.v1",
+    "mail.received.history.v1": "mail.received.v1",
+    "interactions.classified.history.v1": "interactions.classified.v1",
 }
 AT = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 DE = PhonePolicy(default_region="DE")
@@ -103,6 +111,16 @@ SAMPLES: dict[str, Event] = {
         at=AT,
         from_=normalise_phone("+49 30 1234567", DE),
         to=normalise_phone("101", DE),
+    ),
+    "calls.cel.v1": CelEvent(
+        event_name="CHAN_START",
+        event_time=AT,
+        unique_id="1772442000.1",
+        linked_id="1772442000.1",
+        channel="PJSIP/trunk-00000001",
+        caller_id_num="+4930123456",
+        exten="+4930555000",
+        context="from-trunk",
     ),
     "mail.received.v1": _mail(),
     "ingest.rejected.v1": IngestRejected(
@@ -158,7 +176,18 @@ def test_every_topic_has_a_committed_schema_snapshot() -> None:
 
 
 def test_topics_match_design() -> None:
-    assert {t.name: t.ce_type for t in topics.ALL} == DESIGN_TOPICS
+    assert {t.name: t.ce_type for t in topics.ALL if t.history_of is None} == DESIGN_TOPICS
+
+
+def test_history_topics_mirror_their_live_topics() -> None:
+    history = {t.name: t.history_of for t in topics.ALL if t.history_of is not None}
+    assert history == HISTORY_TOPICS
+    for name, live in HISTORY_TOPICS.items():
+        mirror, original = topics.BY_NAME[name], topics.BY_NAME[live]
+        assert (mirror.ce_type, mirror.model) == (original.ce_type, original.model)
+        assert topics.history_of(original) is mirror
+        assert topics.BY_TYPE[mirror.ce_type] is original  # a type names its live topic
+        assert mirror in topics.CONSUMED
 
 
 @pytest.mark.parametrize(("name", "ce_type"), DESIGN_TOPICS.items())
@@ -257,7 +286,8 @@ def test_all_topic_names_include_dlqs_of_consumed_topics() -> None:
         assert f"{consumed}.dlq" in names
     assert {t.dlq for t in topics.CONSUMED} <= set(names)
     assert len(names) == len(set(names))
-    assert all(n.endswith(".dlq") for n in names if n not in DESIGN_TOPICS)
+    named = set(DESIGN_TOPICS) | set(HISTORY_TOPICS)
+    assert all(n.endswith(".dlq") for n in names if n not in named)
 
 
 def test_dlq_name() -> None:
@@ -278,7 +308,7 @@ def test_asyncapi_is_version_3() -> None:
 
 def test_asyncapi_has_a_channel_for_every_topic() -> None:
     channels = _asyncapi()["channels"]
-    assert set(channels) == set(DESIGN_TOPICS)
+    assert set(channels) == set(DESIGN_TOPICS) | set(HISTORY_TOPICS)
     for name, ce_type in DESIGN_TOPICS.items():
         channel = channels[name]
         assert channel["address"] == name

@@ -56,12 +56,10 @@ def test_parse_address_valid(raw: str, address: str, name: str | None) -> None:
     [
         ("not an address", None),
         ("<>", None),
-        ("user@localhost", None),
-        ("a@b", None),
-        ("user@example.invalid", None),
         ("john..doe@example.com", None),
-        ('"john doe"@example.com', None),
-        ("user@[192.168.0.1]", None),
+        ("user@-example.com", None),
+        ("user@example..com", None),
+        ('"unterminated@example.com', None),
         ("Jane <not-an-address>", "Jane"),
         ("Jane <jane@example.com", "Jane"),
         # CVE-2023-27043 shape: the unpatched stdlib would return one of the two addresses
@@ -71,7 +69,44 @@ def test_parse_address_valid(raw: str, address: str, name: str | None) -> None:
     ],
 )
 def test_parse_address_invalid_keeps_raw(raw: str, name: str | None) -> None:
-    assert parse_address(raw) == EmailAddress(raw=raw, address=None, name=name, valid=False)
+    assert parse_address(raw) == EmailAddress(
+        raw=raw, address=None, name=name, valid=False, deliverable=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "address"),
+    [
+        ("user@localhost", "user@localhost"),
+        ("a@b", "a@b"),
+        ("user@example.invalid", "user@example.invalid"),
+        ("admin@fileserver.local", "admin@fileserver.local"),
+        ('"john doe"@example.com', '"john doe"@example.com'),
+        ('"System Administrator"@example.com', '"system administrator"@example.com'),
+        ('IT <"System Administrator"@Example.COM>', '"system administrator"@example.com'),
+        ("user@[192.168.0.1]", "user@[192.168.0.1]"),
+    ],
+)
+def test_well_formed_but_undeliverable_addresses_are_kept_and_flagged(
+    raw: str, address: str
+) -> None:
+    parsed = parse_address(raw)
+    assert parsed is not None
+    assert (parsed.address, parsed.valid, parsed.deliverable) == (address, True, False)
+    # The same sender written another way matches: the address is the key, not the raw text.
+    again = parse_address(f"Someone <{raw.rpartition('<')[2].rstrip('>')}>")
+    assert again is not None
+    assert again.address == address
+
+
+def test_deliverable_addresses_say_so() -> None:
+    parsed = parse_address("Jane Doe <Jane.Doe@Example.com>")
+    assert parsed is not None
+    assert (parsed.address, parsed.valid, parsed.deliverable) == (
+        "jane.doe@example.com",
+        True,
+        True,
+    )
 
 
 @pytest.mark.parametrize("raw", [None, "", "   ", "\r\n"])

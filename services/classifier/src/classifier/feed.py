@@ -22,7 +22,12 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from classifier.knowledge import Knowledge, is_removal, reports_from_feedback
+from classifier.knowledge import (
+    Knowledge,
+    is_removal,
+    reports_from_feedback,
+    retracted_report_ids,
+)
 from classifier.metrics import (
     KNOWLEDGE_LOADED,
     KNOWLEDGE_POINTS,
@@ -149,6 +154,8 @@ class KnowledgeFeed(Background):
             self.knowledge.put_point(point, known)
         for report in changes.reports:
             self.knowledge.add_report(report)
+        for point, report_id in changes.retracted:
+            self.knowledge.remove_report(point, report_id)
         for feedback_id in new:
             for tag in overturned.get(feedback_id, ()):
                 OVERTURNED.labels(tag).inc()
@@ -181,6 +188,7 @@ class KnowledgeFeed(Background):
             overturned[feedback_id] = [t.value for t in data.classifier_tags] or ["none"]
         if key and _COUNTERPART_RE.match(key):
             changes.reports.extend(reports_from_feedback(feedback_id, key.lower(), data, rules))
+            changes.retracted.extend((key.lower(), r) for r in retracted_report_ids(data))
 
     def _gauges(self) -> None:
         KNOWLEDGE_POINTS.set(self.knowledge.points)

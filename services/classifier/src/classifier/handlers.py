@@ -1,5 +1,10 @@
 """Kafka edges: calls.recorded.v1 and mail.received.v1 → classifier → interactions.classified.v1.
 
+Imported history (`calls.recorded.history.v1`, `mail.received.history.v1`) is read by consumers
+of its own, which give way to the live ones (`priority.LiveFirst`); it is judged by the same
+classifier, with the same state (legs, knowledge), and its verdicts go to
+`interactions.classified.history.v1` (`publisher.topic_of`).
+
 Decode (done by `subscribe`), wait for the knowledge, decide (`service.Classifier`), publish. An
 unanswered leg held for its siblings is kept in the state file before the offset is committed;
 `LegReleaser` publishes it when its time is up.
@@ -22,7 +27,8 @@ from switchboard_shared.cloudevents import Envelope
 from switchboard_shared.consumer import RetryableError, subscribe
 from switchboard_shared.events import CallRecorded, Event, InteractionClassified, MailReceived
 from switchboard_shared.kafka import BrokerUnavailable, Bus
-from switchboard_shared.topics import CALLS_RECORDED, MAIL_RECEIVED
+from switchboard_shared.priority import LiveFirst
+from switchboard_shared.topics import CALLS_RECORDED, MAIL_RECEIVED, history_of
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +52,10 @@ def build_router(
     *,
     group_id: str,
     max_attempts: int,
+    live_first: LiveFirst | None = None,
 ) -> KafkaRouter:
     router = KafkaRouter()
+    first = live_first or LiveFirst()
 
     async def on_call(envelope: Envelope, event: Event) -> None:
         assert isinstance(event, CallRecorded)
@@ -64,10 +72,30 @@ def build_router(
         await knowledge_loaded.wait()
         await publish(publisher, classifier.mail(envelope.id, event, envelope.time))
 
-    subscribe(router, bus, CALLS_RECORDED, on_call, group_id=group_id, max_attempts=max_attempts)
+    async def live_call(envelope: Envelope, event: Event) -> None:
+        with first.live():
+            await on_call(envelope, event)
+
+    async def live_mail(envelope: Envelope, event: Event) -> None:
+        with first.live():
+            await on_mail(envelope, event)
+
+    async def past_call(envelope: Envelope, event: Event) -> None:
+        await first.turn()
+        await on_call(envelope, event)
+
+    async def past_mail(envelope: Envelope, event: Event) -> None:
+        await first.turn()
+        await on_mail(envelope, event)
+
     # One group per topic: two consumers in one group would rebalance each other at start-up.
-    mail_group = f"{group_id}-mail"
-    subscribe(router, bus, MAIL_RECEIVED, on_mail, group_id=mail_group, max_attempts=max_attempts)
+    for topic, handler, group in (
+        (CALLS_RECORDED, live_call, group_id),
+        (MAIL_RECEIVED, live_mail, f"{group_id}-mail"),
+        (history_of(CALLS_RECORDED), past_call, f"{group_id}-history"),
+        (history_of(MAIL_RECEIVED), past_mail, f"{group_id}-mail-history"),
+    ):
+        subscribe(router, bus, topic, handler, group_id=group, max_attempts=max_attempts)
     return router
 
 

@@ -45,6 +45,13 @@ def reports_from_feedback(
     return out
 
 
+def retracted_report_ids(feedback: Feedback) -> list[str]:
+    """The reports of the feedback this one withdraws (a manager undid that preset)."""
+    if not feedback.retracts:
+        return []
+    return [f"{feedback.retracts}:{label}" for label in LABELS]
+
+
 def is_removal(point: ContactPoint | None) -> bool:
     return point is None or (point.contact_id is None and point.company_id is None)
 
@@ -81,6 +88,15 @@ class Knowledge:
             return False
         self._report_ids.add(report.id)
         self._reports[report.point.lower()].append(report)
+        return True
+
+    def remove_report(self, point: str, report_id: str) -> bool:
+        """Forget a withdrawn report; False when it was not known."""
+        if report_id not in self._report_ids:
+            return False
+        self._report_ids.discard(report_id)
+        key = point.lower()
+        self._reports[key] = [r for r in self._reports.get(key, []) if r.id != report_id]
         return True
 
     def standing(self, point: str, label: str, now: datetime, window_days: int) -> Standing:

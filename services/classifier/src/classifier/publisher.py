@@ -5,7 +5,7 @@ from __future__ import annotations
 from switchboard_shared.cloudevents import deterministic_id, encode
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.kafka import Bus
-from switchboard_shared.topics import INTERACTIONS_CLASSIFIED
+from switchboard_shared.topics import INTERACTIONS_CLASSIFIED, Topic, history_of
 
 SOURCE = "switchboard/classifier"
 
@@ -15,8 +15,10 @@ class VerdictPublisher:
         self.bus = bus
 
     async def publish(self, event: InteractionClassified) -> None:
+        """A verdict on imported history goes to the history topic, with the id it would have
+        had live: a call seen both live and in an import is one interaction downstream."""
         record = encode(
-            INTERACTIONS_CLASSIFIED,
+            topic_of(event),
             event,
             id=deterministic_id(INTERACTIONS_CLASSIFIED.name, event.interaction_id),
             source=SOURCE,
@@ -25,3 +27,10 @@ class VerdictPublisher:
             subject=event.interaction_id,
         )
         await self.bus.publish(record)
+
+
+def topic_of(event: InteractionClassified) -> Topic:
+    source = event.call or event.mail
+    if source is not None and source.historical:
+        return history_of(INTERACTIONS_CLASSIFIED)
+    return INTERACTIONS_CLASSIFIED

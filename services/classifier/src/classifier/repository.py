@@ -50,6 +50,7 @@ class Changes:
     points: dict[str, bool] = field(default_factory=dict)  # point -> known (False: removed)
     reports: list[Report] = field(default_factory=list)
     feedback_ids: list[str] = field(default_factory=list)
+    retracted: list[tuple[str, str]] = field(default_factory=list)  # (point, report id) withdrawn
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)  # -> next offset to read
 
 
@@ -123,6 +124,9 @@ class Repository:
                     (r.id, r.point, r.label, r.manager, r.at.isoformat(), int(r.overturn))
                     for r in changes.reports
                 ],
+            )
+            self.db.executemany(  # after the inserts: a batch may hold a click and its undo
+                "DELETE FROM reports WHERE id = ?", [(rid,) for _, rid in changes.retracted]
             )
             self.db.executemany(
                 "INSERT OR REPLACE INTO offsets (topic, partition, next_offset) VALUES (?, ?, ?)",

@@ -104,6 +104,8 @@ class Classifier:
     ) -> bool:
         if rules.hold_s <= 0 or call.direction is not CallDirection.INBOUND:
             return False
+        if call.participants:
+            return False  # assembled from channel events: every leg is in this one event
         context = self.legs.context(call.linked_id, interaction_id, now)
         if context.sibling_answered or context.sibling_missed:
             return False  # what the siblings showed is already known

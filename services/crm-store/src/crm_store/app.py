@@ -9,17 +9,18 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_store import __version__, web
-from crm_store.api import router as api_router
+from crm_store.activities import ActivityGauges, OutcomeExpiry
 from crm_store.config import Settings
-from crm_store.db import make_engine, make_sessionmaker
-from crm_store.gauges import ActivityGauges
-from crm_store.handlers import build_router
+from crm_store.core import make_engine, make_sessionmaker
+from crm_store.directory import snapshot_contact_points
+from crm_store.http import router as api_router
+from crm_store.interactions import build_router
 from crm_store.metrics import DATABASE_UP, METRICS
 from crm_store.migrate import migrate
 from crm_store.publisher import OutboxRelay
-from crm_store.service import snapshot_contact_points
 from switchboard_shared.bodylimit import install_body_limit
 from switchboard_shared.budget import ByteBudget
 from switchboard_shared.httpsec import secure_api
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             policy=policy,
             batch_size=settings.consumer_batch_size,
             batch_timeout_ms=settings.consumer_batch_timeout_ms,
+            history_group_id=f"{settings.consumer_group}-history",
+            history_batch_size=settings.history_batch_size,
         )
     )
 
@@ -81,15 +84,24 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             log.info("contact points snapshot staged", extra={"records": snapshot})
         await relay.start()
         await gauges.start()
+        if expiry is not None:
+            await expiry.start()
         try:
             async with bus.running():
                 yield
         finally:
+            if expiry is not None:
+                await expiry.stop()
             await gauges.stop()
             await relay.stop()
             await engine.dispose()
 
     gauges = ActivityGauges(sessionmaker, settings.gauges_interval_s)
+    expiry = (
+        OutcomeExpiry(sessionmaker, settings.log_outcome_expire_h)
+        if settings.log_outcome_expire_h > 0
+        else None
+    )
 
     app = FastAPI(
         title="Switchboard crm-store",
@@ -105,6 +117,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.relay = relay
     app.state.policy = policy
     install_problem_handlers(app)
+    app.add_exception_handler(StarletteHTTPException, web.http_error)  # pages for browsers
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})
     app.include_router(api_router)
     app.include_router(web.router)

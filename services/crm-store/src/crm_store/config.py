@@ -1,14 +1,16 @@
-"""crm-store settings (`CRM_STORE_*`)."""
+"""crm-store settings (`CRM_STORE_*`) and the policy they give the rules (`store_policy`)."""
 
 from __future__ import annotations
 
-from typing import Self
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from crm_store.domain import DuePolicy
-from crm_store.service import StorePolicy
 from switchboard_shared.events import ActivityKind
 from switchboard_shared.settings import (
     ServiceSettings,
@@ -16,6 +18,67 @@ from switchboard_shared.settings import (
     refuse_development_secret,
     refuse_placeholder,
 )
+
+
+@dataclass(frozen=True)
+class DuePolicy:
+    """How long each kind may stay open before it counts as overdue."""
+
+    hours: Mapping[ActivityKind, float] = field(
+        default_factory=lambda: {
+            ActivityKind.CALLBACK: 4.0,
+            ActivityKind.REPLY: 24.0,
+            ActivityKind.LOG_OUTCOME: 24.0,
+            ActivityKind.IDENTIFY_CONTACT: 72.0,
+        }
+    )
+
+    def due_at(self, kind: ActivityKind, opened_at: datetime) -> datetime | None:
+        hours = self.hours.get(kind)
+        return None if hours is None else opened_at + timedelta(hours=hours)
+
+
+@dataclass(frozen=True)
+class StorePolicy:
+    """What the rules need from the settings."""
+
+    own_domains: tuple[str, ...] = ()
+    due: DuePolicy = field(default_factory=DuePolicy)
+    activity_horizon: timedelta = timedelta(hours=72)
+    """Imported history older than this (when stored) opens no activity and folds into none."""
+    callback_min_talk_s: float = 10.0
+    """An answered call closes a callback only when longer (`activities.domain.SHORT_CALL_S`)."""
+    group_owners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Ring group, queue or number -> the manager (id or e-mail) a missed call to it goes to
+    when the client has no owner."""
+
+
+DEFAULT_POLICY = StorePolicy()
+MAX_GROUP_OWNERS = 1000
+MAX_GROUP_LEN = 128
+MAX_OWNER_LEN = 320
+
+
+def parse_group_owners(value: object) -> object:
+    """`600=anna@example.com,queue-support=<manager id>` from the environment, bounded; a group
+    named twice is refused (which owner was meant?)."""
+    if not isinstance(value, str):
+        return value
+    name = "CRM_STORE_GROUP_OWNERS"
+    items = [part.strip() for part in value.split(",") if part.strip()]
+    if len(items) > MAX_GROUP_OWNERS:
+        raise ValueError(f"{name}: at most {MAX_GROUP_OWNERS} groups, got {len(items)}")
+    owners: dict[str, str] = {}
+    for item in items:
+        group, sep, owner = (part.strip() for part in item.partition("="))
+        if not sep or not group or not owner:
+            raise ValueError(f"{name}: expected group=manager, got {item[:200]!r}")
+        if len(group) > MAX_GROUP_LEN or len(owner) > MAX_OWNER_LEN:
+            raise ValueError(f"{name}: group or manager too long in {item[:200]!r}")
+        if group in owners:
+            raise ValueError(f"{name}: group {group!r} is given twice")
+        owners[group] = owner
+    return owners
 
 
 class Settings(ServiceSettings):
@@ -55,6 +118,19 @@ class Settings(ServiceSettings):
     consumer_batch_timeout_ms: int = Field(
         default=200, ge=1, description="How long to wait for a batch to fill"
     )
+    history_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description="Imported history records stored per transaction at most; a live record "
+        "waits at most for the one history batch in hand",
+    )
+    activity_horizon_h: float = Field(
+        default=72.0,
+        gt=0,
+        description="Imported history older than this opens no activity (it is stored, linked, "
+        "and may close what was open before it)",
+    )
     gauges_interval_s: float = Field(
         default=30.0, gt=0, description="How often open/overdue activity gauges are refreshed"
     )
@@ -62,8 +138,33 @@ class Settings(ServiceSettings):
     reply_due_h: float = Field(default=24.0, gt=0)
     log_outcome_due_h: float = Field(default=24.0, gt=0)
     identify_contact_due_h: float = Field(default=72.0, gt=0)
+    log_outcome_expire_h: float = Field(
+        default=72.0,
+        ge=0,
+        description="An outcome request nobody answered expires into 'no outcome recorded' "
+        "after this many hours (0: never)",
+    )
+    undo_min: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long the person who set a status may undo it (minutes)",
+    )
+    callback_min_talk_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="An answered call closes the client's callback only when its talk is longer "
+        "(a voicemail box or a 5-second call reached nobody)",
+    )
+    group_owners: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="group=manager pairs, comma-separated: a missed call to the ring group, "
+        "queue or number `group` (what the caller dialled) goes to that manager (id or "
+        "e-mail) when the client has no owner",
+    )
 
     _empty_is_unset = field_validator("bootstrap_admin_token", mode="before")(empty_is_unset)
+    _group_owners = field_validator("group_owners", mode="before")(parse_group_owners)
 
     def store_policy(self) -> StorePolicy:
         hours = {
@@ -72,7 +173,13 @@ class Settings(ServiceSettings):
             ActivityKind.LOG_OUTCOME: self.log_outcome_due_h,
             ActivityKind.IDENTIFY_CONTACT: self.identify_contact_due_h,
         }
-        return StorePolicy(own_domains=tuple(self.common.own_domains), due=DuePolicy(hours))
+        return StorePolicy(
+            own_domains=tuple(self.common.own_domains),
+            due=DuePolicy(hours),
+            activity_horizon=timedelta(hours=self.activity_horizon_h),
+            callback_min_talk_s=self.callback_min_talk_s,
+            group_owners=MappingProxyType(dict(self.group_owners)),
+        )
 
     @field_validator("bootstrap_admin_token")
     @classmethod

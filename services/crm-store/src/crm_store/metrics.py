@@ -19,8 +19,8 @@ LINKS = Counter(
 )
 ACTIVITY_CHANGES = Counter(
     "crm_store_activity_changes_total",
-    "Activity changes by kind, change (opened, repeated, closed, canceled, status_set) and by "
-    "whom (auto, manager)",
+    "Activity changes by kind, change (opened, repeated, closed, canceled, status_set, "
+    "status_undone, status_corrected) and by whom (auto, manager, supervisor)",
     ["kind", "change", "by"],
 )
 OUTBOX_PENDING = Gauge(

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from crm_store.config import Settings
-from crm_store.db import make_engine
+from crm_store.core import make_engine
 
 log = logging.getLogger(__name__)
 

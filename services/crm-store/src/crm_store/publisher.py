@@ -17,9 +17,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from crm_store.core import OutboxRepository, outbox_record, utcnow
 from crm_store.metrics import DB_LATENCY, OUTBOX_PENDING
-from crm_store.models import utcnow
-from crm_store.repository import Repository, outbox_record
 from switchboard_shared.background import Background
 from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.kafka import BrokerUnavailable, Bus
@@ -60,7 +59,7 @@ class OutboxRelay(Background):
         total = 0
         while True:
             async with self.sessionmaker() as session:
-                repo = Repository(session)
+                repo = OutboxRepository(session)
                 rows = await repo.pending_outbox(self.batch)
                 if not rows:
                     OUTBOX_PENDING.set(0)
@@ -101,7 +100,7 @@ class OutboxRelay(Background):
         before = utcnow() - self.retention
         while True:
             async with self.sessionmaker() as session:
-                deleted = await Repository(session).prune_outbox(before)
+                deleted = await OutboxRepository(session).prune_outbox(before)
                 await session.commit()
             total += deleted
             if deleted == 0:
@@ -112,7 +111,7 @@ class OutboxRelay(Background):
 
     async def measure_backlog(self) -> int:
         async with self.sessionmaker() as session:
-            backlog = await Repository(session).outbox_backlog()
+            backlog = await OutboxRepository(session).outbox_backlog()
         OUTBOX_PENDING.set(backlog)
         return backlog
 

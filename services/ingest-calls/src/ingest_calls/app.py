@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from ingest_calls import __version__
+from ingest_calls.ami import AmiClient
+from ingest_calls.cel_assembler import CelAssembler
 from ingest_calls.config import Settings
+from ingest_calls.domain import asterisk
 from ingest_calls.http import router
 from ingest_calls.metrics import METRICS
 from ingest_calls.providers import enabled
 from ingest_calls.publisher import CallPublisher
+from switchboard_shared.background import Background
 from switchboard_shared.bodylimit import install_body_limit
 from switchboard_shared.budget import ByteBudget
 from switchboard_shared.httpsec import secure_api
@@ -29,8 +34,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish_timeout_s=settings.common.intake_publish_timeout_s,
     )
 
-    def lifespan(_: FastAPI) -> AbstractAsyncContextManager[None]:
-        return bus.running()
+    publisher = CallPublisher(bus, settings.dedupe_window)
+    workers: list[Background] = []
+    if settings.ami is not None:
+        zone = asterisk.zone_of(settings.options_for("asterisk"))
+        workers.append(AmiClient(settings.ami, publisher, zone))
+    if settings.cel_assembler and (settings.ami is not None or settings.asterisk_token):
+        workers.append(CelAssembler(settings, publisher))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with bus.running():
+            for worker in workers:
+                await worker.start()
+            try:
+                yield
+            finally:
+                for worker in reversed(workers):
+                    await worker.stop()
 
     app = FastAPI(
         title="Switchboard ingest-calls",
@@ -41,7 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.bus = bus
-    app.state.publisher = CallPublisher(bus, settings.dedupe_window)
+    app.state.publisher = publisher
+    app.state.workers = workers
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready})
     app.include_router(router)

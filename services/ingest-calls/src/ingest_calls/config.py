@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from functools import cached_property
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import phonenumbers
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -40,6 +42,39 @@ SECRET_MIN_LENGTH = 16
 URL_SIGNING_SECRETS = ("twilio_auth_token", "plivo_auth_token")
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Settings named like a provider option that are not options (they hold credentials).
+NOT_OPTIONS = frozenset({"asterisk_ami_url"})
+AMI_DEFAULT_PORT = 5038
+
+
+@dataclass(frozen=True)
+class AmiTarget:
+    """Where and as whom to log in to the Asterisk Manager Interface."""
+
+    host: str
+    port: int
+    username: str
+    secret: str = dataclass_field(repr=False)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def ami_target(url: str) -> AmiTarget:
+    """`tcp://user:secret@pbx:5038` -> AmiTarget; ValueError (never echoing the secret)."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port or AMI_DEFAULT_PORT
+    except ValueError as exc:
+        raise ValueError("INGEST_CALLS_ASTERISK_AMI_URL has a bad port") from exc
+    if parts.scheme != "tcp" or not parts.hostname or not parts.username or not parts.password:
+        raise ValueError(
+            "INGEST_CALLS_ASTERISK_AMI_URL must look like tcp://user:secret@pbx:5038 (the "
+            "manager.conf user and its secret, URL-encoded)"
+        )
+    if parts.path not in ("", "/") or parts.query:
+        raise ValueError("INGEST_CALLS_ASTERISK_AMI_URL takes no path or query")
+    return AmiTarget(parts.hostname, port, unquote(parts.username), unquote(parts.password))
 
 
 def env_name(field: str) -> str:
@@ -70,6 +105,36 @@ class Settings(ServiceSettings):
     zadarma_api_secret: str | None = None
     aircall_token: str | None = None
     asterisk_token: str | None = None
+    asterisk_ami_url: str | None = Field(
+        default=None,
+        description="tcp://user:secret@pbx:5038: read CEL events from the Asterisk Manager "
+        "Interface (manager.conf user with read = call)",
+    )
+    cel_assembler: bool = Field(
+        default=True,
+        description="Assemble calls.cel.v1 into calls.recorded.v1 here (one replica reads "
+        "every partition, the others stand by)",
+    )
+    cel_settle_s: float = Field(
+        default=2.0, ge=0, le=60, description="Wait after a call's last LINKEDID_END"
+    )
+    cel_lost_end_s: float = Field(
+        default=60.0,
+        ge=1,
+        description="Emit a call whose channels all ended though a LINKEDID_END never came",
+    )
+    cel_timeout_s: float = Field(
+        default=6 * 3600.0, ge=60, description="Emit a call with no CEL event for this long"
+    )
+    cel_max_held_calls: int = Field(
+        default=10_000, ge=10, description="Calls held while assembling; past it the quietest goes"
+    )
+    cel_max_held_events: int = Field(
+        default=50_000,
+        ge=1000,
+        description="CEL events held while assembling, all calls together (about 90 MB); past it "
+        "the quietest call goes",
+    )
     threecx_token: str | None = None
     replay_window_s: int = Field(default=300, ge=1, description="Max age of a signed timestamp")
     max_body_bytes: int = Field(default=1_048_576, ge=1024, description="413 above this (1 MiB)")
@@ -132,6 +197,18 @@ class Settings(ServiceSettings):
                 f"{SECRET_MIN_LENGTH} (copy the whole secret the provider issued)"
             )
         return value
+
+    @field_validator("asterisk_ami_url", mode="before")
+    @classmethod
+    def _ami_url(cls, value: object) -> object:
+        value = empty_is_unset(value)
+        if isinstance(value, str):
+            ami_target(value)
+        return value
+
+    @property
+    def ami(self) -> AmiTarget | None:
+        return ami_target(self.asterisk_ami_url) if self.asterisk_ami_url else None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -208,6 +285,7 @@ class Settings(ServiceSettings):
             for name, value in self.model_dump().items()
             if name.startswith(prefix)
             and name not in SECRETS
+            and name not in NOT_OPTIONS
             and isinstance(value, str | int)
             and not isinstance(value, bool)
         }

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ingest_calls.config import Settings
+from ingest_calls.domain import asterisk, cel
 from ingest_calls.domain.errors import AuthenticationFailed, InvalidPayload
 from ingest_calls.domain.request import Context, WebhookRequest
-from ingest_calls.metrics import CALL_EVENTS, METRICS, WEBHOOK_LATENCY, WEBHOOKS
+from ingest_calls.metrics import CALL_EVENTS, CEL_EVENTS, METRICS, WEBHOOK_LATENCY, WEBHOOKS
 from ingest_calls.providers import PROVIDERS, Provider
 from ingest_calls.publisher import CallPublisher
 from switchboard_shared.kafka import BrokerUnavailable
@@ -88,6 +89,69 @@ def broker_down(exc: BrokerUnavailable) -> Problem:
         "the event is not confirmed stored; retry it later (a retry is deduplicated)",
         headers={"Retry-After": RETRY_AFTER_S},
     )
+
+
+CEL_SOURCE = "asterisk-cel"
+
+
+@router.post(
+    "/webhooks/asterisk-cel",
+    summary="Receive Asterisk CEL events (a JSON array, AMI field names) to assemble into calls",
+    responses={
+        401: {"description": "Missing or wrong Bearer token (INGEST_CALLS_ASTERISK_TOKEN)"},
+        404: {"description": "INGEST_CALLS_ASTERISK_TOKEN is not set"},
+        413: {"description": "Body too large"},
+        422: {"description": "Authenticated but malformed; kept on ingest.rejected.v1"},
+        503: {"description": "Not confirmed: retry after Retry-After; the retry is deduplicated"},
+    },
+)
+async def receive_cel(request: Request) -> JSONResponse:
+    with WEBHOOK_LATENCY.labels(CEL_SOURCE).time():
+        return await _receive_cel(request)
+
+
+async def _receive_cel(request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    publisher: CallPublisher = request.app.state.publisher
+    secret = settings.asterisk_token
+    if not secret:
+        WEBHOOKS.labels(CEL_SOURCE, "disabled").inc()
+        raise Problem(404, "Unknown provider", "set INGEST_CALLS_ASTERISK_TOKEN to enable it")
+    body = await read_limited_body(request, settings.max_body_bytes, "Payload")
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    hook = WebhookRequest(
+        method=request.method,
+        url=str(request.url),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        content_type=media_type,
+    )
+    try:
+        asterisk.check_bearer(hook, secret)
+    except AuthenticationFailed as exc:
+        WEBHOOKS.labels(CEL_SOURCE, "unauthorized").inc()
+        METRICS.rejected.labels("unauthorized").inc()
+        raise Problem(
+            401, "Unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+    if media_type != asterisk.JSON:
+        WEBHOOKS.labels(CEL_SOURCE, "unsupported_media_type").inc()
+        raise Problem(415, "Unsupported media type", "asterisk-cel posts application/json")
+    try:
+        zone = asterisk.zone_of(settings.options_for("asterisk"))
+        events = cel.parse_batch(hook.json(), zone, "push")
+    except InvalidPayload as exc:
+        CEL_EVENTS.labels("push", "rejected").inc()
+        return await _reject(publisher, CEL_SOURCE, exc, media_type, body)
+    try:
+        published, duplicates = await publisher.publish_cel(events, CEL_SOURCE)
+    except BrokerUnavailable as exc:
+        WEBHOOKS.labels(CEL_SOURCE, "unavailable").inc()
+        raise broker_down(exc) from exc
+    CEL_EVENTS.labels("push", "published").inc(published)
+    CEL_EVENTS.labels("push", "duplicate").inc(duplicates)
+    WEBHOOKS.labels(CEL_SOURCE, "accepted").inc()
+    return JSONResponse({"accepted": len(events), "published": published, "duplicates": duplicates})
 
 
 @router.post(

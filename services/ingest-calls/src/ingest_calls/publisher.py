@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ingest_calls.domain import cel
 from ingest_calls.domain.calls import CallEvent, event_id
 from switchboard_shared.cloudevents import KafkaRecord, encode
-from switchboard_shared.events import CallRecorded
+from switchboard_shared.events import CallRecorded, CelEvent
 from switchboard_shared.intake import RecentIds, rejected_record
-from switchboard_shared.kafka import Bus
-from switchboard_shared.topics import CALLS_PROGRESS, CALLS_RECORDED, Topic
+from switchboard_shared.kafka import BrokerUnavailable, Bus
+from switchboard_shared.topics import CALLS_CEL, CALLS_PROGRESS, CALLS_RECORDED, Topic
 
 SOURCE = "switchboard/ingest-calls"
 MAX_RECORD_BYTES = 900_000  # aiokafka refuses records over max_request_size (1 MiB)
@@ -25,6 +26,18 @@ def call_record(topic: Topic, event: CallEvent, ce_id: str) -> KafkaRecord:
         key=event.counterpart or event.call_id,
         time=when,
         subject=event.call_id,
+    )
+
+
+def cel_record(event: CelEvent, source: str) -> KafkaRecord:
+    return encode(
+        CALLS_CEL,
+        event,
+        id=cel.event_id(event),
+        source=f"{SOURCE}/{source}",
+        key=event.linked_id,
+        time=event.event_time,
+        subject=event.unique_id,
     )
 
 
@@ -59,6 +72,26 @@ class CallPublisher:
         if final:
             self.finished.add(event.call_id)
         return Outcome(ce_id, "published", topic_kind)
+
+    async def publish_cel(self, events: list[CelEvent], source: str) -> tuple[int, int]:
+        """Publish raw CEL events to `calls.cel.v1`, in order, all acknowledged or
+        `BrokerUnavailable`; returns (published, duplicates). A retried event carries the same
+        ce_id: it is skipped here when remembered, and the assembler drops any repeat."""
+        records = [cel_record(event, source) for event in events]
+        fresh = [r for r in records if r.headers["ce_id"] not in self.recent]
+        failed = self.bus.metrics.publish_failures.labels(CALLS_CEL.name)
+        try:
+            acked = await self.bus.publish_batch(fresh)
+        except BrokerUnavailable:
+            failed.inc()
+            raise
+        for record in fresh[:acked]:
+            self.recent.add(record.headers["ce_id"])
+        if acked < len(fresh):
+            failed.inc()
+            raise BrokerUnavailable(f"{acked} of {len(fresh)} CEL events acknowledged")
+        self.bus.metrics.published.labels(CALLS_CEL.name).inc(acked)
+        return len(fresh), len(records) - len(fresh)
 
     async def reject(
         self, provider: str, reason: str, detail: str, content_type: str | None, body: bytes

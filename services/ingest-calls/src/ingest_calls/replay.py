@@ -20,20 +20,24 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from ingest_calls import ami
 from ingest_calls.config import Settings
+from ingest_calls.domain import asterisk, cel
+from ingest_calls.domain.calls import CallEvent
 from ingest_calls.domain.errors import InvalidPayload
 from ingest_calls.domain.request import Context, WebhookRequest
 from ingest_calls.metrics import METRICS
 from ingest_calls.providers import PROVIDERS
 from ingest_calls.publisher import CallPublisher
 from switchboard_shared.cloudevents import CloudEventError, decode
-from switchboard_shared.events import IngestRejected
+from switchboard_shared.events import CelEvent, IngestRejected
 from switchboard_shared.kafka import Bus
 from switchboard_shared.logging import configure_logging
 from switchboard_shared.topics import INGEST_REJECTED
 
 log = logging.getLogger(__name__)
 SOURCE_PREFIX = "ingest-calls/"
+CEL_SOURCES = ("asterisk-cel", "asterisk-ami")
 
 
 @dataclass
@@ -100,6 +104,19 @@ def to_request(rejected: IngestRejected) -> WebhookRequest:
     )
 
 
+def cel_of(name: str, rejected: IngestRejected, settings: Settings) -> list[CelEvent]:
+    """The CEL events of a rejected push (a JSON array) or AMI message (one `Key: Value` block)."""
+    zone = asterisk.zone_of(settings.options_for("asterisk"))
+    request = to_request(rejected)
+    if name == ami.REJECTED_SOURCE:
+        try:
+            fields = ami.parse_message(request.body)
+        except ami.AmiError as exc:
+            raise InvalidPayload(str(exc)) from exc
+        return [cel.to_event(fields, zone, "replay")]
+    return cel.parse_batch(request.json(), zone, "push")
+
+
 async def replay(
     settings: Settings,
     *,
@@ -121,7 +138,7 @@ async def replay(
             adapter = PROVIDERS.get(name)
             if (
                 not rejected.source.startswith(SOURCE_PREFIX)
-                or adapter is None
+                or (adapter is None and name not in CEL_SOURCES)
                 or (provider and name != provider)
                 or (since and rejected.received_at < since)
             ):
@@ -131,20 +148,29 @@ async def replay(
                 report.still_invalid += 1
                 report.failures.append(f"{name}: only the first bytes were kept (too large)")
                 continue
-            ctx = Context(
-                secret="", region=settings.region_for(name), options=settings.options_for(name)
-            )
+            calls: list[CallEvent] = []
+            cel_events: list[CelEvent] = []
             try:
-                events = adapter.parse(to_request(rejected), ctx, settings.phone_policy)
+                if adapter is None:  # raw CEL events, for the assembler
+                    cel_events = cel_of(name, rejected, settings)
+                else:
+                    ctx = Context(
+                        secret="",
+                        region=settings.region_for(name),
+                        options=settings.options_for(name),
+                    )
+                    calls = adapter.parse(to_request(rejected), ctx, settings.phone_policy)
             except InvalidPayload as exc:
                 report.still_invalid += 1
                 report.failures.append(f"{name}: {exc.detail}")
                 continue
             report.replayed += 1
-            report.events += len(events)
+            report.events += len(calls) + len(cel_events)
             if not dry_run:
-                for event in events:
+                for event in calls:
                     await publisher.publish(event)
+                if cel_events:
+                    await publisher.publish_cel(cel_events, name)
     finally:
         if not dry_run:
             await bus.stop()

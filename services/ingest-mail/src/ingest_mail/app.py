@@ -18,7 +18,7 @@ from ingest_mail.intake import MailIntake
 from ingest_mail.lmtp import start_lmtp
 from ingest_mail.mailboxes import MailboxConfig, load_mailboxes
 from ingest_mail.metrics import METRICS
-from ingest_mail.parsing import ParseOptions, ParserPool
+from ingest_mail.parsing import ParserPool
 from ingest_mail.publisher import MailPublisher
 from switchboard_shared.bodylimit import install_body_limit
 from switchboard_shared.budget import ByteBudget
@@ -37,14 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=METRICS,
         publish_timeout_s=settings.common.intake_publish_timeout_s,
     )
-    parser = ParserPool(
-        ParseOptions(
-            workers=settings.parse_workers,
-            timeout_s=settings.parse_timeout_s,
-            memory_limit_bytes=settings.parse_worker_memory_mb * 1024 * 1024 or None,
-            limits=settings.limits,
-        )
-    )
+    parser = ParserPool(settings.parse_options)
     recipients = OurRecipients.of(
         settings.common.own_domains, [*settings.own_address_set, *(m.address for m in mailboxes)]
     )

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from ingest_mail.domain.limits import MimeLimits
+from ingest_mail.parsing import ParseOptions
 from switchboard_shared.settings import (
     ServiceSettings,
     empty_is_unset,
@@ -133,6 +134,16 @@ class Settings(ServiceSettings):
             max_header_bytes=self.max_header_bytes,
             max_header_line_bytes=self.max_header_line_bytes,
             max_decoded_bytes=self.max_decoded_bytes,
+        )
+
+    @property
+    def parse_options(self) -> ParseOptions:
+        """The parser pool's settings: workers, time and memory per message, the MIME caps."""
+        return ParseOptions(
+            workers=self.parse_workers,
+            timeout_s=self.parse_timeout_s,
+            memory_limit_bytes=self.parse_worker_memory_mb * 1024 * 1024 or None,
+            limits=self.limits,
         )
 
     @property

@@ -7,6 +7,11 @@ from switchboard_shared.events.calls import (
     CallRecorded,
     CallState,
     CallStatus,
+    CelEvent,
+    Participant,
+    ParticipantRole,
+    Transfer,
+    TransferKind,
 )
 from switchboard_shared.events.crm import (
     ActivityChanged,
@@ -16,6 +21,7 @@ from switchboard_shared.events.crm import (
     ContactPoint,
     Feedback,
     InteractionLinked,
+    Undeliverable,
 )
 from switchboard_shared.events.ingest import IngestRejected
 from switchboard_shared.events.interactions import (
@@ -27,6 +33,7 @@ from switchboard_shared.events.interactions import (
 )
 from switchboard_shared.events.mail import (
     Attachment,
+    Bounce,
     MailDirection,
     MailReceived,
     SenderEvidence,
@@ -37,11 +44,13 @@ __all__ = [
     "ActivityKind",
     "ActivityState",
     "Attachment",
+    "Bounce",
     "CallDirection",
     "CallProgress",
     "CallRecorded",
     "CallState",
     "CallStatus",
+    "CelEvent",
     "ClosedBy",
     "ContactPoint",
     "Disposition",
@@ -54,7 +63,12 @@ __all__ = [
     "MailDirection",
     "MailReceived",
     "Part",
+    "Participant",
+    "ParticipantRole",
     "Reason",
     "SenderEvidence",
     "Tag",
+    "Transfer",
+    "TransferKind",
+    "Undeliverable",
 ]

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from switchboard_shared.events.base import Event
+from switchboard_shared.events.base import Event, Part
 from switchboard_shared.events.interactions import Disposition, InteractionKind, Tag
 
 
@@ -60,6 +60,15 @@ class ActivityChanged(Event):
     changed_at: datetime
 
 
+class Undeliverable(Part):
+    """Mail to an address failed for good (a permanent bounce): nobody should write to it."""
+
+    since: datetime = Field(description="When the bounce that marked it arrived (UTC)")
+    status: str | None = Field(default=None, description="RFC 3463 status, e.g. 5.1.1")
+    diagnostic: str | None = Field(default=None, description="The remote server's answer")
+    interaction_id: str | None = Field(default=None, description="The bounce's interaction")
+
+
 class ContactPoint(Event):
     """Compacted: the latest owner of a phone number or address. A null value is the tombstone."""
 
@@ -67,6 +76,11 @@ class ContactPoint(Event):
     type: str = Field(description="`phone` or `email`")
     contact_id: str | None = None
     company_id: str | None = None
+    undeliverable: Undeliverable | None = Field(
+        default=None,
+        description="Set while the address bounces for good (never offer it to write to); "
+        "null when it takes mail. A later message from the address clears it",
+    )
 
 
 class Feedback(Event):
@@ -80,4 +94,9 @@ class Feedback(Event):
     classifier_disposition: Disposition | None = None
     classifier_tags: list[Tag] = Field(default_factory=list)
     overturns_classifier: bool
+    retracts: str | None = Field(
+        default=None,
+        description="The ce_id of an earlier feedback this one withdraws (the manager undid "
+        "that preset): its reports no longer count",
+    )
     at: datetime

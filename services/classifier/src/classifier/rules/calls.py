@@ -9,7 +9,7 @@ from typing import Any
 
 from classifier.rules.engine import FactKind, FactSpec, Verdict, evaluate
 from classifier.rules.ruleset import KnowledgeView, RuleSet, cause_key
-from switchboard_shared.events import CallDirection, CallRecorded, CallStatus
+from switchboard_shared.events import CallDirection, CallRecorded, CallStatus, ParticipantRole
 from switchboard_shared.phone import NumberKind, PhoneNumber, equivalent_e164
 
 B, N, C, T = FactKind.BOOL, FactKind.NUMBER, FactKind.CHOICE, FactKind.TEXT
@@ -37,6 +37,12 @@ CALL_FACTS: dict[str, FactSpec] = {
     ),
     "sibling_answered": FactSpec(B, "another leg of the same call (linked_id) was answered"),
     "sibling_missed": FactSpec(B, "another leg of the same call already asked for a callback"),
+    "assembled": FactSpec(
+        B, "the call was assembled from channel events: `participants` lists every party"
+    ),
+    "colleague_answered": FactSpec(
+        B, "a participant of ours answered (a ring group, queue, pickup or transfer)"
+    ),
     "wrong_number_reports": FactSpec(
         N, "managers who marked the number a wrong number, less overturns, within the window"
     ),
@@ -97,11 +103,20 @@ def call_facts(
         and cause_key(cause or "") in rules.answered_elsewhere_causes,
         "sibling_answered": legs.sibling_answered,
         "sibling_missed": legs.sibling_missed,
+        "assembled": bool(call.participants),
+        "colleague_answered": colleague_answered(call),
         "wrong_number_reports": wrong.net if wrong else 0,
         "wrong_number_last": _date(wrong.last) if wrong else None,
         "spam_reports": spam.net if spam else 0,
         "spam_last": _date(spam.last) if spam else None,
     }
+
+
+def colleague_answered(call: CallRecorded) -> bool:
+    """Someone other than the caller connected: whatever the caller's own leg said, the call
+    was taken (the assembled call of a ring group lists everyone rung and who answered)."""
+    taken = (ParticipantRole.ANSWERED, ParticipantRole.TRANSFERRED_TO)
+    return any(p.role in taken and p.talk_s > 0 for p in call.participants)
 
 
 def talk_seconds(call: CallRecorded) -> float | None:

@@ -163,6 +163,8 @@ def _mail_patterns(lists: MailLists, problems: list[str]) -> MailPatterns:
         noreply_senders=compiled("noreply_senders"),
         auto_reply_subjects=compiled("auto_reply_subjects"),
         bounce_subjects=compiled("bounce_subjects"),
+        out_of_office_texts=compiled("out_of_office_texts"),
+        out_of_office_hints=compiled("out_of_office_hints"),
         calendar_reply_subjects=compiled("calendar_reply_subjects"),
     )
 

@@ -52,6 +52,8 @@ CALENDAR_METHODS = (
 CALENDAR_METHOD_HEADER = "X-Switchboard-Calendar-Method"
 SENDER_EVIDENCE = tuple(e.value for e in SenderEvidence)
 SPOOFED_RULE = "mail.spoofed_sender"
+OUT_OF_OFFICE_CHARS = 400  # an out-of-office says so in its first lines
+OUT_OF_OFFICE_MAX_TEXT = 1500  # and is short: a long message with such a line is a person's
 
 MAIL_FACTS: dict[str, FactSpec] = {
     "direction": FactSpec(
@@ -81,6 +83,10 @@ MAIL_FACTS: dict[str, FactSpec] = {
     "exchange_generated": FactSpec(B, "X-MS-Exchange-Generated-Message-Source is present"),
     "null_return_path": FactSpec(B, "Return-Path: <> (bounces and RFC 3834 responses)"),
     "failed_recipients": FactSpec(B, "X-Failed-Recipients is present (Exim bounces)"),
+    "bounce_recipients": FactSpec(
+        B, "ingest-mail read the failed recipients of a delivery status notification (`bounce`)"
+    ),
+    "bounce_permanent": FactSpec(B, "the bounce is a permanent failure, not a delay"),
     "report_type": FactSpec(C, "report-type of a multipart/report", REPORT_TYPES),
     "delivery_status_part": FactSpec(B, "a message/delivery-status part is attached"),
     "returned_message": FactSpec(B, "a message/rfc822 or text/rfc822-headers part is attached"),
@@ -97,6 +103,13 @@ MAIL_FACTS: dict[str, FactSpec] = {
     "known_contact": FactSpec(B, "a CRM contact or company owns the counterpart's address"),
     "subject_auto_reply": FactSpec(B, "the subject matches `mail.auto_reply_subjects`"),
     "subject_bounce": FactSpec(B, "the subject matches `mail.bounce_subjects`"),
+    "out_of_office_text": FactSpec(
+        B,
+        "the new text starts like an out-of-office reply (`mail.out_of_office_texts`, searched "
+        f"in its first {OUT_OF_OFFICE_CHARS} characters), is short (at most "
+        f"{OUT_OF_OFFICE_MAX_TEXT} characters), and goes on like one (`mail.out_of_office_hints`:"
+        " urgent matters, on my return, contact my colleague) or has an auto-reply subject",
+    ),
     "subject_calendar_reply": FactSpec(B, "the subject matches `mail.calendar_reply_subjects`"),
     "calendar_method": FactSpec(C, "iTIP METHOD of the text/calendar part", CALENDAR_METHODS),
     "calendar_class": FactSpec(B, "Content-Class: urn:content-classes:calendarmessage"),
@@ -204,6 +217,8 @@ def mail_facts(mail: MailReceived, rules: RuleSet, knowledge: KnowledgeView) -> 
         "exchange_generated": "x-ms-exchange-generated-message-source" in headers,
         "null_return_path": headers.get("return-path", "").replace(" ", "") == "<>",
         "failed_recipients": bool(headers.get("x-failed-recipients", "").strip()),
+        "bounce_recipients": mail.bounce is not None and bool(mail.bounce.recipients),
+        "bounce_permanent": mail.bounce is not None and mail.bounce.permanent,
         "report_type": _choice((mail.report_type or "none").lower(), REPORT_TYPES),
         "delivery_status_part": bool(
             types & {"message/delivery-status", "message/global-delivery-status"}
@@ -224,6 +239,12 @@ def mail_facts(mail: MailReceived, rules: RuleSet, knowledge: KnowledgeView) -> 
         "known_contact": bool(counterpart) and knowledge.is_known(counterpart or ""),
         "subject_auto_reply": _search(patterns.auto_reply_subjects, subject),
         "subject_bounce": _search(patterns.bounce_subjects, subject),
+        "out_of_office_text": len(mail.text) <= OUT_OF_OFFICE_MAX_TEXT
+        and _search(patterns.out_of_office_texts, mail.text[:OUT_OF_OFFICE_CHARS])
+        and (
+            _search(patterns.out_of_office_hints, mail.text)
+            or _search(patterns.auto_reply_subjects, subject)
+        ),
         "subject_calendar_reply": _search(patterns.calendar_reply_subjects, subject),
         "calendar_method": _choice(
             (headers.get(CALENDAR_METHOD_HEADER.lower()) or "none").upper(),

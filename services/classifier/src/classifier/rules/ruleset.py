@@ -49,6 +49,8 @@ class MailPatterns:
     noreply_senders: re.Pattern[str] | None = None
     auto_reply_subjects: re.Pattern[str] | None = None
     bounce_subjects: re.Pattern[str] | None = None
+    out_of_office_texts: re.Pattern[str] | None = None
+    out_of_office_hints: re.Pattern[str] | None = None
     calendar_reply_subjects: re.Pattern[str] | None = None
 
 

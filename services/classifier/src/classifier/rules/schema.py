@@ -88,6 +88,16 @@ class MailLists(_Strict):
     noreply_senders: list[str] = Field(default_factory=list, description="On the local part")
     auto_reply_subjects: list[str] = Field(default_factory=list)
     bounce_subjects: list[str] = Field(default_factory=list)
+    out_of_office_texts: list[str] = Field(
+        default_factory=list,
+        description="Searched in the first lines of the message's new text (auto-replies that "
+        "carry no header saying so)",
+    )
+    out_of_office_hints: list[str] = Field(
+        default_factory=list,
+        description="What an out-of-office goes on to say (urgent matters, on my return, "
+        "contact my colleague), searched in the whole new text",
+    )
     calendar_reply_subjects: list[str] = Field(default_factory=list)
 
 

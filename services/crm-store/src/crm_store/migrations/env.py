@@ -12,8 +12,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from crm_store.config import Settings
-from crm_store.db import make_engine
-from crm_store.models import Base
+from crm_store.core import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import phonenumbers
 
@@ -32,6 +33,23 @@ CALL_STATUS_LABELS = {
 }
 NO_FIGURE = "\u2013"  # an en dash: nothing to count yet
 METRIC_LABELS = {"interactions": "Interactions handled", "activities_closed": "Activities closed"}
+
+
+def why_text(kind: str, tags: list[str], counterpart: str | None) -> str:
+    """Why a card asks something, in the user's words (the classifier's rule and detail are on
+    the timeline)."""
+    if kind == "callback":
+        if "voicemail" in tags:
+            return "They called and left a voicemail."
+        return "They called and nobody answered." if counterpart else "A withheld number called."
+    if kind == "log_outcome":
+        return "You talked: how did it go?"
+    if kind == "reply":
+        return "They wrote and are waiting for an answer."
+    if kind == "identify_contact":
+        what = "address" if counterpart and "@" in counterpart else "number"
+        return f"No contact has this {what} yet."
+    return ""
 
 
 def kind_label(kind: str) -> str:
@@ -101,6 +119,32 @@ def counterpart_text(value: str | None) -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
 
 
+def counterpart_href(value: str | None) -> str:
+    """`tel:` for a number, `mailto:` for an address (one tap calls or writes back), else ""."""
+    if not value:
+        return ""
+    if "@" in value:
+        return "mailto:" + quote(value, safe="@.+-_")
+    if value.startswith("+") and value[1:].isdigit():
+        return "tel:" + value
+    return ""
+
+
+MAX_URL_CHARS = 2048
+
+
+def recording_url(call: Mapping[str, Any]) -> str:
+    """The call's recording, when the provider gave a plain web address (nothing else is
+    linked: a `javascript:` or `data:` URL from a payload must never become a link)."""
+    url = call.get("recording_url")
+    if not isinstance(url, str) or len(url) > MAX_URL_CHARS:
+        return ""
+    parsed = urlsplit(url.strip())
+    if parsed.scheme not in ("https", "http") or not parsed.netloc:
+        return ""
+    return url.strip()
+
+
 def counterpart_type(value: str | None) -> str:
     if not value:
         return "none"
@@ -130,15 +174,35 @@ def what_happened(kind: str, payload: Mapping[str, Any]) -> dict[str, str]:
             title = f"{direction.capitalize() or 'A'} call, {outcome}"
             if status == "answered" and talk is not None:
                 title += f", {duration(talk)} of talk"
-        return {"title": title, "detail": "", "snippet": ""}
+        return {"title": title, "detail": "", "snippet": "", "recording": recording_url(call)}
     if kind == "mail":
         mail = payload.get("mail") or {}
         direction = str(mail.get("direction") or "")
         title = {"inbound": "E-mail received", "outbound": "E-mail sent"}.get(direction, "E-mail")
         subject = str(mail.get("subject") or "").strip() or "(no subject)"
         snippet = str(mail.get("snippet") or "").strip()
+        if isinstance(bounce := mail.get("bounce"), Mapping):
+            return bounce_happened(bounce, subject)
         return {"title": title, "detail": subject, "snippet": snippet}
     return {"title": kind.capitalize(), "detail": "", "snippet": ""}
+
+
+def bounce_happened(bounce: Mapping[str, Any], subject: str) -> dict[str, str]:
+    """A bounce in the user's words: whose address failed, for good or not yet, and why."""
+    recipients = [str(r) for r in (bounce.get("recipients") or [])[:3] if r]
+    to = ", ".join(recipients) or "a recipient"
+    if bounce.get("permanent"):
+        title = f"Your e-mail to {to} bounced: the address does not take mail"
+    else:
+        title = f"Your e-mail to {to} is delayed: not delivered yet, nothing to do"
+    return {"title": title, "detail": bounce_reason(bounce) or subject, "snippet": ""}
+
+
+def bounce_reason(bounce: Mapping[str, Any]) -> str:
+    """`5.1.1 user unknown`: the status and the remote server's answer, as far as known."""
+    parts = [str(bounce.get(k) or "").strip() for k in ("status", "diagnostic")]
+    reason = " ".join(p for p in parts if p)
+    return f"Reason: {reason}" if reason else ""
 
 
 def sender_name(payload: Mapping[str, Any]) -> tuple[str, str]:

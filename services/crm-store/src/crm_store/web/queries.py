@@ -1,8 +1,8 @@
-"""What the page reads, as view models: the inbox, its counters, the team, a contact's timeline,
-the queue of numbers to identify, and contact search.
+"""What the page reads, as view models: the inbox, its counters and the team.
 
-Reads go through `Repository` and the report of `api_reports` where they exist (so the page and
-the API count the same way); the few queries they lack are here, on the SQLAlchemy models.
+Reads go through the features' repositories and the report of `reports` where they exist (so
+the page and the API count the same way); the few queries they lack are here, on the
+SQLAlchemy models. A contact's card and timeline, identifying and search: `contacts`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import api_reports, domain, linking
-from crm_store.contacts import contact_name
-from crm_store.domain import Principal, Role
-from crm_store.models import Activity, Company, Contact, Interaction, Manager, Point, Preset
-from crm_store.repository import ActivityFilter, InteractionFilter, Repository
-from crm_store.schemas import ManagerReport
+from crm_store.activities import ActivityFilter, ActivityRepository, domain
+from crm_store.core import Activity, Company, Contact, Interaction, Manager, Preset, Principal
+from crm_store.directory import contact_name
+from crm_store.people import PeopleRepository
+from crm_store.reports import ManagerReport, manager_report
 from crm_store.web import present
 
 ALL = "all"
@@ -52,6 +51,10 @@ class Who:
     def point_type(self) -> str:
         return present.counterpart_type(self.counterpart)
 
+    @property
+    def point_href(self) -> str:
+        return present.counterpart_href(self.counterpart)
+
 
 @dataclass(frozen=True)
 class InboxItem:
@@ -75,6 +78,19 @@ class InboxItem:
     presets: list[PresetButton]
     prefill: tuple[str, str] = ("", "")
     """First and last name for "create contact", from a mail's display name."""
+    tags: list[str] = field(default_factory=list)
+    """The classifier's tags on the last interaction."""
+    bounce: dict[str, Any] | None = None
+    """A reply whose address bounced for good (`Activity.bounce`)."""
+
+    @property
+    def bounce_text(self) -> str:
+        if not self.bounce:
+            return ""
+        reason = present.bounce_reason(self.bounce)
+        address = self.bounce.get("address") or "this address"
+        text = f"Mail to {address} bounced for good: a reply to it goes nowhere."
+        return f"{text} {reason}" if reason else text
 
     @property
     def kind_label(self) -> str:
@@ -111,7 +127,7 @@ class TeamRow:
 # -- lookups ---------------------------------------------------------------------------------
 
 
-async def _by_id(session: AsyncSession, model: Any, ids: Iterable[str | None]) -> dict[str, Any]:
+async def by_id(session: AsyncSession, model: Any, ids: Iterable[str | None]) -> dict[str, Any]:
     wanted = sorted({i for i in ids if i})
     if not wanted:
         return {}
@@ -119,13 +135,13 @@ async def _by_id(session: AsyncSession, model: Any, ids: Iterable[str | None]) -
     return {row.id: row for row in rows.scalars()}
 
 
-async def _who_of(
+async def who_of(
     session: AsyncSession, rows: Sequence[tuple[str | None, str | None, str | None]]
 ) -> list[Who]:
     """(contact_id, company_id, counterpart) → Who, with names looked up in two queries."""
-    contacts: dict[str, Contact] = await _by_id(session, Contact, (r[0] for r in rows))
+    contacts: dict[str, Contact] = await by_id(session, Contact, (r[0] for r in rows))
     company_ids = [r[1] or getattr(contacts.get(r[0] or ""), "company_id", None) for r in rows]
-    companies: dict[str, Company] = await _by_id(session, Company, company_ids)
+    companies: dict[str, Company] = await by_id(session, Company, company_ids)
     out = []
     for (contact_id, _, counterpart), company_id in zip(rows, company_ids, strict=True):
         contact = contacts.get(contact_id or "")
@@ -142,24 +158,28 @@ async def _who_of(
     return out
 
 
-def presets_for(presets: Sequence[Preset], kind: str) -> list[PresetButton]:
+def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[PresetButton]:
     return [
         PresetButton(p.code, p.label, p.closes)
         for p in presets
-        if p.active and domain.preset_applies(p.kinds, kind)
+        if p.active
+        and domain.preset_applies(p.kinds, kind)
+        and domain.preset_offered(p.channels, channel)
+        and domain.closes_without_identifying(kind, p.closes, p.overturns) is None
     ]
 
 
 async def preset_labels(session: AsyncSession) -> dict[str, str]:
-    return {p.code: p.label for p in await Repository(session).list_presets(include_inactive=True)}
+    presets = await ActivityRepository(session).list_presets(include_inactive=True)
+    return {p.code: p.label for p in presets}
 
 
 async def manager_names(session: AsyncSession) -> dict[str, str]:
-    return {m.id: m.name for m in await Repository(session).list_managers()}
+    return {m.id: m.name for m in await PeopleRepository(session).list_managers()}
 
 
 async def active_managers(session: AsyncSession) -> list[Manager]:
-    return await Repository(session).list_managers(active_only=True)
+    return await PeopleRepository(session).list_managers(active_only=True)
 
 
 # -- the inbox -------------------------------------------------------------------------------
@@ -184,25 +204,25 @@ async def inbox(
     cursor: str | None = None,
 ) -> tuple[list[InboxItem], str | None]:
     """Newest first. Raises `InvalidCursorError` for a cursor this service did not make."""
-    repo = Repository(session)
+    repo = ActivityRepository(session)
     page = await repo.list_activities(where, limit=limit, cursor=cursor)
     return await inbox_items(session, page.items, now), page.next_cursor
 
 
 async def newest_open(session: AsyncSession, where: ActivityFilter) -> str | None:
     """The id of the newest item of an inbox (the page's script polls it to offer new ones)."""
-    page = await Repository(session).list_activities(where, limit=1)
+    page = await ActivityRepository(session).list_activities(where, limit=1)
     return page.items[0].id if page.items else None
 
 
 async def inbox_items(
     session: AsyncSession, activities: Sequence[Activity], now: datetime
 ) -> list[InboxItem]:
-    repo = Repository(session)
-    interactions: dict[str, Interaction] = await _by_id(
+    repo = ActivityRepository(session)
+    interactions: dict[str, Interaction] = await by_id(
         session, Interaction, (a.last_interaction_id for a in activities)
     )
-    whos = await _who_of(session, [(a.contact_id, a.company_id, a.counterpart) for a in activities])
+    whos = await who_of(session, [(a.contact_id, a.company_id, a.counterpart) for a in activities])
     presets = await repo.list_presets()
     labels = {p.code: p.label for p in await repo.list_presets(include_inactive=True)}
     names = await manager_names(session) if activities else {}
@@ -229,8 +249,14 @@ async def inbox_items(
                 assignee_name=names.get(activity.assignee_id or ""),
                 disposition=last.disposition if last else None,
                 reasons=present.reasons_text(last.reasons if last else []),
-                presets=presets_for(presets, activity.kind),
+                presets=presets_for(
+                    presets,
+                    activity.kind,
+                    domain.channel_of(last.kind if last else None, activity.counterpart),
+                ),
                 prefill=present.sender_name(payload),
+                tags=[str(t) for t in (last.tags if last else [])],
+                bounce=activity.bounce,
             )
         )
     return items
@@ -257,7 +283,7 @@ async def today_reports(
     """The API's per-manager report for today so far (UTC): the same numbers as
     `GET /api/v1/reports/managers`, plan progress included."""
     start, end = present.report_window(now)
-    report = await api_reports.manager_report(session=session, who=who, from_=start, to=end)
+    report = await manager_report(session=session, who=who, from_=start, to=end)
     return {m.manager_id: m for m in report.managers}
 
 
@@ -337,223 +363,3 @@ async def team(session: AsyncSession, who: Principal, now: datetime) -> list[Tea
             )
         )
     return rows
-
-
-# -- a contact's timeline --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContactCard:
-    id: str
-    name: str
-    title: str | None
-    company_id: str | None
-    company_name: str | None
-    phones: list[str]
-    emails: list[str]
-    owner_name: str | None
-    archived: bool
-
-
-@dataclass(frozen=True)
-class ActivityLine:
-    id: str
-    kind: str
-    state: str
-    preset_label: str | None
-    closed_by: str | None
-    close_reason: str | None
-    note: str | None
-    count: int
-
-    @property
-    def kind_label(self) -> str:
-        return present.kind_label(self.kind)
-
-    @property
-    def state_label(self) -> str:
-        return present.STATE_LABELS.get(self.state, self.state)
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    id: str
-    kind: str
-    occurred_at: datetime
-    direction: str
-    counterpart_text: str
-    what: dict[str, str]
-    disposition: str
-    disposition_label: str
-    tags: list[str]
-    reasons: list[dict[str, str]]
-    manager_name: str | None
-    activities: list[ActivityLine]
-
-
-async def contact_card(session: AsyncSession, contact: Contact) -> ContactCard:
-    repo = Repository(session)
-    points = await repo.active_points(contact_ids=[contact.id])
-    if contact.archived_at is not None:
-        points = await repo.points_of(contact_ids=[contact.id])
-    company = await repo.get_company(contact.company_id) if contact.company_id else None
-    owner = await repo.get_manager(contact.owner_id) if contact.owner_id else None
-    phones = [p.value for p in points if p.type == linking.PointType.PHONE]
-    emails = [p.value for p in points if p.type == linking.PointType.EMAIL]
-    return ContactCard(
-        id=contact.id,
-        name=contact_name(contact) or "(no name)",
-        title=contact.title,
-        company_id=company.id if company else None,
-        company_name=company.name if company else None,
-        phones=[present.counterpart_text(v) for v in dict.fromkeys(phones)],
-        emails=list(dict.fromkeys(emails)),
-        owner_name=owner.name if owner else None,
-        archived=contact.archived_at is not None,
-    )
-
-
-async def timeline(
-    session: AsyncSession,
-    who: Principal,
-    contact: Contact,
-    *,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[list[TimelineEntry], str | None]:
-    """Every call and message of the contact, newest first, with the classifier's decision and
-    reasons, and the activities each one opened (for the roles that may read activities; a
-    manager sees their own and unassigned ones). Raises `InvalidCursorError`."""
-    repo = Repository(session)
-    page = await repo.list_interactions(
-        InteractionFilter(contact_id=contact.id), limit=limit, cursor=cursor
-    )
-    activities: list[Activity] = []
-    if who.role in domain.ACTIVITY_READERS:
-        visible_to = (who.manager_id or "") if who.role is Role.MANAGER else None
-        found = await repo.list_activities(
-            ActivityFilter(contact_id=contact.id, visible_to_manager=visible_to), limit=200
-        )
-        activities = found.items
-    labels = {p.code: p.label for p in await repo.list_presets(include_inactive=True)}
-    by_interaction: dict[str, list[ActivityLine]] = {}
-    for a in activities:
-        by_interaction.setdefault(a.interaction_id, []).append(
-            ActivityLine(
-                id=a.id,
-                kind=a.kind,
-                state=a.state,
-                preset_label=labels.get(a.preset or ""),
-                closed_by=a.closed_by,
-                close_reason=a.close_reason,
-                note=a.note,
-                count=a.count,
-            )
-        )
-    names = await manager_names(session)
-    entries = [
-        TimelineEntry(
-            id=i.id,
-            kind=i.kind,
-            occurred_at=i.occurred_at,
-            direction=i.direction,
-            counterpart_text=present.counterpart_text(i.counterpart),
-            what=present.what_happened(i.kind, i.payload),
-            disposition=i.disposition,
-            disposition_label=present.disposition_label(i.disposition),
-            tags=list(i.tags),
-            reasons=present.reasons_text(i.reasons),
-            manager_name=names.get(i.manager_id or ""),
-            activities=by_interaction.get(i.id, []),
-        )
-        for i in page.items
-    ]
-    return entries, page.next_cursor
-
-
-# -- numbers and addresses to identify -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class IdentifyItem:
-    id: str
-    who: Who
-    what: dict[str, str]
-    last_at: datetime
-    count: int
-    prefill: tuple[str, str]
-
-
-async def identify_queue(
-    session: AsyncSession, *, limit: int = 50, cursor: str | None = None
-) -> tuple[list[IdentifyItem], str | None]:
-    """Open `identify_contact` activities: who talked or wrote to us that no contact has.
-    Shows the point and what kind of contact it was, not the activity's assignee or notes."""
-    repo = Repository(session)
-    page = await repo.list_activities(
-        ActivityFilter(state="open", kind="identify_contact"), limit=limit, cursor=cursor
-    )
-    interactions: dict[str, Interaction] = await _by_id(
-        session, Interaction, (a.last_interaction_id for a in page.items)
-    )
-    items = []
-    for a in page.items:
-        last = interactions.get(a.last_interaction_id)
-        payload: dict[str, Any] = last.payload if last is not None else {}
-        items.append(
-            IdentifyItem(
-                id=a.id,
-                who=Who(None, None, None, None, a.counterpart),
-                what=present.what_happened(last.kind if last else "", payload),
-                last_at=a.last_occurred_at,
-                count=a.count,
-                prefill=present.sender_name(payload),
-            )
-        )
-    return items, page.next_cursor
-
-
-# -- contact search --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContactHit:
-    id: str
-    name: str
-    company_name: str | None
-    points: list[str]
-
-
-async def search_contacts(
-    session: AsyncSession, query: str, region: str, *, limit: int = 20
-) -> list[ContactHit]:
-    """By a number or address in any format, else by name words."""
-    repo = Repository(session)
-    text = query.strip()
-    if not text:
-        return []
-    point = linking.email_point(text) if "@" in text else linking.phone_point(text, region)
-    if point is not None:
-        rows, _ = await repo.list_contacts(
-            point_values=sorted(linking.point_forms(point)), limit=limit
-        )
-    else:
-        tokens = linking.search_tokens(text)
-        if not tokens:
-            return []
-        rows, _ = await repo.list_contacts(tokens=tokens, limit=limit)
-    points = await repo.active_points(contact_ids=[c.id for c in rows])
-    companies: dict[str, Company] = await _by_id(session, Company, (c.company_id for c in rows))
-    return [
-        ContactHit(
-            id=c.id,
-            name=contact_name(c) or "(no name)",
-            company_name=getattr(companies.get(c.company_id or ""), "name", None),
-            points=[present.counterpart_text(p.value) for p in points if p.contact_id == c.id],
-        )
-        for c in rows
-    ]
-
-
-async def contact_points(session: AsyncSession, contact_id: str) -> list[Point]:
-    return await Repository(session).active_points(contact_ids=[contact_id])

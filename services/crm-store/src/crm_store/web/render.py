@@ -15,11 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.exceptions import HTTPException
 
 from crm_store.web import present
 from crm_store.web.forms import FormError
 from crm_store.web.session import Refused, SignInRequired
-from switchboard_shared.problems import Problem
+from switchboard_shared.problems import HTTP_TITLES, Problem, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ STATIC_DIR = HERE / "static"
 STATIC_TYPES = {
     "app.css": "text/css; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "icon.svg": "image/svg+xml",
 }
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -104,6 +106,35 @@ def secure(request: Request, response: Response) -> Response:
     return response
 
 
+def asks_for_a_page(request: Request) -> bool:
+    """A person's browser navigating (it accepts HTML), outside the API."""
+    path = request.url.path
+    return (
+        "text/html" in request.headers.get("accept", "")
+        and not wants_json(request)
+        and path != "/api"
+        and not path.startswith("/api/")
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """An address nothing serves (or a method it does not take): a page for a browser,
+    problem+json for programs, as before."""
+    if not isinstance(exc, HTTPException):  # registered for this class only
+        raise exc
+    headers = dict(exc.headers or {})
+    if not asks_for_a_page(request):
+        title = HTTP_TITLES.get(exc.status_code, "Error")
+        return problem_response(exc.status_code, title, str(exc.detail or ""), headers=headers)
+    if exc.status_code == 404:
+        title, detail = "Page not found", "there is nothing at this address"
+    else:
+        title, detail = HTTP_TITLES.get(exc.status_code, "Error"), ""
+    response = page("error.html", status=exc.status_code, title=title, detail=detail, extra={})
+    response.headers.update(headers)
+    return secure(request, response)
+
+
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -124,7 +155,9 @@ class PageRoute(APIRoute):
             except FormError as exc:
                 response = failure(request, exc.status, "Invalid form", exc.message)
             except Problem as exc:
-                response = failure(request, exc.status, exc.title, exc.detail, **_safe(exc.extra))
+                response = failure(
+                    request, exc.status, exc.title, _page_detail(exc), **_safe(exc.extra)
+                )
             except RequestValidationError as exc:
                 fields = ", ".join(
                     str(e.get("loc", ("", ""))[-1]) for e in exc.errors() if e.get("loc")
@@ -133,6 +166,17 @@ class PageRoute(APIRoute):
             return secure(request, response)
 
         return page_handler
+
+
+def _page_detail(exc: Problem) -> str:
+    """The problem in the page's words: the API's hints name its fields (`force=true`), the
+    page names its controls."""
+    if "candidates" in exc.extra:
+        return (
+            "a contact that looks the same exists; tick “Save even if it looks like a "
+            "duplicate” to save anyway"
+        )
+    return exc.detail
 
 
 def _safe(extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,8 @@
-"""The managers' page, served by crm-store at `/`: sign in, the inbox with one-click presets,
-the team view, a contact's timeline, and identifying unknown numbers and addresses.
+"""The managers' page, served by crm-store at `/`: sign in, the inbox with one-click presets and
+the team view (a contact's timeline and identifying unknown numbers and addresses:
+`contact_routes`, on the same router).
 
-Handlers are edges: read the form, check the role against the API's matrix (`policy.ROUTES`,
+Handlers are edges: read the form, check the role against the API's matrix (`core.ROUTES`,
 so the page never allows more than the API), call the same units of work as the API, commit,
 render. Ids are the only identifiers in URLs; names, numbers and addresses travel in POST
 bodies.
@@ -15,22 +16,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from crm_store import contacts, domain, policy, service
-from crm_store.auth import SessionDep, SettingsDep
-from crm_store.contacts import ContactInput, PointInput
-from crm_store.metrics import ACTIVITY_CHANGES
-from crm_store.models import Activity, utcnow
-from crm_store.repository import InvalidCursorError, Repository
-from crm_store.validation import normalised_emails, normalised_phones
-from crm_store.web import queries
-from crm_store.web.forms import FormDep, FormError, checked, read_form, text_field
+from crm_store.activities import domain
+from crm_store.core import InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
+from crm_store.people import PeopleRepository
+from crm_store.web import cards, queries
+from crm_store.web.forms import FormDep, read_form
 from crm_store.web.render import (
     STATIC_DIR,
     STATIC_TYPES,
     PageRoute,
-    fragment,
     page,
-    wants_json,
 )
 from crm_store.web.session import (
     LOGIN_COOKIE,
@@ -38,7 +33,6 @@ from crm_store.web.session import (
     MAX_TOKEN_CHARS,
     SESSION_COOKIE,
     CurrentUser,
-    PostingUser,
     Refused,
     User,
     clear_cookie,
@@ -53,7 +47,6 @@ from crm_store.web.session import (
     sign_in,
     sign_out,
 )
-from switchboard_shared.events import ActivityKind, ActivityState
 from switchboard_shared.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -62,16 +55,19 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 API = "/api/v1"
 SET_STATUS = ("POST", f"{API}/activities/{{activity_id}}/status")
+UNDO = ("POST", f"{API}/activities/{{activity_id}}/undo")
+MARK_HANDLED = ("POST", f"{API}/activities/mark-handled")
 CREATE_CONTACT = ("POST", f"{API}/contacts")
 EDIT_CONTACT = ("PATCH", f"{API}/contacts/{{contact_id}}")
 READ_TEAM = ("GET", f"{API}/reports/managers")
 Id = Annotated[str, Path(min_length=1, max_length=64)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 ScopeParam = Annotated[str | None, Query(max_length=64)]
+ShowParam = Annotated[str | None, Query(max_length=16)]
 
 
 def may(user: User, route: tuple[str, str]) -> bool:
-    return policy.allowed(route[0], route[1], user.role)
+    return allowed(route[0], route[1], user.role)
 
 
 def can_identify(user: User) -> bool:
@@ -185,7 +181,7 @@ async def resolve_scope(session: SessionDep, user: User, asked: str | None) -> s
         return queries.ALL
     if asked == queries.UNASSIGNED:
         return queries.UNASSIGNED
-    if await Repository(session).get_manager(asked) is None:
+    if await PeopleRepository(session).get_manager(asked) is None:
         raise Problem(404, "Not found", "no such manager")
     return asked
 
@@ -208,15 +204,16 @@ async def inbox_page(
     user: CurrentUser,
     manager: ScopeParam = None,
     cursor: Cursor = None,
+    show: ShowParam = None,
 ) -> Response:
     if not sees_inbox(user):
         return RedirectResponse("/identify" if can_identify(user) else "/contacts", 303)
     scope = await resolve_scope(session, user, manager)
     now = utcnow()
+    show = show if show in {value for value, _ in cards.FILTERS} else ""
     try:
-        items, next_cursor = await queries.inbox(
-            session, queries.inbox_filter(scope), now, cursor=cursor
-        )
+        where = cards.filtered(queries.inbox_filter(scope), show, now)
+        shown, next_cursor = await cards.inbox_cards(session, where, now, cursor=cursor)
     except InvalidCursorError as exc:
         raise bad_cursor() from exc
     return page(
@@ -226,17 +223,27 @@ async def inbox_page(
             "/",
             now=now,
             scope=scope,
-            items=items,
+            cards=shown,
             cursor=cursor,
             next_cursor=next_cursor,
             counters=await queries.counters(session, user.principal, scope, now),
             managers=await queries.active_managers(session) if sees_team(user) else [],
-            show_assignee=user.role in domain.SEES_ALL_ACTIVITIES,
-            may_set=lambda item: may_set(user, item.assignee_id),
-            can_identify=can_identify(user),
+            **{k: v for k, v in card_context(user).items() if k != "user"},
             page_query=scope_query(scope, user),
+            show=show,
+            filters=cards.FILTERS,
         ),
     )
+
+
+def card_context(user: User) -> dict[str, Any]:
+    """What rendering a card needs to know about who looks at it."""
+    return {
+        "user": user,
+        "show_assignee": user.role in domain.SEES_ALL_ACTIVITIES,
+        "may_set": lambda card: any(may_set(user, i.assignee_id) for i in card.items),
+        "can_identify": can_identify(user),
+    }
 
 
 @router.get("/inbox/state")
@@ -249,64 +256,6 @@ async def inbox_state(
     scope = await resolve_scope(session, user, manager)
     newest = await queries.newest_open(session, queries.inbox_filter(scope))
     return JSONResponse({"newest": newest})
-
-
-def _preset_label(item: queries.InboxItem, code: str) -> str:
-    return next((p.label for p in item.presets if p.code == code), code)
-
-
-@router.post("/activities/{activity_id}/status")
-async def set_status(
-    request: Request, activity_id: Id, session: SessionDep, user: PostingUser, form: FormDep
-) -> Response:
-    """One click on a preset (with the optional note): closing presets close the activity."""
-    if not may(user, SET_STATUS):
-        raise forbidden("your role cannot set statuses")
-    preset = text_field(form, "preset", max_chars=64, label="The status")
-    if not preset:
-        raise FormError(422, "pick a status")
-    note = text_field(form, "note", max_chars=4000, label="The note") or None
-    scope = await resolve_scope(session, user, form.get("scope") or None)
-    activity = await service.set_status(session, activity_id, preset, note, user.principal)
-    await session.commit()
-    closed = activity.state != ActivityState.OPEN
-    ACTIVITY_CHANGES.labels(activity.kind, "closed" if closed else "status_set", "manager").inc()
-    if not wants_json(request):
-        return RedirectResponse("/" + scope_query(scope, user), status_code=303)
-    return await _inbox_change(session, user, scope, activity, preset)
-
-
-async def _inbox_change(
-    session: SessionDep, user: User, scope: str, activity: Activity, preset: str
-) -> JSONResponse:
-    now = utcnow()
-    [item] = await queries.inbox_items(session, [activity], now)
-    counters = await queries.counters(session, user.principal, scope, now)
-    closed = activity.state != ActivityState.OPEN
-    message = f"{item.kind_label}: {_preset_label(item, preset)}" + (
-        f". {counters.open} open left." if closed else "."
-    )
-    body: dict[str, Any] = {
-        "message": message,
-        "counters": fragment("_counters.html", counters=counters, scope=scope),
-    }
-    if closed:
-        body["remove"] = f"item-{activity.id}"
-    else:
-        body["replace"] = {
-            "id": f"item-{activity.id}",
-            "html": fragment(
-                "_item.html",
-                item=item,
-                user=user,
-                now=now,
-                scope=scope,
-                show_assignee=user.role in domain.SEES_ALL_ACTIVITIES,
-                may_set=lambda i: may_set(user, i.assignee_id),
-                can_identify=can_identify(user),
-            ),
-        }
-    return JSONResponse(body)
 
 
 # -- the team --------------------------------------------------------------------------------
@@ -329,185 +278,17 @@ async def team_page(request: Request, session: SessionDep, user: CurrentUser) ->
     )
 
 
-# -- contacts and their timelines ------------------------------------------------------------
-
-
-@router.get("/contacts")
-async def contacts_page(request: Request, user: CurrentUser) -> Response:
-    return page("contacts.html", **view(user, "/contacts", hits=None, query=""))
-
-
-@router.post("/contacts/search")
-async def contact_search(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: PostingUser,
-    form: FormDep,
-) -> Response:
-    """Search by name, number or address; a POST, so what was typed stays out of URLs."""
-    query = text_field(form, "q", max_chars=200, label="The search")
-    linking_for = form.get("activity", "")[:64] if can_identify(user) else ""
-    hits = await queries.search_contacts(session, query, settings.common.default_region)
-    if not wants_json(request):
-        return page("contacts.html", **view(user, "/contacts", hits=hits, query=query))
-    html = fragment("_hits.html", hits=hits, user=user, activity=linking_for)
-    target = f"hits-{linking_for}" if linking_for else "hits"
-    count = f"{len(hits)} contact{'s' if len(hits) != 1 else ''} found."
-    return JSONResponse({"target": {"id": target, "html": html}, "message": count})
-
-
-@router.get("/contacts/{contact_id}")
-async def timeline_page(
-    request: Request,
-    contact_id: Id,
-    session: SessionDep,
-    user: CurrentUser,
-    cursor: Cursor = None,
-) -> Response:
-    contact = await Repository(session).get_contact(contact_id)
-    if contact is None:
-        raise Problem(404, "Not found", "no such contact")
-    try:
-        entries, next_cursor = await queries.timeline(
-            session, user.principal, contact, cursor=cursor
-        )
-    except InvalidCursorError as exc:
-        raise bad_cursor() from exc
-    return page(
-        "timeline.html",
-        **view(
-            user,
-            "/contacts",
-            now=utcnow(),
-            card=await queries.contact_card(session, contact),
-            merged_into=contact.merged_into_id,
-            entries=entries,
-            next_cursor=next_cursor,
-            shows_activities=sees_inbox(user),
-        ),
-    )
-
-
-# -- identifying unknown numbers and addresses -----------------------------------------------
-
-
-@router.get("/identify")
-async def identify_page(
-    request: Request, session: SessionDep, user: CurrentUser, cursor: Cursor = None
-) -> Response:
-    if not can_identify(user):
-        raise forbidden("operators add contacts")
-    try:
-        items, next_cursor = await queries.identify_queue(session, cursor=cursor)
-    except InvalidCursorError as exc:
-        raise bad_cursor() from exc
-    return page(
-        "identify.html",
-        **view(user, "/identify", now=utcnow(), items=items, next_cursor=next_cursor),
-    )
-
-
-async def _open_identification(session: SessionDep, activity_id: str) -> Activity:
-    activity = await Repository(session).get_activity(activity_id)
-    if activity is None or activity.kind != ActivityKind.IDENTIFY_CONTACT:
-        raise Problem(404, "Not found", "nothing to identify here")
-    if activity.state != ActivityState.OPEN or not activity.counterpart:
-        raise Problem(409, "Already identified", "this number or address has a contact now")
-    return activity
-
-
-def _new_point(counterpart: str, region: str) -> PointInput:
-    """The activity's number or address, normalised as the API normalises what it is sent."""
-    if "@" in counterpart:
-        [point] = normalised_emails([counterpart], field="counterpart")
-    else:
-        [point] = normalised_phones([counterpart], region, field="counterpart")
-    return point
-
-
-def _identified(request: Request, activity: Activity, contact_id: str, message: str) -> Response:
-    if not wants_json(request):
-        return RedirectResponse(f"/contacts/{contact_id}", status_code=303)
-    return JSONResponse({"message": message, "remove": f"item-{activity.id}"})
-
-
-@router.post("/identify/{activity_id}/contact")
-async def identify_create(
-    request: Request,
-    activity_id: Id,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: PostingUser,
-    form: FormDep,
-) -> Response:
-    """A new contact with the activity's number or address (pre-filled, not editable here);
-    the manager who had the conversation owns it. 409 lists look-alikes unless forced."""
-    if not can_identify(user):
-        raise forbidden("operators add contacts")
-    first = text_field(form, "first_name", max_chars=200, label="The first name")
-    last = text_field(form, "last_name", max_chars=200, label="The last name")
-    title = text_field(form, "title", max_chars=200, label="The title") or None
-    if not (first or last):
-        raise FormError(422, "enter a first or a last name")
-    activity = await _open_identification(session, activity_id)
-    point = _new_point(activity.counterpart or "", settings.common.default_region)
-    is_email = "@" in point.value
-    data = ContactInput(
-        first_name=first,
-        last_name=last,
-        title=title,
-        owner_id=activity.assignee_id,
-        phones=[] if is_email else [point],
-        emails=[point] if is_email else [],
-    )
-    contact = await contacts.create_contact(
-        session, data, user.principal, force=checked(form, "force")
-    )
-    await session.commit()
-    name = contacts.contact_name(contact)
-    return _identified(request, activity, contact.id, f"Contact {name} created.")
-
-
-@router.post("/identify/{activity_id}/link")
-async def identify_link(
-    request: Request,
-    activity_id: Id,
-    session: SessionDep,
-    settings: SettingsDep,
-    user: PostingUser,
-    form: FormDep,
-) -> Response:
-    """Add the activity's number or address to an existing contact."""
-    if not can_identify(user):
-        raise forbidden("operators add contacts")
-    contact_id = text_field(form, "contact_id", max_chars=64, label="The contact")
-    if not contact_id:
-        raise FormError(422, "pick a contact")
-    activity = await _open_identification(session, activity_id)
-    point = _new_point(activity.counterpart or "", settings.common.default_region)
-    kind = "email" if "@" in point.value else "phone"
-    points = [
-        PointInput(p.value, p.raw or p.value)
-        for p in await queries.contact_points(session, contact_id)
-        if p.type == kind and p.value != point.value
-    ]
-    points.append(point)
-    contact = await contacts.update_contact(
-        session,
-        contact_id,
-        {},
-        points if kind == "phone" else None,
-        points if kind == "email" else None,
-        user.principal,
-        force=checked(form, "force"),
-    )
-    await session.commit()
-    name = contacts.contact_name(contact)
-    return _identified(request, activity, contact.id, f"Linked to {name}.")
-
-
 # -- static files ----------------------------------------------------------------------------
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    """Browsers ask for it unprompted; the pages name the same icon in `<link rel="icon">`."""
+    return FileResponse(
+        STATIC_DIR / "icon.svg",
+        media_type=STATIC_TYPES["icon.svg"],
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 @router.get("/static/{name}")

@@ -25,12 +25,21 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from crm_store import access, auth
-from crm_store.auth import SessionDep, SettingsDep
 from crm_store.config import Settings
-from crm_store.domain import Principal, Role
-from crm_store.models import utcnow
-from crm_store.repository import Repository
+from crm_store.core import (
+    AccessRepository,
+    Denied,
+    Principal,
+    Role,
+    SessionDep,
+    SettingsDep,
+    check_token,
+    identify,
+    record_use,
+    sha256,
+    utcnow,
+)
+from crm_store.people import PeopleRepository
 from crm_store.web.forms import FormDep
 
 SESSION_COOKIE = "sb_session"
@@ -141,11 +150,11 @@ async def sign_in(request: Request, settings: Settings, token: str) -> tuple[Pri
     """Check the token as the API does (raises its 401 `Problem`) and open a session; returns
     who signed in and the session secret for the cookie."""
     sessions = request.app.state.sessionmaker
-    who = await auth.identify(sessions, settings, token)
+    who = await identify(sessions, settings, token)
     now = utcnow()
-    bootstrap = access.sha256(token) if who.token_id is None else None
+    bootstrap = sha256(token) if who.token_id is None else None
     async with sessions() as session:
-        secret = await access.AccessRepository(session).open_session(
+        secret = await AccessRepository(session).open_session(
             token_id=who.token_id,
             bootstrap_sha256=bootstrap,
             now=now,
@@ -157,7 +166,7 @@ async def sign_in(request: Request, settings: Settings, token: str) -> tuple[Pri
 
 async def sign_out(request: Request, secret: str) -> None:
     async with request.app.state.sessionmaker() as session:
-        await access.AccessRepository(session).end_session(secret)
+        await AccessRepository(session).end_session(secret)
         await session.commit()
 
 
@@ -165,29 +174,29 @@ async def session_principal(request: Request, settings: Settings, secret: str) -
     """Who the session belongs to, checked with its token now; `SignInRequired` otherwise."""
     now = utcnow()
     async with request.app.state.sessionmaker() as session:
-        repo = access.AccessRepository(session)
+        repo = AccessRepository(session)
         found = await repo.find_session(secret, now)
         if found is None:
             raise SignInRequired()
         page_session, token = found
         if token is None:
-            bootstrap = access.sha256(settings.bootstrap_admin_token or "")
+            bootstrap = sha256(settings.bootstrap_admin_token or "")
             if not settings.bootstrap_admin_token or not same_text(
                 page_session.bootstrap_sha256, bootstrap
             ):
                 raise SignInRequired()
             return Principal(Role.ADMIN)
         try:
-            who = access.check(token, now)
-        except access.Denied as exc:
+            who = check_token(token, now)
+        except Denied as exc:
             raise SignInRequired() from exc
-        await auth.record_use(session, token, now)
+        await record_use(session, token, now)
     return who
 
 
 async def display_name(session: AsyncSession, who: Principal) -> str:
     if who.manager_id is not None:
-        manager = await Repository(session).get_manager(who.manager_id)
+        manager = await PeopleRepository(session).get_manager(who.manager_id)
         if manager is not None:
             return manager.name
     return ROLE_NAMES[who.role]

@@ -379,7 +379,7 @@ def _status(record: Record) -> CallStatus:
     return status
 
 
-def _is_trunk(channel: str, rules: Rules) -> bool:
+def is_trunk(channel: str, rules: Rules) -> bool:
     folded = channel.casefold()
     return bool(folded) and any(folded.startswith(p) for p in rules.trunk_prefixes)
 
@@ -401,9 +401,9 @@ def endpoint_of(channel: str) -> str | None:
 def direction_of(
     record: Record, caller: str, rules: Rules, policy: PhonePolicy, region: str
 ) -> CallDirection:
-    if _is_trunk(record.get("channel"), rules):
+    if is_trunk(record.get("channel"), rules):
         return CallDirection.INBOUND
-    if _is_trunk(record.get("dstchannel"), rules):
+    if is_trunk(record.get("dstchannel"), rules):
         return CallDirection.OUTBOUND
     context = record.get("dcontext").casefold()
     dst_kind = normalise_phone(record.get("dst"), policy, region=region).kind
@@ -426,9 +426,9 @@ def _agent(
     """Our side of the call: who was dialled (inbound/internal) or who dialled (outbound)."""
     if direction is CallDirection.OUTBOUND:
         channel = record.get("channel")
-        return None if _is_trunk(channel, rules) else endpoint_of(channel)
+        return None if is_trunk(channel, rules) else endpoint_of(channel)
     channel = record.get("dstchannel")
-    if channel and not _is_trunk(channel, rules):
+    if channel and not is_trunk(channel, rules):
         return endpoint_of(channel)
     if status is CallStatus.VOICEMAIL:  # VoiceMail(101@default,u): the mailbox
         return record.get("lastdata").split(",", 1)[0].split("@", 1)[0].strip() or None

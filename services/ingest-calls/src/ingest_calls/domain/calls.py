@@ -12,6 +12,8 @@ from switchboard_shared.events import (
     CallRecorded,
     CallState,
     CallStatus,
+    Participant,
+    Transfer,
 )
 from switchboard_shared.phone import NumberKind, PhoneNumber, PhonePolicy, normalise_phone
 
@@ -93,6 +95,9 @@ def build_recorded(
     recording_url: str | None = None,
     hangup_cause: str | None = None,
     raw: dict[str, Any] | None = None,
+    participants: list[Participant] | None = None,
+    requested: str | None = None,
+    transfers: list[Transfer] | None = None,
 ) -> CallRecorded:
     from_ = normalise_phone(caller, policy, region=region)
     to = normalise_phone(callee, policy, region=region)
@@ -122,4 +127,7 @@ def build_recorded(
         recording_url=recording_url,
         hangup_cause=hangup_cause,
         raw=raw or {},
+        participants=participants or [],
+        requested=requested,
+        transfers=transfers or [],
     )

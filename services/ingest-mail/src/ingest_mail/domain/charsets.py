@@ -5,17 +5,25 @@ Declared charsets are mapped to the superset browsers and mail clients actually 
 or Latin-1 that is valid UTF-8 is decoded as UTF-8 (the most common mislabel). Unknown labels
 and bytes invalid in the declared charset fall back to UTF-8, then to a replacing decode; each
 fallback is reported as a short defect string, never an exception.
+
+Raw 8-bit bytes in a header (no encoded word; RFC 6532 says UTF-8, old clients send their local
+charset) are decoded by `decode_header_bytes`: UTF-8, else the charsets the message declares for
+its parts, else charset-normalizer's guess when it is a multi-byte East Asian charset (its guesses
+among single-byte charsets are unreliable on a short header), else windows-1252.
 """
 
 from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from email.charset import ALIASES
 from functools import lru_cache
 
-__all__ = ["Decoded", "decode_bytes"]
+from charset_normalizer import from_bytes
+
+__all__ = ["Decoded", "decode_bytes", "decode_header_bytes"]
 
 # Labels seen in real mail that Python does not know, or knows as a narrower charset.
 _SUPERSETS = {
@@ -61,6 +69,26 @@ _REFUSED = frozenset({"punycode", "idna", "unicode-escape", "raw-unicode-escape"
 _ASCII_ENCODED = ("iso2022", "utf-7", "utf_7", "hz")
 # Declared charsets under which valid non-ASCII UTF-8 is almost certainly mislabelled UTF-8.
 _OFTEN_MISLABELLED = frozenset({"cp1252", "ascii", "iso8859-1", "iso8859-15"})
+# Multi-byte charsets charset-normalizer tells apart reliably even on a short header.
+_DETECTED_MULTIBYTE = frozenset(
+    {
+        "gb18030",
+        "gb2312",
+        "gbk",
+        "big5",
+        "big5hkscs",
+        "cp950",
+        "cp932",
+        "shift_jis",
+        "euc_jp",
+        "euc_kr",
+        "cp949",
+        "iso2022_jp",
+        "iso2022_kr",
+        "hz",
+    }
+)
+MAX_DETECTED_BYTES = 4096
 _CP_RE = re.compile(r"^(?:cp|windows|ms)[-_]?(\d{3,4})$")
 
 
@@ -95,6 +123,38 @@ def decode_bytes(data: bytes, charset: str | None) -> Decoded:
     if text is not None:
         return Decoded(text, defect)
     return Decoded(data.decode(codec, errors="replace"), defect)
+
+
+def decode_header_bytes(data: bytes, declared: Iterable[str]) -> str:
+    """Raw header bytes: UTF-8, a charset the message declares, a detected multi-byte charset,
+    else windows-1252 (every byte decodes). Never raises."""
+    text = _strict(data, "utf-8")
+    if text is not None:
+        return text
+    for label in declared:
+        codec = _codec(_clean(label))
+        if codec is None or codec in ("utf-8", "cp1252"):
+            continue
+        text = _strict(data, codec)
+        if text is not None:
+            return text
+    guess = _detected(data[:MAX_DETECTED_BYTES])
+    if guess is not None:
+        text = _strict(data, guess)
+        if text is not None:
+            return text
+    return _utf8_or_cp1252(data, None).text
+
+
+def _detected(data: bytes) -> str | None:
+    try:
+        best = from_bytes(data).best()
+    except Exception:  # a detector must never fail the parse
+        return None
+    if best is None:
+        return None
+    codec = _codec(best.encoding.lower())
+    return codec if codec in _DETECTED_MULTIBYTE or best.encoding in _DETECTED_MULTIBYTE else None
 
 
 def _utf8_or_cp1252(data: bytes, defect: str | None) -> Decoded:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from email.message import Message
 from email.quoprimime import header_decode
 
-from ingest_mail.domain.charsets import decode_bytes
+from ingest_mail.domain.charsets import decode_bytes, decode_header_bytes
 
 __all__ = [
     "SYNTHETIC_ID_DOMAIN",
@@ -62,16 +62,20 @@ _TRACE_PREFIXES = (b"x-spam-", b"x-virus-", b"x-ms-exchange-organization-")
 
 
 class HeaderMap:
-    """Header values by lower-cased name, in order, 8-bit bytes decoded (UTF-8, else cp1252)."""
+    """Header values by lower-cased name, in order, 8-bit bytes decoded (`decode_header_bytes`:
+    UTF-8, else the charsets in `declared`, else a detected multi-byte charset, else cp1252)."""
 
-    def __init__(self, items: Iterable[tuple[str, object]]) -> None:
+    def __init__(self, items: Iterable[tuple[str, object]], declared: tuple[str, ...] = ()) -> None:
         self._values: dict[str, list[str]] = {}
         for name, value in items:
-            self._values.setdefault(name.strip().lower(), []).append(_as_text(value))
+            self._values.setdefault(name.strip().lower(), []).append(_as_text(value, declared))
 
     @classmethod
     def of(cls, message: Message) -> HeaderMap:
-        return cls(message.raw_items())
+        items = message.raw_items()
+        if not any(_has_raw_bytes(value) for _, value in message.raw_items()):
+            return cls(items)
+        return cls(items, _declared_charsets(message))
 
     def __contains__(self, name: str) -> bool:
         return name.lower() in self._values
@@ -240,10 +244,28 @@ def _fields(header_lines: list[bytes]) -> Iterable[tuple[bytes, bytes]]:
         yield name, b"\n".join(parts)
 
 
-def _as_text(value: object) -> str:
+def _as_text(value: object, declared: tuple[str, ...] = ()) -> str:
     """A header value as the compat32 parser stores it, with raw 8-bit bytes decoded."""
     text = value if isinstance(value, str) else str(value)
     if _SURROGATES_RE.search(text) is None:
         return text
-    data = text.encode("utf-8", "surrogateescape")
-    return decode_bytes(data, "utf-8").text
+    return decode_header_bytes(text.encode("utf-8", "surrogateescape"), declared)
+
+
+def _has_raw_bytes(value: object) -> bool:
+    return isinstance(value, str) and _SURROGATES_RE.search(value) is not None
+
+
+_MAX_DECLARING_PARTS = 50
+
+
+def _declared_charsets(message: Message) -> tuple[str, ...]:
+    """The charsets the message declares for its parts, in order, from its first parts."""
+    found: list[str] = []
+    for index, part in enumerate(message.walk()):
+        if index >= _MAX_DECLARING_PARTS:
+            break
+        charset = part.get_param("charset")
+        if isinstance(charset, str) and charset.strip() and charset not in found:
+            found.append(charset.strip()[:40])
+    return tuple(found)

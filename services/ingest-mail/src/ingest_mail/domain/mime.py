@@ -23,7 +23,7 @@ from ingest_mail.domain.htmltext import html_to_text
 from ingest_mail.domain.limits import LimitExceeded, check_limits, current_limits
 from switchboard_shared.events.mail import Attachment
 
-__all__ = ["MAX_ATTACHMENTS", "MimeSummary", "summarise"]
+__all__ = ["MAX_ATTACHMENTS", "MimeSummary", "serialised_body", "summarise"]
 
 MAX_DEPTH = 40
 MAX_ATTACHMENTS = 200
@@ -125,7 +125,7 @@ class _Walker:
                 return self.visit(recovered, depth + 1)
             return [part]  # no usable boundary: the best we have is its text
         if maintype == "message" or isinstance(payload, list):
-            body = _serialised_body(part)
+            body = serialised_body(part)
             self.decoded(body)
             self._attach(part, content_type, body)
             return []
@@ -247,7 +247,7 @@ def _calendar_method(part: Message, data: bytes) -> str | None:
     return match.group(1).decode("ascii").upper() if match else None
 
 
-def _serialised_body(part: Message) -> bytes:
+def serialised_body(part: Message) -> bytes:
     """The body of a ``message/*`` part, re-serialised (the parser keeps no raw bytes)."""
     payload = part.get_payload()
     if not isinstance(payload, list):

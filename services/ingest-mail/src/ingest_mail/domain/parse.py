@@ -18,6 +18,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
+from ingest_mail.domain.bounce import looks_like_bounce, read_bounce, read_ses_bounce
 from ingest_mail.domain.direction import (
     MailboxIdentity,
     direction_of,
@@ -34,7 +35,7 @@ from ingest_mail.domain.headers import (
     unfold,
 )
 from ingest_mail.domain.mime import MimeSummary, summarise
-from ingest_mail.domain.reply import extract_reply
+from ingest_mail.domain.reply import split_reply
 from ingest_mail.domain.signals import auto_headers
 from switchboard_shared.email_address import EmailAddress, parse_address_list
 from switchboard_shared.events.mail import MailReceived
@@ -135,7 +136,26 @@ def parse_message(
         defects.append("MissingMessageIdDefect")
     references = _references(headers)
     in_reply_to = normalise_message_id(headers.first("In-Reply-To"))
-    text = extract_reply(mime.text)[:MAX_TEXT_CHARS]
+    reply = split_reply(mime.text)
+    text = reply.text[:MAX_TEXT_CHARS]
+    subject = _subject(headers, defects)
+    bounce = read_ses_bounce(headers, mime.text)
+    if (
+        bounce is None
+        and not headers_only
+        and looks_like_bounce(
+            headers,
+            report_type=mime.report_type,
+            part_types={attachment.type for attachment in mime.attachments},
+            subject=subject,
+        )
+    ):
+        try:
+            bounce = read_bounce(message, headers, text=mime.text, size=len(raw))
+        except MemoryError:
+            raise
+        except Exception as exc:  # an unreadable report must not lose the message
+            defects.append(f"BounceUnreadable: {type(exc).__name__}")
 
     return MailReceived(
         message_id=key,
@@ -146,12 +166,13 @@ def parse_message(
         to=to[:MAX_ADDRESSES],
         cc=cc[:MAX_ADDRESSES],
         reply_to=reply_to[:MAX_ADDRESSES],
-        subject=_subject(headers, defects),
+        subject=subject,
         sent_at=_sent_at(headers, defects),
         thread_id=references[0] if references else in_reply_to or key,
         in_reply_to=in_reply_to,
         references=references,
         text=text,
+        forwarded=reply.forwarded[:MAX_TEXT_CHARS],
         snippet=_snippet(text or mime.text),
         attachments=mime.attachments,
         auto_headers=auto_headers(headers, calendar_method=mime.calendar_method),
@@ -159,6 +180,7 @@ def parse_message(
         size_bytes=len(raw),
         defects=_unique(defects)[:MAX_DEFECTS],
         counterpart=counterpart,
+        bounce=bounce,
         sender_evidence=claim.evidence,
         spoofed_sender=claim.spoofed,
     )

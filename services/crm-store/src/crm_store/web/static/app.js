@@ -26,10 +26,14 @@
     return fresh;
   }
 
+  // Where removed cards stood, so "Undo" puts a card back in its place.
+  var removedAt = {};
+
   function removeItem(id) {
     var item = document.getElementById(id);
     if (!item) return;
     var list = item.parentElement;
+    removedAt[id] = { list: list, before: item.nextElementSibling };
     var next = item.nextElementSibling || item.previousElementSibling;
     item.remove();
     var focusTarget = next && next.querySelector("article");
@@ -42,6 +46,24 @@
       list.after(empty);
       document.getElementById("main").focus();
     }
+  }
+
+  function restoreItem(id, html) {
+    if (document.getElementById(id)) { replace(id, html); return; }
+    var fresh = fromHtml(html);
+    var place = removedAt[id] || {};
+    var list = place.list && place.list.isConnected ? place.list : document.getElementById("items");
+    if (!fresh || !list) return;
+    if (place.before && place.before.parentElement === list) {
+      list.insertBefore(fresh, place.before);
+    } else {
+      list.insertBefore(fresh, list.firstElementChild);
+    }
+    delete removedAt[id];
+    var empty = list.nextElementSibling;
+    if (empty && empty.classList.contains("empty")) empty.remove();
+    var article = fresh.querySelector("article");
+    if (article) article.focus();
   }
 
   function showError(form, text) {
@@ -69,6 +91,9 @@
       if (article) article.focus();
     }
     if (data.remove) removeItem(data.remove);
+    if (data.restore) restoreItem(data.restore.id, data.restore.html);
+    var toast = document.getElementById("toast");
+    if (toast && typeof data.toast === "string") toast.innerHTML = data.toast;
     say(data.message);
   }
 
@@ -136,7 +161,8 @@
     })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
-        if (data && data.newest && !document.getElementById("item-" + data.newest)) {
+        // A card holds several items (data-ids): the newest may be on one already shown.
+        if (data && data.newest && !document.querySelector('[data-ids~="' + CSS.escape(data.newest) + '"]')) {
           news.hidden = false;
           say("New items arrived.");
         }
@@ -149,6 +175,46 @@
       window.location.reload();
     });
   }
+
+  // Keys on the inbox: j/k move between cards, 1-9 pick the card's presets in order, n opens
+  // its note, u undoes the last click. Never while typing in a field.
+  function cardOf(node) {
+    return node && node.closest ? node.closest(".item") : null;
+  }
+  function cards() {
+    return Array.prototype.slice.call(document.querySelectorAll("#items > .item"));
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    if (event.key === "u") {
+      var undo = document.querySelector("#toast button");
+      if (undo) { undo.click(); event.preventDefault(); }
+      return;
+    }
+    var all = cards();
+    if (!all.length) return;
+    var current = cardOf(document.activeElement);
+    var index = current ? all.indexOf(current) : -1;
+    var key = event.key;
+    if (key === "j" || key === "k") {
+      var next = key === "j" ? Math.min(index + 1, all.length - 1) : Math.max(index - 1, 0);
+      all[next].querySelector("article").focus();
+      all[next].scrollIntoView({ block: "nearest" });
+      event.preventDefault();
+    } else if (/^[1-9]$/.test(key) && current) {
+      var button = current.querySelectorAll(".presets button")[Number(key) - 1];
+      if (button) { button.click(); event.preventDefault(); }
+    } else if (key === "n" && current) {
+      var note = current.querySelector("details.note-field");
+      if (note) {
+        note.open = true;
+        note.querySelector("textarea").focus();
+        event.preventDefault();
+      }
+    }
+  });
 
   // Times are rendered in UTC; show them in the browser's time zone.
   var format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });

@@ -1,0 +1,220 @@
+"""Call-record files of every format go through the provider adapters onto the history topic
+with the live path's ids; re-importing adds nothing; an interrupted import resumes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest_calls.domain import asterisk
+from ingest_calls.domain.calls import event_id
+from ingest_calls.domain.request import Context, WebhookRequest
+from integration.importer.conftest import DATA, Run, history, report_of
+from switchboard_shared.phone import PhonePolicy
+from switchboard_shared.topics import CALLS_RECORDED_HISTORY
+
+pytestmark = pytest.mark.integration
+
+TOPIC = CALLS_RECORDED_HISTORY.name
+
+CASES = {
+    "asterisk": (
+        ["Master.csv", "--region", "DE"],
+        {
+            "asterisk:1772442000.1#1",
+            "asterisk:1772442000.1#2",
+            "asterisk:1772446500.4#3",
+            "asterisk:1772449200.6#4",
+            "asterisk:1772456400.9#6",
+        },
+        [(5, "unknown disposition 'WHATEVER'"), (6, "3 columns")],
+    ),
+    "freepbx": (
+        ["freepbx-cdr-export.csv", "--region", "US"],
+        {
+            "asterisk:1772528400.10#10",
+            "asterisk:1772528400.10#11",
+            "asterisk:1772533800.13#12",
+        },
+        [],
+    ),
+    "threecx": (
+        ["3cx-cdr.csv", "--region", "FR"],
+        {
+            "threecx:00000171DEE41BB3_2501:9744",
+            "threecx:00000171DEE8BB1E_2512:9745",
+            "threecx:00000171DEFB6EB4_2535:9762",
+        },
+        [],
+    ),
+    "twilio": (
+        ["twilio-calls.csv", "--region", "US"],
+        {f"twilio:CA1111111111111111111111111111111{c}" for c in "abc"},
+        [],
+    ),
+    "generic": (
+        ["generic-calls.csv", "--mapping", str(DATA / "generic-mapping.yaml")],
+        {"generic:g-1", "generic:g-2"},
+        [(4, "direction")],
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(CASES))
+async def test_a_file_of_each_format_lands_on_the_history_topic(
+    fmt: str, run_import: Run, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    args, call_ids, rejects = CASES[fmt]
+    name, *options = args
+    status = await run_import(
+        "calls", "--format", fmt, str(DATA / name), *options, "--workers", "0"
+    )
+    assert status == 0
+    records = await history(kafka_bootstrap, TOPIC, call_ids)
+    data = [json.loads(r.value) for r in records]
+    assert {d["call_id"] for d in data} >= call_ids
+    assert all(d["historical"] is True for d in data)
+    report = report_of(tmp_path / "rejected.jsonl")
+    assert [
+        (r["where"], any(text in r["reason"] for text in [t]))
+        for r, (_, t) in zip(report, rejects, strict=True)
+    ] == [(f"line {n}", True) for n, _ in rejects]
+
+
+async def test_asterisk_rows_keep_their_quirks_and_the_live_ids(
+    run_import: Run, kafka_bootstrap: str
+) -> None:
+    status = await run_import(
+        "calls",
+        "--format",
+        "asterisk",
+        str(DATA / "Master.csv"),
+        "--region",
+        "DE",
+        "--workers",
+        "1",
+    )
+    assert status == 0
+    wanted = {
+        "asterisk:1772442000.1#1",
+        "asterisk:1772442000.1#2",
+        "asterisk:1772449200.6#4",
+        "asterisk:1772456400.9#6",
+    }
+    records = await history(kafka_bootstrap, TOPIC, wanted)
+    by_id = {json.loads(r.value)["call_id"]: r for r in records}
+    first = json.loads(by_id["asterisk:1772442000.1#1"].value)
+    assert first["raw"]["clid"] == '"Müller, Hans" <+4930123456>'  # quoted comma, UTF-8
+    assert first["answered_at"] is None  # an empty field
+    assert first["linked_id"] == json.loads(by_id["asterisk:1772442000.1#2"].value)["linked_id"]
+    latin = json.loads(by_id["asterisk:1772449200.6#4"].value)
+    assert latin["raw"]["clid"] == '"Renée Lefèvre" <+33140000000>'  # Latin-1 bytes
+    multiline = json.loads(by_id["asterisk:1772456400.9#6"].value)
+    assert multiline["raw"]["clid"] == '"Multi\nline" <+4930777777>'
+    # The id the live webhook gives the same row: a call seen live and imported is one event.
+    lines = (DATA / "Master.csv").read_bytes().split(b"\r\n")
+    live = asterisk.parse(
+        WebhookRequest(
+            "POST",
+            "https://calls.example/webhooks/asterisk",
+            {},
+            body=lines[1],
+            content_type="text/csv",
+        ),
+        Context(secret="", region="DE"),
+        PhonePolicy(default_region="DE"),
+    )[0]
+    headers = {k: v.decode() for k, v in by_id[live.call_id].headers}
+    assert headers["ce_id"] == event_id(live)
+    assert headers["ce_type"] == "switchboard.call.recorded.v1"
+
+
+async def test_importing_twice_adds_nothing(
+    run_import: Run, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    call_ids = CASES["freepbx"][1]
+    path = str(DATA / "freepbx-cdr-export.csv")
+    before = len(await history(kafka_bootstrap, TOPIC, call_ids))
+    assert await run_import("calls", "--format", "freepbx", path, "--workers", "0") == 0
+    once = len(await history(kafka_bootstrap, TOPIC, call_ids))
+    assert once == before + 3
+    assert await run_import("calls", "--format", "freepbx", path, "--workers", "0") == 0
+    assert len(await history(kafka_bootstrap, TOPIC, call_ids)) == once
+
+
+def _big_file(path: Path, rows: int, tag: int) -> None:
+    with path.open("w", newline="") as out:
+        for i in range(rows):
+            number = f"+49301{(i * 7919) % 90000:05d}"
+            out.write(
+                f'"","{number}","100","from-trunk","""C {i}"" <{number}>",'
+                f'"PJSIP/trunk-{i:08x}","PJSIP/101-{i:08x}","Dial","PJSIP/101,30",'
+                f'"2025-06-01 09:00:00","2025-06-01 09:00:05","2025-06-01 09:01:05",65,60,'
+                f'"ANSWERED","DOCUMENTATION","{tag}{i:07d}.1","","","{tag}{i:07d}.1",{i}\n'
+            )
+
+
+async def test_an_interrupted_import_resumes_and_loses_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    rows = 40_000
+    tag = int(time.time())
+    path = tmp_path / "Master.csv"
+    _big_file(path, rows, tag)
+    state = tmp_path / "state"
+    command = [
+        sys.executable,
+        "-m",
+        "switchboard_import.cli",
+        "import",
+        "calls",
+        "--format",
+        "asterisk",
+        str(path),
+        "--region",
+        "DE",
+        "--state-dir",
+        str(state),
+        "--no-progress",
+        "--workers",
+        "1",
+    ]
+    env = {**os.environ, "SWITCHBOARD_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    checkpoint_file, halfway = await asyncio.to_thread(_interrupt_then_rerun, command, env, state)
+    final = json.loads(checkpoint_file.read_text())
+    assert final["counts"]["rows"] == rows
+    assert final["counts"]["accepted"] == rows
+    assert final["done"] is True
+    subjects = {f"asterisk:{tag}{i:07d}.1#{i}" for i in range(rows)}
+    records = await history(kafka_bootstrap, TOPIC, subjects)
+    assert {json.loads(r.value)["call_id"] for r in records} == subjects
+    # At most the batches in flight at Ctrl-C went out twice; their ids are the same.
+    assert len(records) - rows <= 4 * 1000
+    assert 0 <= halfway <= rows
+
+
+def _interrupt_then_rerun(command: list[str], env: dict[str, str], state: Path) -> tuple[Path, int]:
+    """Ctrl-C the import once its first checkpoint is written, then run it again to the end;
+    (the checkpoint file, the rows it held after the interruption)."""
+    process = subprocess.Popen(
+        command, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(state.glob("*.json")):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, err = process.communicate(timeout=60)
+    assert process.returncode in (0, 130), err
+    [checkpoint_file] = state.glob("*.json")
+    halfway = int(json.loads(checkpoint_file.read_text())["counts"]["rows"])
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    return checkpoint_file, halfway

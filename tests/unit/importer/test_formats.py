@@ -1,0 +1,87 @@
+"""The import's call formats map onto the live adapters; checkpoints reset on new content."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from switchboard_import.callformats import FORMATS, Job, check_mapping, header_of
+from switchboard_import.calls import parse_chunk, read_header
+from switchboard_import.checkpoint import Checkpoint, CheckpointStore, Counts
+from switchboard_import.csvfile import rows
+from switchboard_shared.phone import PhonePolicy
+
+DATA = Path(__file__).parent / "data"
+
+
+def parsed(fmt: str, name: str, region: str, **job: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    header, offset, line = read_header(DATA / name, FORMATS[fmt])
+    with (DATA / name).open("rb") as stream:
+        chunk = list(rows(stream, start=offset, first_line=line))
+    policy = PhonePolicy(default_region=region)
+    out = parse_chunk(Job(fmt, region, policy, **job), header, chunk)
+    return [json.loads(r.value or b"") for r in out.records], [at for at, _, _ in out.rejected]
+
+
+def test_master_csv_legs_share_the_linked_id_and_bad_rows_are_named() -> None:
+    events, rejected = parsed("asterisk", "Master.csv", "DE")
+    legs = [e for e in events if e["linked_id"] == "1772442000.1"]
+    assert [(e["status"], e["agent"]) for e in legs] == [("no_answer", "101"), ("answered", "102")]
+    assert rejected == [5, 6]
+
+
+def test_freepbx_export_uses_the_did_and_the_header() -> None:
+    events, rejected = parsed("freepbx", "freepbx-cdr-export.csv", "US")
+    assert rejected == []
+    assert events[0]["to"]["e164"] == "+12125550199"
+    assert events[2]["direction"] == "outbound"
+
+
+def test_twilio_console_times_become_the_callback_timestamp() -> None:
+    events, _ = parsed("twilio", "twilio-calls.csv", "US")
+    assert events[0]["ended_at"] == "2026-03-05T08:04:01Z"
+    assert events[0]["talk_s"] == 240
+    assert events[1]["status"] == "no_answer"
+    assert events[2]["linked_id"] == "CA1111111111111111111111111111111a"
+
+
+def test_generic_local_times_are_read_in_the_given_zone() -> None:
+    mapping = {
+        "id": "Ref",
+        "direction": "Kind",
+        "status": "Outcome",
+        "from": "Caller",
+        "to": "Callee",
+        "started_at": "Begin",
+        "ended_at": "End",
+        "agent": "Agent",
+    }
+    events, rejected = parsed(
+        "generic", "generic-calls.csv", "DE", options={"timezone": "Europe/Berlin"}, mapping=mapping
+    )
+    assert events[0]["started_at"] == "2026-03-06T07:00:00Z"
+    assert rejected == [4]
+
+
+def test_a_generic_mapping_names_its_mistakes() -> None:
+    with pytest.raises(ValueError, match="unknown field"):
+        check_mapping({"id": "a", "colour": "b"})
+    with pytest.raises(ValueError, match="direction"):
+        check_mapping({"id": "a", "status": "s", "started_at": "t"})
+
+
+def test_header_detection() -> None:
+    assert header_of(FORMATS["freepbx"], b"calldate,src,dst,disposition\n")
+    assert not header_of(FORMATS["asterisk"], b'"","101","102","ctx"\n')
+    assert header_of(FORMATS["twilio"], b"Call Sid,Status,From,To\n")
+
+
+def test_a_checkpoint_survives_a_restart_and_resets_on_other_content(tmp_path: Path) -> None:
+    store = CheckpointStore(tmp_path)
+    checkpoint = Checkpoint("calls:x", "f1", {"offset": 10}, Counts(rows=3, accepted=2, rejected=1))
+    store.save(checkpoint)
+    assert store.load("calls:x", "f1") == checkpoint
+    assert store.load("calls:x", "f2") == Checkpoint("calls:x", "f2")

@@ -1,0 +1,262 @@
+"""Call-record files, read by the live intake's own provider adapters.
+
+Each format hands a chunk of CSV rows to the same `parse` a webhook of that provider goes
+through (`ingest_calls.domain.<provider>`), so an imported row becomes exactly the event the
+live path would have made of it -- same fields, same `call_id`, same `ce_id`:
+
+* `asterisk`: `Master.csv` (cdr_csv, 16 to 21 columns, or a header line), as
+  `POST /webhooks/asterisk` with `text/csv`;
+* `freepbx`: the CDR report's CSV export (a header line of `asteriskcdrdb.cdr` columns:
+  `calldate`, `src`, `dst`, `did`, `recordingfile`, `cnum`, `cnam`, ...), read by the same
+  Asterisk adapter;
+* `threecx`: 3CX CDR output files (v16 field order, or a header line naming the fields), as
+  `POST /webhooks/threecx` with `text/csv`;
+* `twilio`: Twilio's call log CSV export (console or API field names), each row turned into the
+  status callback Twilio would have posted when that call ended;
+* `generic`: any CSV, with a column mapping onto the generic webhook's fields.
+
+CEL CSV (Asterisk Channel Event Logging) is not here: CEL events become calls in the CEL
+assembler, and a CEL import is a format that hands rows to it (one more entry in `FORMATS`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from ingest_calls.domain import asterisk, generic, threecx, twilio
+from ingest_calls.domain.calls import CallEvent
+from ingest_calls.domain.errors import InvalidPayload
+from ingest_calls.domain.request import Context, WebhookRequest
+from switchboard_shared.phone import PhonePolicy
+
+CSV = "text/csv"
+IMPORT_URL = "import:"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a parser needs besides the rows; plain data, so it travels to a worker process."""
+
+    format: str
+    region: str
+    policy: PhonePolicy
+    options: Mapping[str, str] = field(default_factory=dict)
+    mapping: Mapping[str, str] = field(default_factory=dict)  # generic: our field -> column
+
+    def context(self) -> Context:
+        return Context(secret="", region=self.region, options=dict(self.options))
+
+
+def _request(body: bytes, content_type: str = CSV) -> WebhookRequest:
+    return WebhookRequest("POST", IMPORT_URL, {}, body=body, content_type=content_type)
+
+
+def _fields(text: bytes) -> list[str]:
+    return next(csv.reader(io.StringIO(text.decode("utf-8"), newline="")), [])
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+# --- asterisk / freepbx / threecx: the CSV body of their webhook ------------------------------
+
+
+def _asterisk_header(fields: Sequence[str]) -> bool:
+    return asterisk._is_header(fields)
+
+
+def _threecx_header(fields: Sequence[str]) -> bool:
+    return threecx._is_layout([threecx._canonical(f) for f in fields])
+
+
+def _parse_asterisk(job: Job, header: bytes, rows: Sequence[bytes]) -> list[CallEvent]:
+    return asterisk.parse(_request(header + b"".join(rows)), job.context(), job.policy)
+
+
+def _parse_threecx(job: Job, header: bytes, rows: Sequence[bytes]) -> list[CallEvent]:
+    return threecx.parse(_request(header + b"".join(rows)), job.context(), job.policy)
+
+
+# --- twilio: each row as the status callback of that call -------------------------------------
+
+# Export column (letters and digits only, lower-cased) -> status callback parameter.
+TWILIO_COLUMNS = {
+    "sid": "CallSid",
+    "callsid": "CallSid",
+    "parentcallsid": "ParentCallSid",
+    "status": "CallStatus",
+    "direction": "Direction",
+    "type": "Direction",
+    "from": "From",
+    "to": "To",
+    "duration": "CallDuration",
+    "durationseconds": "CallDuration",
+    "answeredby": "AnsweredBy",
+    "forwardedfrom": "ForwardedFrom",
+    "callername": "CallerName",
+    "accountsid": "AccountSid",
+    "endtime": "Timestamp",
+    "enddate": "Timestamp",
+}
+TWILIO_DIRECTIONS = {
+    "incoming": "inbound",
+    "inbound": "inbound",
+    "outgoingapi": "outbound-api",
+    "outboundapi": "outbound-api",
+    "outgoingdial": "outbound-dial",
+    "outbounddial": "outbound-dial",
+    "outgoing": "outbound-api",
+}
+TWILIO_STATUSES = {"noanswer": "no-answer"}
+
+
+def _twilio_header(fields: Sequence[str]) -> bool:
+    keys = {TWILIO_COLUMNS.get(_key(f)) for f in fields}
+    return {"CallSid", "CallStatus"} <= keys
+
+
+def _rfc2822(text: str, zone: ZoneInfo) -> str:
+    """Twilio's export writes RFC 2822 (API) or `2026-03-02 09:00:00` (console) times."""
+    value = text.strip()
+    if not value:
+        return ""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        cleaned = value.removesuffix(" UTC").removesuffix("Z").replace("T", " ")
+        try:
+            when = datetime.fromisoformat(cleaned)
+        except ValueError:
+            return value  # the adapter names the field
+        if value.endswith(("UTC", "Z")):
+            when = when.replace(tzinfo=UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return format_datetime(when.astimezone(UTC))
+
+
+def _parse_twilio(job: Job, header: bytes, rows: Sequence[bytes]) -> list[CallEvent]:
+    names = [TWILIO_COLUMNS.get(_key(f), "") for f in _fields(header)]
+    zone = asterisk.zone_of(job.options)
+    events: list[CallEvent] = []
+    for row in rows:
+        values = _fields(row)
+        if len(values) != len(names):
+            raise InvalidPayload(f"{len(values)} columns, the header has {len(names)}")
+        params = {name: value.strip() for name, value in zip(names, values, strict=True) if name}
+        params["Direction"] = TWILIO_DIRECTIONS.get(
+            _key(params.get("Direction", "")), params.get("Direction", "")
+        )
+        status = params.get("CallStatus", "")
+        params["CallStatus"] = TWILIO_STATUSES.get(_key(status), status.lower())
+        if params.get("Timestamp"):
+            params["Timestamp"] = _rfc2822(params["Timestamp"], zone)
+        body = urlencode(params).encode()
+        events += twilio.parse(_request(body, twilio.FORM), job.context(), job.policy)
+    return events
+
+
+# --- generic: a column mapping onto the generic webhook's fields ------------------------------
+
+GENERIC_FIELDS = tuple(
+    info.alias or name for name, info in generic.GenericCall.model_fields.items()
+)
+TIME_FIELDS = ("started_at", "answered_at", "ended_at")
+
+
+def _generic_header(fields: Sequence[str]) -> bool:
+    return True  # the mapping names columns: the first line is always their names
+
+
+def _local_time(text: str, zone: ZoneInfo) -> str:
+    """A time without an offset is read in the `timezone` option, as the CSV adapters do."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value.isoformat()
+
+
+def _parse_generic(job: Job, header: bytes, rows: Sequence[bytes]) -> list[CallEvent]:
+    columns = {name.strip(): index for index, name in enumerate(_fields(header))}
+    missing = sorted(c for c in job.mapping.values() if c not in columns)
+    if missing:
+        raise InvalidPayload(f"the mapping names columns the file lacks: {', '.join(missing)}")
+    zone = asterisk.zone_of(job.options)
+    items: list[dict[str, Any]] = []
+    for row in rows:
+        values = _fields(row)
+        if len(values) != len(columns):
+            raise InvalidPayload(f"{len(values)} columns, the header has {len(columns)}")
+        item: dict[str, Any] = {}
+        for ours, column in job.mapping.items():
+            value = values[columns[column]].strip()
+            if not value:
+                continue
+            item[ours] = _local_time(value, zone) if ours in TIME_FIELDS else value
+        items.append(item)
+    return generic.parse(
+        _request(json.dumps(items).encode(), "application/json"), job.context(), job.policy
+    )
+
+
+def check_mapping(mapping: Mapping[str, str]) -> None:
+    """ValueError naming what a generic mapping lacks or gets wrong."""
+    unknown = sorted(set(mapping) - set(GENERIC_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(GENERIC_FIELDS)}"
+        )
+    required = [
+        info.alias or name
+        for name, info in generic.GenericCall.model_fields.items()
+        if info.is_required()
+    ]
+    absent = [name for name in required if name not in mapping]
+    if absent:
+        raise ValueError(f"the mapping must name a column for {', '.join(absent)}")
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    provider: str
+    is_header: Callable[[Sequence[str]], bool]
+    parse: Callable[[Job, bytes, Sequence[bytes]], list[CallEvent]]
+    needs_header: bool = False
+    max_rows: int = 1000  # rows per call of `parse` (the adapters' per-request limit)
+
+
+FORMATS: dict[str, Format] = {
+    "asterisk": Format("asterisk", "asterisk", _asterisk_header, _parse_asterisk),
+    "freepbx": Format("freepbx", "asterisk", _asterisk_header, _parse_asterisk, needs_header=True),
+    "threecx": Format("threecx", "threecx", _threecx_header, _parse_threecx),
+    "twilio": Format("twilio", "twilio", _twilio_header, _parse_twilio, needs_header=True),
+    "generic": Format(
+        "generic",
+        "generic",
+        _generic_header,
+        _parse_generic,
+        needs_header=True,
+        max_rows=generic.MAX_CALLS_PER_REQUEST,
+    ),
+}
+
+
+def header_of(fmt: Format, first_row: bytes) -> bool:
+    try:
+        return fmt.is_header(_fields(first_row))
+    except csv.Error:
+        return False
