@@ -12,14 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities.repository import ActivityRepository
 from crm_store.activities.service import (
-    activity_record,
-    feedback_id_of,
-    feedback_record,
+    announce_status,
     fitting_preset,
     restorable,
 )
 from crm_store.activities.undo import SINGLE_OPEN_KINDS, STATUS_CORRECTED, retraction_record
-from crm_store.core import SOURCE, Activity, Principal, audit_entry, utcnow
+from crm_store.core import SOURCE, Activity, Interaction, Principal, utcnow
+from switchboard_shared.cloudevents import KafkaRecord
 from switchboard_shared.events import ActivityState, ClosedBy
 from switchboard_shared.problems import Problem
 
@@ -71,30 +70,25 @@ async def correct_status(
 
     step = f"correct:{preset.code}@{now.isoformat()}"
     change = "reopened" if reopens else ("closed" if preset.closes else "status_set")
-    records = [activity_record(activity, change, interaction_id=None, step=step, source=source)]
-    interaction = await repo.interaction_of(activity)
-    feedback_id = None
-    if interaction is not None:
-        replaced = entry.changes.get("feedback")
-        if isinstance(replaced, str):
-            records.append(retraction_record(activity, interaction, replaced, actor, source, now))
-        feedback = feedback_record(activity, interaction, preset.overturns, actor, source, now)
-        feedback_id = feedback_id_of(feedback)
-        records.append(feedback)
-    await repo.add_outbox(records)
-    await repo.audit(
-        [
-            audit_entry(
-                actor,
-                STATUS_CORRECTED,
-                "activity",
-                activity.id,
-                preset=preset.code,
-                state=activity.state,
-                note=note,
-                before=before,
-                feedback=feedback_id,
-            )
-        ]
+    replaced = entry.changes.get("feedback")
+    retract = None
+    if isinstance(replaced, str):
+
+        def retract(interaction: Interaction) -> KafkaRecord:
+            return retraction_record(activity, interaction, replaced, actor, source, now)
+
+    await announce_status(
+        repo,
+        activity,
+        preset,
+        actor,
+        source,
+        now,
+        change=change,
+        step=step,
+        note=note,
+        action=STATUS_CORRECTED,
+        before=before,
+        retract=retract,
     )
     return activity

@@ -6,7 +6,7 @@ and the event that says it changed. They stage changes and outbox records; the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -112,32 +112,64 @@ async def set_status(
 
     change = "closed" if preset.closes else "status_set"
     step = f"{preset.code}@{now.isoformat()}"
-    interaction = await repo.interaction_of(activity)
+    await announce_status(
+        repo,
+        activity,
+        preset,
+        actor,
+        source,
+        now,
+        change=change,
+        step=step,
+        note=note,
+        action=STATUS_SET,
+        before=before,
+    )
+    return activity
+
+
+async def announce_status(
+    repo: ActivityRepository,
+    activity: Activity,
+    preset: Preset,
+    actor: Principal,
+    source: str,
+    now: datetime,
+    *,
+    change: str,
+    step: str,
+    note: str | None,
+    action: str,
+    before: dict[str, Any],
+    retract: Callable[[Interaction], KafkaRecord] | None = None,
+) -> None:
+    """What a preset set (or corrected) on an activity announces: the change on
+    crm.activities.v1, the feedback the classifier learns from (after the retraction of the one
+    it replaces, if any) and the audit entry."""
     records = [
         activity_record(activity, change, interaction_id=None, step=step, source=source, at=now)
     ]
+    interaction = await repo.interaction_of(activity)
     feedback_id = None
     if interaction is not None:
+        if retract is not None:
+            records.append(retract(interaction))
         feedback = feedback_record(activity, interaction, preset.overturns, actor, source, now)
         feedback_id = feedback_id_of(feedback)
         records.append(feedback)
     await repo.add_outbox(records)
-    await repo.audit(
-        [
-            audit_entry(
-                actor,
-                STATUS_SET,
-                "activity",
-                activity.id,
-                preset=preset.code,
-                state=activity.state,
-                note=note,
-                before=before,
-                feedback=feedback_id,
-            )
-        ]
+    entry = audit_entry(
+        actor,
+        action,
+        "activity",
+        activity.id,
+        preset=preset.code,
+        state=activity.state,
+        note=note,
+        before=before,
+        feedback=feedback_id,
     )
-    return activity
+    await repo.audit([entry])
 
 
 async def fitting_preset(repo: ActivityRepository, code: str, kind: str) -> Preset:
