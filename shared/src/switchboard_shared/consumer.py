@@ -31,8 +31,42 @@ class RetryableError(Exception):
     """Raised by a handler for a fault outside the message (store down): retry without limit."""
 
 
-def _backoff(attempt: int, cap: float = 30.0) -> float:
+def backoff(attempt: int, cap: float = 30.0) -> float:
     return float(min(cap, 0.2 * 2**attempt))
+
+
+async def dead_letter(
+    bus: Bus, topic: Topic, group_id: str, raw: Any, error: str, attempts: int
+) -> None:
+    """Publish a consumed record (aiokafka's) to the topic's DLQ with why and where it came
+    from, waiting out broker outages: a record is never acknowledged unless it was handled or
+    dead-lettered."""
+    headers = {k: v.decode(errors="replace") for k, v in raw.headers or ()}
+    headers.update(
+        {
+            "dlq_error": error[:2000],
+            "dlq_original_topic": raw.topic,
+            "dlq_partition": str(raw.partition),
+            "dlq_offset": str(raw.offset),
+            "dlq_attempts": str(attempts),
+            "dlq_group": group_id,
+        }
+    )
+    record = KafkaRecord(topic.dlq, raw.key, raw.value or b"", headers)
+    attempt = 0
+    while True:
+        try:
+            await bus.publish(record)
+            break
+        except BrokerUnavailable:
+            attempt += 1
+            await asyncio.sleep(backoff(attempt))
+    bus.metrics.dead_lettered.labels(topic.name).inc()
+    bus.metrics.messages.labels(topic.name, "dead_lettered").inc()
+    log.error(
+        "message dead-lettered",
+        extra={"topic": topic.name, "dlq": topic.dlq, "attempts": attempts, "error": error},
+    )
 
 
 def _lag(message: KafkaMessage) -> int | None:
@@ -62,35 +96,6 @@ def subscribe(
     """Register `handler` for `topic` in consumer group `group_id`."""
     metrics = bus.metrics
 
-    async def dead_letter(message: KafkaMessage, error: str, attempts: int) -> None:
-        raw: Any = message.raw_message
-        headers = {k: v.decode(errors="replace") for k, v in raw.headers or ()}
-        headers.update(
-            {
-                "dlq_error": error[:2000],
-                "dlq_original_topic": raw.topic,
-                "dlq_partition": str(raw.partition),
-                "dlq_offset": str(raw.offset),
-                "dlq_attempts": str(attempts),
-                "dlq_group": group_id,
-            }
-        )
-        record = KafkaRecord(topic.dlq, raw.key, raw.value or b"", headers)
-        attempt = 0
-        while True:  # never ack a message that is neither handled nor dead-lettered
-            try:
-                await bus.publish(record)
-                break
-            except BrokerUnavailable:
-                attempt += 1
-                await asyncio.sleep(_backoff(attempt))
-        metrics.dead_lettered.labels(topic.name).inc()
-        metrics.messages.labels(topic.name, "dead_lettered").inc()
-        log.error(
-            "message dead-lettered",
-            extra={"topic": topic.name, "dlq": topic.dlq, "attempts": attempts, "error": error},
-        )
-
     async def on_message(message: KafkaMessage) -> None:
         lag = _lag(message)
         if lag is not None:
@@ -100,7 +105,7 @@ def subscribe(
             if not isinstance(data, topic.model):
                 raise CloudEventError(f"{topic.name} expects {topic.model.__name__}")
         except CloudEventError as exc:
-            await dead_letter(message, f"undecodable: {exc}", 0)
+            await dead_letter(bus, topic, group_id, message.raw_message, f"undecodable: {exc}", 0)
             return
         failures = 0
         outage = 0
@@ -115,7 +120,7 @@ def subscribe(
                     "transient failure, retrying",
                     extra={"topic": topic.name, "ce_id": envelope.id, "error": repr(exc)},
                 )
-                await asyncio.sleep(_backoff(outage))
+                await asyncio.sleep(backoff(outage))
                 continue
             except Exception as exc:
                 failures += 1
@@ -124,10 +129,12 @@ def subscribe(
                     extra={"topic": topic.name, "ce_id": envelope.id, "attempt": failures},
                 )
                 if failures >= max_attempts:
-                    await dead_letter(message, repr(exc), failures)
+                    await dead_letter(
+                        bus, topic, group_id, message.raw_message, repr(exc), failures
+                    )
                     return
                 metrics.messages.labels(topic.name, "retried").inc()
-                await asyncio.sleep(_backoff(failures, cap=5.0))
+                await asyncio.sleep(backoff(failures, cap=5.0))
                 continue
             metrics.processing.labels(topic.name).observe(time.perf_counter() - start)
             metrics.messages.labels(topic.name, "processed").inc()

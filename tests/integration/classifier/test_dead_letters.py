@@ -31,7 +31,7 @@ from support.conditions import eventually
 from support.offsets import committed, read_to_end, start_group_at_end, unique_group
 from support.private_broker import private_broker
 from switchboard_shared.cloudevents import KafkaRecord, decode, encode
-from switchboard_shared.consumer import _backoff
+from switchboard_shared.consumer import backoff
 from switchboard_shared.events import (
     CallDirection,
     CallRecorded,
@@ -158,7 +158,7 @@ async def test_a_call_that_keeps_failing_is_dead_lettered_and_those_behind_it_ar
     assert [getattr(r, "attempt", None) for r in tries] == list(range(1, MAX_ATTEMPTS + 1))
     assert all("RecordTooLarge" in (r.exc_text or "") for r in tries)
     for n, (earlier, later) in enumerate(itertools.pairwise(tries), start=1):
-        assert later.created - earlier.created >= _backoff(n, cap=5.0) - 0.05
+        assert later.created - earlier.created >= backoff(n, cap=5.0) - 0.05
 
     # One verdict for each call behind it, none for the dead-lettered one.
     wanted = {poison_id, *(r.headers["ce_id"] for r in behind)}

@@ -24,12 +24,12 @@ from sqlalchemy import func, select
 from crm_store.app import create_app
 from crm_store.config import Settings
 from crm_store.core import Interaction, make_engine
-from crm_store.interactions.handlers import backoff
 from support.conditions import eventually
 from support.databases import own_crm_database
 from support.offsets import committed, read_to_end, start_group_at_end, unique_group
 from support.private_broker import private_broker
 from switchboard_shared.cloudevents import encode
+from switchboard_shared.consumer import backoff
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.kafka import Bus
 from switchboard_shared.settings import CommonSettings

@@ -30,10 +30,10 @@ from crm_store.config import DEFAULT_POLICY, StorePolicy
 from crm_store.interactions.service import RecordResult, record_interactions
 from crm_store.metrics import ACTIVITY_CHANGES, DB_LATENCY, INTERACTIONS, LINKS
 from crm_store.publisher import OutboxRelay
-from switchboard_shared.cloudevents import CloudEventError, KafkaRecord, decode
-from switchboard_shared.consumer import RetryableError
+from switchboard_shared.cloudevents import CloudEventError, decode
+from switchboard_shared.consumer import RetryableError, backoff, dead_letter
 from switchboard_shared.events import InteractionClassified
-from switchboard_shared.kafka import BrokerUnavailable, Bus
+from switchboard_shared.kafka import Bus
 from switchboard_shared.priority import LiveFirst
 from switchboard_shared.topics import INTERACTIONS_CLASSIFIED, Topic, history_of
 
@@ -49,10 +49,6 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, DATABASE_DOWN)
-
-
-def backoff(attempt: int, cap: float = 30.0) -> float:
-    return float(min(cap, 0.2 * 2**attempt))
 
 
 Store = Callable[[Sequence[InteractionClassified]], Awaitable[list[RecordResult]]]
@@ -139,34 +135,6 @@ def _consumer(
     and is stored in the order it happened; live batches hold history back while handled."""
     metrics = bus.metrics
 
-    async def dead_letter(record: Any, error: str, attempts: int) -> None:
-        headers = {k: v.decode(errors="replace") for k, v in record.headers or ()}
-        headers.update(
-            {
-                "dlq_error": error[:2000],
-                "dlq_original_topic": record.topic,
-                "dlq_partition": str(record.partition),
-                "dlq_offset": str(record.offset),
-                "dlq_attempts": str(attempts),
-                "dlq_group": group_id,
-            }
-        )
-        dlq = KafkaRecord(topic.dlq, record.key, record.value or b"", headers)
-        attempt = 0
-        while True:  # never commit past a record that is neither stored nor dead-lettered
-            try:
-                await bus.publish(dlq)
-                break
-            except BrokerUnavailable:
-                attempt += 1
-                await asyncio.sleep(backoff(attempt))
-        metrics.dead_lettered.labels(topic.name).inc()
-        metrics.messages.labels(topic.name, "dead_lettered").inc()
-        log.error(
-            "message dead-lettered",
-            extra={"topic": topic.name, "dlq": topic.dlq, "attempts": attempts, "error": error},
-        )
-
     async def until_stored(events: Sequence[InteractionClassified]) -> None:
         """Store, waiting out database outages; other errors propagate."""
         outage = 0
@@ -198,7 +166,7 @@ def _consumer(
                         extra={"topic": topic.name, "ce_id": event.interaction_id},
                     )
                     if failures >= max_attempts:
-                        await dead_letter(record, repr(exc), failures)
+                        await dead_letter(bus, topic, group_id, record, repr(exc), failures)
                         break
                     metrics.messages.labels(topic.name, "retried").inc()
                     await asyncio.sleep(backoff(failures, cap=5.0))
@@ -214,7 +182,7 @@ def _consumer(
                 if not isinstance(data, InteractionClassified):
                     raise CloudEventError(f"{topic.name} expects InteractionClassified")
             except CloudEventError as exc:
-                await dead_letter(record, f"undecodable: {exc}", 0)
+                await dead_letter(bus, topic, group_id, record, f"undecodable: {exc}", 0)
                 continue
             decoded.append((record, data))
         if not decoded:
