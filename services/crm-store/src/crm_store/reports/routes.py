@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query, status
 from pydantic import AwareDatetime
 
-from crm_store.activities import ActivityRepository
 from crm_store.core import (
     MAX_PAGE,
     Authorized,
@@ -17,12 +15,12 @@ from crm_store.core import (
     Principal,
     Role,
     SessionDep,
-    audit_entry,
     feature_router,
     invalid,
     utcnow,
 )
 from crm_store.people import PeopleRepository
+from crm_store.reports import service
 from crm_store.reports.repository import ReportRepository
 from crm_store.reports.schemas import (
     ActivityCounts,
@@ -169,28 +167,7 @@ async def list_plan_targets(
 async def create_plan_target(
     body: PlanTargetIn, session: SessionDep, who: Authorized
 ) -> PlanTarget:
-    repo = ReportRepository(session)
-    if await PeopleRepository(session).get_manager(body.manager_id) is None:
-        raise invalid("manager_id", "no such manager")
-    if (
-        body.preset is not None
-        and await ActivityRepository(session).get_preset(body.preset) is None
-    ):
-        raise invalid("preset", "no such preset")
-    target = PlanTarget(
-        id=str(uuid.uuid4()),
-        manager_id=body.manager_id,
-        metric=body.metric,
-        preset=body.preset,
-        target=body.target,
-        period_start=body.period_start,
-        period_end=body.period_end,
-        created_at=utcnow(),
-    )
-    await repo.add(target)
-    await repo.audit(
-        [audit_entry(who, "created", "plan_target", target.id, **body.model_dump(mode="json"))]
-    )
+    target = await service.add_plan_target(session, body, who)
     await session.commit()
     return target
 
