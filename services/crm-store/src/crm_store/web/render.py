@@ -57,7 +57,10 @@ def _environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Page text goes through gettext (`{{ _("...") }}`); catalogues are chosen per request.
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(
         static=static_url,
         ago=present.ago,
