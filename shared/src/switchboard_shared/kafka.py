@@ -54,6 +54,7 @@ INFLIGHT_LIMIT = 10_000
 # Up to this much per produce batch in publish_batch (the broker's default limit is 1 MiB).
 BULK_BATCH_BYTES = 512 * 1024
 BULK_STOP_GRACE_S = 2.0
+MAX_REQUEST_SIZE = 1024 * 1024  # the producer's (aiokafka's default max_request_size)
 WRITTEN = -1  # in publish_batch: a record an earlier send already wrote
 
 # A publish failing this way says the broker is not answering: open the breaker.
@@ -85,6 +86,14 @@ def _append(batch: Any, record: KafkaRecord, headers: list[tuple[str, bytes]]) -
     """Add a record to a produce batch; False when the batch is full."""
     added = batch.append(key=record.key, value=record.value, timestamp=None, headers=headers)
     return added is not None
+
+
+def _size(record: KafkaRecord) -> int:
+    return (
+        len(record.value or b"")
+        + len(record.key or b"")
+        + sum(len(k) + len(v) for k, v in record.headers.items())
+    )
 
 
 class RecordTooLarge(ValueError):
@@ -138,6 +147,10 @@ class Bus:
         self._lag_task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
         self._bulk: Any = None  # AIOKafkaProducer for publish and publish_batch
+        self.max_request_size = MAX_REQUEST_SIZE
+        # Consumers a service runs itself (aiokafka's), beside FastStream's subscribers: their
+        # lag is measured too. Each entry returns the consumer, or None while it has none.
+        self.own_consumers: list[Callable[[], Any]] = []
         self._bulk_lock = asyncio.Lock()
         self._partitioner = DefaultPartitioner()
 
@@ -147,8 +160,8 @@ class Bus:
         records arrive, this stays true while nothing is consumed (a paused or stuck
         consumer)."""
         out: Counter[str] = Counter()
-        for subscriber in self.broker.subscribers:
-            consumer: Any = getattr(subscriber, "consumer", None)
+        consumers: list[Any] = [getattr(s, "consumer", None) for s in self.broker.subscribers]
+        for consumer in consumers + [own() for own in self.own_consumers]:
             partitions = list(consumer.assignment()) if consumer is not None else []
             if not partitions:
                 continue
@@ -399,6 +412,10 @@ class Bus:
                     if before is not None and _succeeded(before):
                         batch_of.append(WRITTEN)
                         continue
+                    if _size(record) > self.max_request_size:
+                        # A batch takes one oversized record (a produce that a real broker
+                        # refuses): refused here as `publish` refuses it.
+                        raise RecordTooLarge(f"{record.topic}: {_size(record)} bytes")
                     partition = await self._partition_of(producer, record, partitions)
                     slot = open_batches.get((record.topic, partition))
                     headers = [(k, v.encode()) for k, v in record.headers.items()]
@@ -456,6 +473,7 @@ class Bus:
                 acks="all",
                 enable_idempotence=self.settings.kafka_enable_idempotence,
                 max_batch_size=BULK_BATCH_BYTES,
+                max_request_size=self.max_request_size,
             )
             try:
                 await producer.start()

@@ -96,6 +96,16 @@ CRM_FEEDBACK = Topic(
     "crm-store",
     "A manager's preset on an interaction and whether it overturns the classifier.",
 )
+CLASSIFIER_KNOWLEDGE = Topic(
+    "classifier.knowledge.v1",
+    "switchboard.classifier.reputation.v1",
+    ev.Reputation,
+    "classifier",
+    "Compacted: the wrong-number and spam reputation of a number or address learned from "
+    "crm.feedback.v1, kept after the feedback expired; read in full by every classifier at "
+    "start. Key: the E.164 number or address.",
+    compacted=True,
+)
 
 # History (imports of past calls and mail) travels on topics of its own, with the live topics'
 # types and models and `historical: true` in the data, so that a consumer reads it in a second,
@@ -137,6 +147,7 @@ ALL: tuple[Topic, ...] = (
     CRM_ACTIVITIES,
     CRM_CONTACT_POINTS,
     CRM_FEEDBACK,
+    CLASSIFIER_KNOWLEDGE,
     CALLS_RECORDED_HISTORY,
     MAIL_RECEIVED_HISTORY,
     INTERACTIONS_CLASSIFIED_HISTORY,

@@ -95,12 +95,11 @@ async def send(producer: AIOKafkaProducer, record: KafkaRecord) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def classifier(bootstrap: str, group: str, state: Path) -> AsyncIterator[None]:
+async def classifier(bootstrap: str, group: str) -> AsyncIterator[None]:
     settings = Settings(
         common=CommonSettings(kafka_bootstrap=bootstrap, publish_timeout_s=10.0),
         consumer_group=group,
         max_attempts=MAX_ATTEMPTS,
-        state_path=state,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -135,7 +134,7 @@ async def test_a_call_that_keeps_failing_is_dead_lettered_and_those_behind_it_ar
     producer = AIOKafkaProducer(bootstrap_servers=broker_bootstrap, acks="all")
     await producer.start()
     try:
-        async with classifier(broker_bootstrap, group, tmp_path / "state.db"):
+        async with classifier(broker_bootstrap, group):
             dead = await send(producer, poison)
             rest = [await send(producer, record) for record in behind]
             assert {m.partition for m in rest} == {dead.partition}  # one key: one partition

@@ -30,7 +30,7 @@ from switchboard_shared.topics import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-BACKLOG = 5000
+BACKLOG = 15000  # several seconds of work for a batch consumer
 BURST = 400
 
 
@@ -138,7 +138,7 @@ async def test_live_calls_go_first_behind_a_history_backlog(
     async with (
         watching(kafka_bootstrap, INTERACTIONS_CLASSIFIED.name) as live,
         watching(kafka_bootstrap, INTERACTIONS_CLASSIFIED_HISTORY.name) as past,
-        running(kafka_bootstrap, tmp_path / "classifier.db", rules),
+        running(kafka_bootstrap, rules),
     ):
         olds = [
             call(number(), status="no_answer" if n % 3 else "answered").model_copy(

@@ -1,6 +1,6 @@
 """The classifier against the real broker: calls and mail in, verdicts out, with the knowledge
 topics (contact points with tombstones, managers' feedback) read at start-up and as they change,
-kept across a restart and rebuilt from the compacted topic when the state file is gone."""
+read again in full at every start (nothing is kept on local disk)."""
 
 from __future__ import annotations
 
@@ -142,13 +142,10 @@ class Verdicts:
 
 
 @contextlib.asynccontextmanager
-async def running(
-    bootstrap: str, state: Path, rules: Path
-) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+async def running(bootstrap: str, rules: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     settings = Settings(
         common=CommonSettings(kafka_bootstrap=bootstrap),
         consumer_group=f"classifier-it-{uuid.uuid4().hex[:8]}",
-        state_path=state,
         rules_path=rules,
         rules_check_interval_s=0.2,
     )
@@ -205,8 +202,7 @@ async def test_calls_and_mail_judged_with_the_knowledge_topics(
 
     rules = tmp_path / "rules.yaml"
     shutil.copy(default_rules_path(), rules)
-    state = tmp_path / "state" / "classifier.db"
-    async with running(kafka_bootstrap, state, rules) as (app, http):
+    async with running(kafka_bootstrap, rules) as (app, http):
         ready = (await http.get("/readyz")).json()
         assert ready["checks"] == {"kafka": "ok", "knowledge": "ok"}
 
@@ -297,14 +293,14 @@ async def test_calls_and_mail_judged_with_the_knowledge_topics(
         assert verdict.reasons[0].rule == "call.conversation"
         assert verdict.classifier_version != old_version
 
-    # A restart resumes from the state file: everything is still known.
-    async with running(kafka_bootstrap, state, rules):
+    # A restart reads the knowledge again: everything is still known.
+    async with running(kafka_bootstrap, rules):
         again = call(newcomer, talk_s=6)
         verdict = await verdicts.get(await send(producer, CALLS_RECORDED, again, newcomer))
         assert verdict.reasons[0].rule == "call.routine_short"
 
-    # Without the state file, the contact points are rebuilt from the compacted topic.
-    async with running(kafka_bootstrap, tmp_path / "fresh" / "classifier.db", rules):
+    # Contact points come from the compacted topic, tombstones included.
+    async with running(kafka_bootstrap, rules):
         again = call(client_number, talk_s=6)
         verdict = await verdicts.get(await send(producer, CALLS_RECORDED, again, client_number))
         assert verdict.reasons[0].rule == "call.routine_short"

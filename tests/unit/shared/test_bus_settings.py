@@ -56,6 +56,7 @@ def test_each_service_reports_the_lag_on_the_topics_it_produces() -> None:
     ]
     assert [t.name for t in produced_by("classifier")] == [
         "interactions.classified.v1",
+        "classifier.knowledge.v1",
         "interactions.classified.history.v1",
     ]
     assert [t.name for t in produced_by("switchboard import")] == [

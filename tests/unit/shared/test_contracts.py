@@ -37,6 +37,8 @@ from switchboard_shared.events import (
     MailReceived,
     Part,
     Reason,
+    Reputation,
+    ReputationReport,
     Tag,
 )
 from switchboard_shared.phone import PhoneNumber, PhonePolicy, normalise_phone
@@ -54,6 +56,8 @@ DESIGN_TOPICS = {
     "crm.activities.v1": "switchboard.crm.activity.changed.v1",
     "crm.contact-points.v1": "switchboard.crm.contact-point.v1",
     "crm.feedback.v1": "switchboard.crm.feedback.v1",
+    # The classifier's own compacted topic: reputation that outlives crm.feedback.v1.
+    "classifier.knowledge.v1": "switchboard.classifier.reputation.v1",
 }
 # DESIGN.md, "Additions for the second round": imported history -> the live topic it mirrors.
 HISTORY_TOPICS = {
@@ -155,6 +159,17 @@ SAMPLES: dict[str, Event] = {
     "crm.feedback.v1": Feedback(
         interaction_id="e-1", preset="wrong_number", overturns_classifier=True, at=AT
     ),
+    "classifier.knowledge.v1": Reputation(
+        point="+4930123456",
+        reports=[
+            ReputationReport(
+                id="f-1:wrong_number", label="wrong_number", manager="m-1", at=AT, overturn=False
+            )
+        ],
+        retracted=["f-0:wrong_number"],
+        counts={"wrong_number": 1},
+        last_seen=AT,
+    ),
 }
 
 
@@ -196,9 +211,12 @@ def test_topic_registry_lookup(name: str, ce_type: str) -> None:
     assert topics.BY_TYPE[ce_type].name == name
 
 
-def test_only_contact_points_is_compacted() -> None:
+def test_only_the_latest_value_topics_are_compacted() -> None:
     assert topics.BY_NAME["crm.contact-points.v1"].compacted is True
-    assert [t.name for t in topics.ALL if t.compacted] == ["crm.contact-points.v1"]
+    assert [t.name for t in topics.ALL if t.compacted] == [
+        "crm.contact-points.v1",
+        "classifier.knowledge.v1",
+    ]
 
 
 def test_samples_cover_every_topic_model() -> None:

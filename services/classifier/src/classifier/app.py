@@ -1,5 +1,7 @@
-"""Wiring: settings → rules → state file → knowledge feed → Kafka bus → consumers, plus the ops
-endpoints (`/readyz` needs the broker and the knowledge loaded)."""
+"""Wiring: settings → rules → knowledge feed → Kafka bus → batch consumers, plus the ops
+endpoints (`/readyz` needs the broker and the knowledge loaded). Nothing is kept on local disk:
+the knowledge is read from its topics at every start, and held call legs stay uncommitted in
+their topic until their verdict is published."""
 
 from __future__ import annotations
 
@@ -13,11 +15,10 @@ from fastapi import FastAPI
 from classifier import __version__
 from classifier.config import Settings
 from classifier.feed import KnowledgeFeed
-from classifier.handlers import LegReleaser, build_router
+from classifier.handlers import build_consumers
 from classifier.knowledge import Knowledge
+from classifier.legs import MemoryHeldLegs
 from classifier.metrics import METRICS, RULE_RELOADS
-from classifier.publisher import VerdictPublisher
-from classifier.repository import Repository
 from classifier.rules import RuleBook, default_rules_path
 from classifier.service import Classifier, classifier_version
 from switchboard_shared.bodylimit import install_body_limit
@@ -39,26 +40,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     book = RuleBook.open(
         settings.rules_path or default_rules_path(), default_region=common.default_region
     )
-    repository = Repository(settings.state_path)
     knowledge = Knowledge()
-    feed = KnowledgeFeed(common.kafka_bootstrap, repository, knowledge, lambda: book.current)
-    classifier = Classifier(lambda: book.current, knowledge, repository)
     bus = Bus(
         common, client_id="classifier", metrics=METRICS, publish_timeout_s=common.publish_timeout_s
     )
-    publisher = VerdictPublisher(bus)
-    releaser = LegReleaser(classifier, publisher, feed.loaded)
-    bus.include_router(
-        build_router(
-            bus,
-            classifier,
-            publisher,
-            feed.loaded,
-            releaser,
-            group_id=settings.consumer_group,
-            max_attempts=settings.max_attempts,
-        )
+    feed = KnowledgeFeed(common.kafka_bootstrap, knowledge, lambda: book.current, bus.publish_batch)
+    classifier = Classifier(lambda: book.current, knowledge, MemoryHeldLegs())
+    consumers = build_consumers(
+        bus,
+        classifier,
+        feed.loaded,
+        group_id=settings.consumer_group,
+        max_attempts=settings.max_attempts,
+        max_batch=settings.max_batch,
     )
+    bus.own_consumers.extend(consumer.current for consumer in consumers)
 
     async def watch_rules() -> None:
         while True:
@@ -70,19 +66,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         log.info("rules in force", extra={"classifier_version": classifier_version(book.current)})
-        await feed.start()
-        await releaser.start()
         watcher = asyncio.create_task(watch_rules(), name="rules-watcher")
         try:
             async with bus.running():
-                yield
+                await feed.start()
+                for consumer in consumers:
+                    await consumer.start()
+                try:
+                    yield
+                finally:
+                    for consumer in consumers:
+                        await consumer.stop()
+                    await feed.stop()
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
-            await releaser.stop()
-            await feed.stop()
-            repository.close()
 
     app = FastAPI(title="Switchboard classifier", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -90,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rules = book
     app.state.classifier = classifier
     app.state.feed = feed
+    app.state.consumers = consumers
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "knowledge": feed.ready})
     install_body_limit(app, NO_BODIES, metrics=METRICS, common=settings.common)

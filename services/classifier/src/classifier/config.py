@@ -24,7 +24,10 @@ class Settings(ServiceSettings):
     rules_check_interval_s: float = Field(
         default=2.0, gt=0, description="How often the rules file is checked for changes"
     )
-    state_path: Path = Field(
-        default=Path("var/classifier.db"),
-        description="SQLite file with the knowledge, its topic offsets and held call legs",
+    max_batch: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000,
+        description="Most records handled (and verdicts published) per batch; batches grow "
+        "to it under a backlog and stay small when the topics are quiet",
     )

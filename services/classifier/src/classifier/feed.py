@@ -1,10 +1,17 @@
-"""Kafka edge for the knowledge topics: `crm.contact-points.v1` and `crm.feedback.v1`.
+"""Kafka edge for the knowledge topics: `crm.contact-points.v1`, `crm.feedback.v1` and
+`classifier.knowledge.v1`.
 
 Every classifier instance needs all of the knowledge, so this reader is not part of a consumer
-group: it assigns itself every partition and resumes from the offsets kept in the state file
-(from the beginning when there are none). `loaded` is set once it has read up to the end
+group: it assigns itself every partition of the three topics and reads them from the beginning
+at every start (nothing is kept on local disk). `loaded` is set once it has read up to the end
 offsets it saw at start-up; until then the service is not ready and classifies nothing, so no
 call from a known contact is judged as a stranger's.
+
+`crm.feedback.v1` expires; the reputation learned from it must not. So once loaded, the feed
+writes the reputation of every point whose feedback it read to the compacted
+`classifier.knowledge.v1` whenever what it knows differs from the latest value that topic holds
+for the point. Values merge as unions (`knowledge.py`), so several replicas writing the same
+point converge: a replica that reads a value missing something it knows writes the union.
 
 A contact-point record with no value is the tombstone of its key. A record that cannot be
 decoded is logged and skipped: knowledge is advisory, and the next record of the same key
@@ -17,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -32,21 +39,28 @@ from classifier.metrics import (
     KNOWLEDGE_LOADED,
     KNOWLEDGE_POINTS,
     KNOWLEDGE_REPORTS,
+    KNOWLEDGE_WRITES,
     METRICS,
     OVERTURNED,
 )
-from classifier.repository import Changes, Repository
 from classifier.rules import RuleSet
 from switchboard_shared.background import Background
-from switchboard_shared.cloudevents import CloudEventError, decode
-from switchboard_shared.events import ContactPoint, Feedback
+from switchboard_shared.cloudevents import CloudEventError, KafkaRecord, decode, deterministic_id
+from switchboard_shared.cloudevents import encode as encode_event
+from switchboard_shared.events import ContactPoint, Feedback, Reputation
+from switchboard_shared.kafka import BrokerUnavailable, RecordTooLarge
 from switchboard_shared.masking import mask_text
-from switchboard_shared.topics import CRM_CONTACT_POINTS, CRM_FEEDBACK
+from switchboard_shared.topics import CLASSIFIER_KNOWLEDGE, CRM_CONTACT_POINTS, CRM_FEEDBACK
 
 log = logging.getLogger(__name__)
 
-TOPICS = (CRM_CONTACT_POINTS.name, CRM_FEEDBACK.name)
+TOPICS = (CRM_CONTACT_POINTS.name, CRM_FEEDBACK.name, CLASSIFIER_KNOWLEDGE.name)
+SOURCE = "switchboard/classifier"
 _COUNTERPART_RE = re.compile(r"^(\+[1-9][0-9]{1,14}|[^@\s]+@[^@\s]+)$")
+
+Signature = tuple[frozenset[str], frozenset[str]]
+PublishBatch = Callable[[Sequence[KafkaRecord]], Awaitable[int]]
+NOTHING: Signature = (frozenset(), frozenset())
 
 
 class KnowledgeFeed(Background):
@@ -55,27 +69,22 @@ class KnowledgeFeed(Background):
     def __init__(
         self,
         bootstrap: str,
-        repository: Repository,
         knowledge: Knowledge,
         rules: Callable[[], RuleSet],
+        publish_batch: PublishBatch | None = None,
         *,
         client_id: str = "classifier-knowledge",
     ) -> None:
         self.bootstrap = bootstrap
-        self.repository = repository
         self.knowledge = knowledge
         self.rules = rules
+        self.publish_batch = publish_batch
         self.client_id = client_id
         self.loaded = asyncio.Event()
-        self._restore()
-
-    def _restore(self) -> None:
-        if self.repository.bind_cluster(self.bootstrap):
-            log.warning("kafka bootstrap changed: knowledge dropped, reading it again")
-        for point in self.repository.points():
-            self.knowledge.put_point(point, True)
-        for report in self.repository.reports():
-            self.knowledge.add_report(report)
+        self._on_topic: dict[str, Signature] = {}  # point -> the latest value read back
+        self._written: dict[str, Signature] = {}  # point -> what this replica wrote last
+        self._dirty: set[str] = set()  # points whose reputation may differ from the topic's
+        self._positions: dict[TopicPartition, int] = {}  # read so far, for a reconnect
         self._gauges()
 
     async def ready(self) -> bool:
@@ -107,12 +116,12 @@ class KnowledgeFeed(Background):
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         partitions = await self._partitions(consumer)
         consumer.assign(partitions)
-        stored = self.repository.offsets()
+        positions = self._positions
         for tp in partitions:
-            offset = stored.get((tp.topic, tp.partition))
+            offset = positions.get(tp)
             if offset is None:
                 await consumer.seek_to_beginning(tp)
-            else:
+            else:  # a reconnect: go on where the last connection stopped
                 consumer.seek(tp, offset)
         targets: dict[Any, int] = await consumer.end_offsets(partitions)
         while True:
@@ -124,8 +133,13 @@ class KnowledgeFeed(Background):
                     extra={"points": self.knowledge.points, "reports": self.knowledge.reports},
                 )
             batch = await consumer.getmany(timeout_ms=500, max_records=2000)
-            if batch:
-                self.apply_records([r for records in batch.values() for r in records])
+            records = [r for records in batch.values() for r in records]
+            if records:
+                self.apply_records(records)
+                for r in records:
+                    positions[TopicPartition(r.topic, r.partition)] = r.offset + 1
+            if self.loaded.is_set() and self._dirty:
+                await self.write_back()
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         while True:
@@ -138,57 +152,107 @@ class KnowledgeFeed(Background):
             await asyncio.sleep(2.0)
 
     def apply_records(self, records: list[Any]) -> None:
-        """Apply one fetched batch: durable first (state file), then in memory."""
+        """Apply one fetched batch, in memory (the topics are the durable copy)."""
         rules = self.rules()
-        changes = Changes()
-        overturned: dict[str, list[str]] = {}
         for record in records:
-            changes.offsets[(record.topic, record.partition)] = record.offset + 1
             key = record.key.decode("utf-8", "replace") if record.key else None
             if record.topic == CRM_CONTACT_POINTS.name:
-                self._contact_point(record, key, changes)
+                self._contact_point(record, key)
+            elif record.topic == CRM_FEEDBACK.name:
+                self._feedback(record, key, rules)
             else:
-                self._feedback(record, key, rules, changes, overturned)
-        new = self.repository.apply(changes)
-        for point, known in changes.points.items():
-            self.knowledge.put_point(point, known)
-        for report in changes.reports:
-            self.knowledge.add_report(report)
-        for point, report_id in changes.retracted:
-            self.knowledge.remove_report(point, report_id)
-        for feedback_id in new:
-            for tag in overturned.get(feedback_id, ()):
-                OVERTURNED.labels(tag).inc()
+                self._reputation(record, key)
         self._gauges()
 
-    def _contact_point(self, record: Any, key: str | None, changes: Changes) -> None:
+    def _contact_point(self, record: Any, key: str | None) -> None:
         if record.value is None:
             if key:
-                changes.points[key.lower()] = False
+                self.knowledge.put_point(key, False)
             return
         data = _decoded(record)
         if not isinstance(data, ContactPoint):
             return
-        changes.points[data.point.lower()] = not is_removal(data)
+        self.knowledge.put_point(data.point, not is_removal(data))
 
-    def _feedback(
-        self,
-        record: Any,
-        key: str | None,
-        rules: RuleSet,
-        changes: Changes,
-        overturned: dict[str, list[str]],
-    ) -> None:
+    def _feedback(self, record: Any, key: str | None, rules: RuleSet) -> None:
         data = _decoded(record)
         if not isinstance(data, Feedback):
             return
         feedback_id = _ce_id(record) or f"{record.topic}:{record.partition}:{record.offset}"
-        changes.feedback_ids.append(feedback_id)
-        if data.overturns_classifier:
-            overturned[feedback_id] = [t.value for t in data.classifier_tags] or ["none"]
-        if key and _COUNTERPART_RE.match(key):
-            changes.reports.extend(reports_from_feedback(feedback_id, key.lower(), data, rules))
-            changes.retracted.extend((key.lower(), r) for r in retracted_report_ids(data))
+        if data.overturns_classifier and self.loaded.is_set():
+            # Counted as it happens; what a start reads again was counted before.
+            for tag in [t.value for t in data.classifier_tags] or ["none"]:
+                OVERTURNED.labels(tag).inc()
+        if not (key and _COUNTERPART_RE.match(key)):
+            return
+        point = key.lower()
+        for report in reports_from_feedback(feedback_id, point, data, rules):
+            self.knowledge.add_report(report)
+        for report_id in retracted_report_ids(data):
+            self.knowledge.remove_report(point, report_id)
+        self._dirty.add(point)
+
+    def _reputation(self, record: Any, key: str | None) -> None:
+        if not key:
+            return
+        point = key.lower()
+        self._written.pop(point, None)  # the topic's latest value is this one, not ours
+        if record.value is None:
+            self._on_topic.pop(point, None)
+            self._dirty.add(point)
+            return
+        data = _decoded(record)
+        if not isinstance(data, Reputation) or data.point.lower() != point:
+            return
+        self.knowledge.merge(data)
+        self._on_topic[point] = (
+            frozenset(r.id for r in data.reports),
+            frozenset(data.retracted),
+        )
+        self._dirty.add(point)
+
+    def pending_writes(self) -> list[KafkaRecord]:
+        """The values to write: points whose reputation differs from the topic's latest."""
+        out = []
+        for point in sorted(self._dirty):
+            mine = self.knowledge.signature(point)
+            if mine == self._on_topic.get(point, NOTHING) or mine == self._written.get(point):
+                continue
+            value = self.knowledge.reputation(point)
+            digest = "|".join(sorted(mine[0])) + "/" + "|".join(sorted(mine[1]))
+            out.append(
+                encode_event(
+                    CLASSIFIER_KNOWLEDGE,
+                    value,
+                    id=deterministic_id(CLASSIFIER_KNOWLEDGE.name, point, digest),
+                    source=SOURCE,
+                    key=point,
+                    time=value.last_seen,
+                )
+            )
+        return out
+
+    async def write_back(self) -> int:
+        """Write what the knowledge topic lacks; what fails stays to write on the next round."""
+        if self.publish_batch is None:
+            self._dirty.clear()
+            return 0
+        records = self.pending_writes()
+        acked = 0
+        if records:
+            try:
+                acked = await self.publish_batch(records)
+            except (BrokerUnavailable, RecordTooLarge) as exc:
+                log.warning("reputation not written, retrying", extra={"error": repr(exc)})
+        for record in records[:acked]:
+            point = (record.key or b"").decode()
+            self._written[point] = self.knowledge.signature(point)
+        KNOWLEDGE_WRITES.inc(acked)
+        unwritten = {(r.key or b"").decode() for r in records[acked:]}
+        self._dirty = unwritten
+        if unwritten:
+            await asyncio.sleep(1.0)  # the broker is away or slow: not in a tight loop
+        return acked
 
     def _gauges(self) -> None:
         KNOWLEDGE_POINTS.set(self.knowledge.points)

@@ -7,8 +7,11 @@ answered meanwhile, the held leg is released at once as "answered elsewhere"; ot
 judged when its time is up, and only the first unanswered leg of the call asks for a callback.
 
 `LegBook` remembers, per `linked_id`, what the legs showed so far (bounded, in memory; after a
-restart a leg is judged on what arrives from then on). Held legs themselves are kept by a
-`HeldLegs` store so that a restart loses none (`repository.py` on disk, `MemoryHeldLegs` here).
+restart a leg is judged on what arrives from then on). Held legs are kept in memory too, each
+with the record (topic, partition, offset) it came from: the consumer commits a partition's
+offset no further than its oldest held leg, so a leg is acknowledged only once its verdict was
+published, and a process that dies holding legs loses none of them: the partition's next owner
+reads them again and holds them again (`consumer.py`).
 """
 
 from __future__ import annotations
@@ -75,18 +78,28 @@ class LegBook:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a held leg was read: its offset is not committed while it is held."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class HeldLeg:
     interaction_id: str
     linked_id: str
     due_at: float  # wall-clock seconds
     call: CallRecorded
+    source: Source | None = None
 
 
 class HeldLegs(Protocol):
     def hold(self, leg: HeldLeg) -> None: ...
 
-    def due(self, now: float) -> list[HeldLeg]:
-        """Legs whose time is up, oldest first."""
+    def due(self, now: float, topic: str | None = None) -> list[HeldLeg]:
+        """Legs whose time is up (read from `topic`, when given), oldest first."""
         ...
 
     def release_now(self, linked_id: str) -> int:
@@ -97,9 +110,22 @@ class HeldLegs(Protocol):
 
     def count(self) -> int: ...
 
+    def oldest(self, topic: str, partition: int) -> int | None:
+        """The lowest offset held from this partition: the furthest it may be committed."""
+        ...
+
+    def next_due(self, topic: str | None = None) -> float | None:
+        """When the next leg (read from `topic`, when given) is due."""
+        ...
+
+    def drop(self, topic: str, partitions: set[int]) -> int:
+        """Forget the legs read from these partitions (no longer ours: their next owner reads
+        them again); returns how many."""
+        ...
+
 
 class MemoryHeldLegs:
-    """Held legs in memory: for tests and the evaluation, where no restart happens."""
+    """Held legs, in memory."""
 
     def __init__(self) -> None:
         self._legs: dict[str, HeldLeg] = {}
@@ -107,9 +133,14 @@ class MemoryHeldLegs:
     def hold(self, leg: HeldLeg) -> None:
         self._legs.setdefault(leg.interaction_id, leg)
 
-    def due(self, now: float) -> list[HeldLeg]:
+    def due(self, now: float, topic: str | None = None) -> list[HeldLeg]:
         return sorted(
-            (leg for leg in self._legs.values() if leg.due_at <= now),
+            (
+                leg
+                for leg in self._legs.values()
+                if leg.due_at <= now
+                and (topic is None or (leg.source is not None and leg.source.topic == topic))
+            ),
             key=lambda leg: (leg.due_at, leg.call.started_at),
         )
 
@@ -117,7 +148,7 @@ class MemoryHeldLegs:
         hits = [leg for leg in self._legs.values() if leg.linked_id == linked_id]
         for leg in hits:
             self._legs[leg.interaction_id] = HeldLeg(
-                leg.interaction_id, leg.linked_id, float("-inf"), leg.call
+                leg.interaction_id, leg.linked_id, float("-inf"), leg.call, leg.source
             )
         return len(hits)
 
@@ -126,3 +157,35 @@ class MemoryHeldLegs:
 
     def count(self) -> int:
         return len(self._legs)
+
+    def oldest(self, topic: str, partition: int) -> int | None:
+        offsets = [
+            leg.source.offset
+            for leg in self._legs.values()
+            if leg.source is not None
+            and leg.source.topic == topic
+            and leg.source.partition == partition
+        ]
+        return min(offsets) if offsets else None
+
+    def next_due(self, topic: str | None = None) -> float | None:
+        return min(
+            (
+                leg.due_at
+                for leg in self._legs.values()
+                if topic is None or (leg.source is not None and leg.source.topic == topic)
+            ),
+            default=None,
+        )
+
+    def drop(self, topic: str, partitions: set[int]) -> int:
+        gone = [
+            leg.interaction_id
+            for leg in self._legs.values()
+            if leg.source is not None
+            and leg.source.topic == topic
+            and leg.source.partition in partitions
+        ]
+        for interaction_id in gone:
+            del self._legs[interaction_id]
+        return len(gone)

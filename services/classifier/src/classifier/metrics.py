@@ -33,3 +33,7 @@ KNOWLEDGE_REPORTS = Gauge(
     "classifier_knowledge_reports", "Manager reports kept for the wrong-number and spam reputation"
 )
 HELD_LEGS = Gauge("classifier_held_legs", "Unanswered call legs waiting for their siblings")
+KNOWLEDGE_WRITES = Counter(
+    "classifier_knowledge_writes_total",
+    "Reputation values written to classifier.knowledge.v1 (a point's reports changed)",
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from switchboard_shared.cloudevents import deterministic_id, encode
+from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode
 from switchboard_shared.events import InteractionClassified
 from switchboard_shared.kafka import Bus
 from switchboard_shared.topics import INTERACTIONS_CLASSIFIED, Topic, history_of
@@ -15,18 +15,21 @@ class VerdictPublisher:
         self.bus = bus
 
     async def publish(self, event: InteractionClassified) -> None:
-        """A verdict on imported history goes to the history topic, with the id it would have
-        had live: a call seen both live and in an import is one interaction downstream."""
-        record = encode(
-            topic_of(event),
-            event,
-            id=deterministic_id(INTERACTIONS_CLASSIFIED.name, event.interaction_id),
-            source=SOURCE,
-            key=event.counterpart or event.interaction_id,
-            time=event.occurred_at,
-            subject=event.interaction_id,
-        )
-        await self.bus.publish(record)
+        await self.bus.publish(record_of(event))
+
+
+def record_of(event: InteractionClassified) -> KafkaRecord:
+    """A verdict on imported history goes to the history topic, with the id it would have had
+    live: a call seen both live and in an import is one interaction downstream."""
+    return encode(
+        topic_of(event),
+        event,
+        id=deterministic_id(INTERACTIONS_CLASSIFIED.name, event.interaction_id),
+        source=SOURCE,
+        key=event.counterpart or event.interaction_id,
+        time=event.occurred_at,
+        subject=event.interaction_id,
+    )
 
 
 def topic_of(event: InteractionClassified) -> Topic:

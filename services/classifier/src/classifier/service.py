@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from classifier import __version__
-from classifier.legs import HeldLeg, HeldLegs, LegBook
+from classifier.legs import HeldLeg, HeldLegs, LegBook, Source
 from classifier.rules import RuleSet, Verdict, classify_call, classify_mail
 from classifier.rules.calls import call_facts
 from classifier.rules.ruleset import KnowledgeView
@@ -74,9 +74,10 @@ class Classifier:
         )
 
     def call(
-        self, interaction_id: str, call: CallRecorded, now: float
+        self, interaction_id: str, call: CallRecorded, now: float, source: Source | None = None
     ) -> InteractionClassified | Held:
-        """Judge a call now, or hold it (durably) when it is an unanswered leg of a ring group."""
+        """Judge a call now, or hold it when it is an unanswered leg of a ring group (`source`:
+        the record it came from, which stays unacknowledged while it is held)."""
         rules = self.rules
         linked = call.linked_id
         if linked and call.status is CallStatus.ANSWERED:
@@ -84,16 +85,19 @@ class Classifier:
             self.held.release_now(linked)
         elif linked and self._should_hold(interaction_id, call, rules, now):
             due_at = now + rules.hold_s
-            self.held.hold(HeldLeg(interaction_id, linked, due_at, call))
+            self.held.hold(HeldLeg(interaction_id, linked, due_at, call, source))
             return Held(due_at)
         return self._judge(interaction_id, call, rules, now)
 
-    def release_due(self, now: float) -> list[tuple[HeldLeg, InteractionClassified]]:
-        """Judge the held legs whose time is up; the caller publishes, then `done(leg)`."""
+    def release_due(
+        self, now: float, topic: str | None = None
+    ) -> list[tuple[HeldLeg, InteractionClassified]]:
+        """Judge the held legs whose time is up (read from `topic`, when given); the caller
+        publishes, then `done(leg)`."""
         rules = self.rules
         return [
             (leg, self._judge(leg.interaction_id, leg.call, rules, now))
-            for leg in self.held.due(now)
+            for leg in self.held.due(now, topic)
         ]
 
     def done(self, leg: HeldLeg) -> None:

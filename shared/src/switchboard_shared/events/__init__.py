@@ -21,6 +21,8 @@ from switchboard_shared.events.crm import (
     ContactPoint,
     Feedback,
     InteractionLinked,
+    Reputation,
+    ReputationReport,
     Undeliverable,
 )
 from switchboard_shared.events.ingest import IngestRejected
@@ -66,6 +68,8 @@ __all__ = [
     "Participant",
     "ParticipantRole",
     "Reason",
+    "Reputation",
+    "ReputationReport",
     "SenderEvidence",
     "Tag",
     "Transfer",

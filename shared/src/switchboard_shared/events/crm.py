@@ -100,3 +100,31 @@ class Feedback(Event):
         "that preset): its reports no longer count",
     )
     at: datetime
+
+
+class ReputationReport(Part):
+    """One manager's word on a number or address, as the classifier counts it."""
+
+    id: str = Field(max_length=300, description="feedback ce_id + `:` + label: unique")
+    label: str = Field(max_length=40, description="`wrong_number` or `spam`")
+    manager: str = Field(max_length=200)
+    at: datetime
+    overturn: bool = Field(description="The manager said the classifier's tag was wrong")
+
+
+class Reputation(Event):
+    """Compacted (`classifier.knowledge.v1`): what managers reported about one contact point,
+    kept after `crm.feedback.v1` has expired. Reports and withdrawn report ids both only grow,
+    so two writers' values merge into the same state whatever their order."""
+
+    point: str = Field(max_length=320, description="E.164 number or address (also the key)")
+    reports: list[ReputationReport] = Field(default_factory=list, max_length=5000)
+    retracted: list[str] = Field(
+        default_factory=list,
+        max_length=5000,
+        description="Ids of reports a manager withdrew: they no longer count",
+    )
+    counts: dict[str, int] = Field(
+        default_factory=dict, description="Reports that count, by label (informative)"
+    )
+    last_seen: datetime | None = Field(default=None, description="The latest report's time")
