@@ -1,0 +1,192 @@
+"""A classifier process killed with SIGKILL and started again with its local files deleted (a pod
+replaced) loses nothing: the leg of a ring-group call it was holding is classified once, by the
+next process, and a wrong-number report learned before is still applied after (real broker,
+real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from classifier.feed import KnowledgeFeed
+from classifier.knowledge import WRONG_NUMBER, Knowledge
+from classifier.rules import default_rules_path, load_rules
+from integration.classifier.test_service import NOW, call, feedback, number, send
+from support.conditions import eventually
+from support.offsets import committed, end_offsets, read_to_end, start_group_at_end, unique_group
+from support.replicas import Replica, replicas
+from switchboard_shared.cloudevents import decode
+from switchboard_shared.events import Disposition, InteractionClassified, Reputation
+from switchboard_shared.topics import (
+    CALLS_RECORDED,
+    CLASSIFIER_KNOWLEDGE,
+    CRM_FEEDBACK,
+    INTERACTIONS_CLASSIFIED,
+    MAIL_RECEIVED,
+    history_of,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+def classifier_env(bootstrap: str, group: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "CLASSIFIER"))}
+    env.update(
+        {
+            "SWITCHBOARD_KAFKA_BOOTSTRAP": bootstrap,
+            "SWITCHBOARD_DEFAULT_REGION": "US",
+            "SWITCHBOARD_LOG_FORMAT": "json",
+            "CLASSIFIER_CONSUMER_GROUP": group,
+        }
+    )
+    return env
+
+
+async def classifier_group_from_now(bootstrap: str, prefix: str) -> str:
+    """A group of the classifier's own that reads only what is produced from now on."""
+    group = unique_group(prefix)
+    for topic, suffix in (
+        (CALLS_RECORDED, ""),
+        (MAIL_RECEIVED, "-mail"),
+        (history_of(CALLS_RECORDED), "-history"),
+        (history_of(MAIL_RECEIVED), "-mail-history"),
+    ):
+        await start_group_at_end(bootstrap, f"{group}{suffix}", topic.name)
+    return group
+
+
+async def verdict_counts(bootstrap: str, key: str) -> Counter[str]:
+    """How many verdicts each interaction of this counterpart has on the topic."""
+    out: Counter[str] = Counter()
+    for record in await read_to_end(bootstrap, INTERACTIONS_CLASSIFIED.name):
+        if record.key != key.encode():
+            continue
+        event = decode(record.headers, record.value)[1]
+        assert isinstance(event, InteractionClassified)
+        out[event.interaction_id] += 1
+    return out
+
+
+async def verdict_of(bootstrap: str, interaction_id: str, key: str) -> InteractionClassified:
+    for record in await read_to_end(bootstrap, INTERACTIONS_CLASSIFIED.name):
+        if record.key == key.encode():
+            event = decode(record.headers, record.value)[1]
+            if isinstance(event, InteractionClassified) and event.interaction_id == interaction_id:
+                return event
+    raise AssertionError(f"no verdict for {interaction_id}")
+
+
+async def ready(replica: Replica) -> None:
+    await asyncio.to_thread(replica.wait_ready, 90.0)
+
+
+@pytest.fixture
+def one_replica(tmp_path: Path) -> Iterator[list[Replica]]:
+    made: list[Replica] = []
+    yield made
+    for replica in made:
+        replica.stop()
+
+
+@pytest.fixture
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await client.start()
+    yield client
+    await client.stop()
+
+
+async def test_a_leg_held_when_the_process_is_killed_is_classified_once_by_the_next(
+    kafka_bootstrap: str, producer: AIOKafkaProducer, tmp_path: Path, one_replica: list[Replica]
+) -> None:
+    group = await classifier_group_from_now(kafka_bootstrap, "classifier-kill")
+    [replica] = replicas("classifier", 1, classifier_env(kafka_bootstrap, group), tmp_path)
+    one_replica.append(replica)
+    replica.start()
+    await ready(replica)
+
+    caller = number()
+    leg = call(caller, "no_answer", linked_id=f"ring-{uuid.uuid4().hex}")
+    leg_id = await send(producer, CALLS_RECORDED, leg, caller)
+
+    async def held() -> bool:
+        return await asyncio.to_thread(replica.metric, "classifier_held_legs") >= 1
+
+    await eventually(held, timeout=30, interval=0.05, what="the first leg held")
+    await asyncio.to_thread(replica.kill)  # within the leg's hold time (3 s)
+    assert await verdict_counts(kafka_bootstrap, caller) == Counter()  # it was still held
+    await asyncio.to_thread(replica.wipe)
+    replica.start()
+    await ready(replica)
+
+    async def classified() -> bool:
+        return leg_id in await verdict_counts(kafka_bootstrap, caller)
+
+    await eventually(classified, timeout=90, interval=0.5, what="the held leg classified")
+
+    # Acknowledged once its verdict was out: the group's position is past it.
+    async def acknowledged() -> bool:
+        offsets = await committed(kafka_bootstrap, group, CALLS_RECORDED.name)
+        return offsets == await end_offsets(kafka_bootstrap, CALLS_RECORDED.name)
+
+    await eventually(acknowledged, timeout=30, interval=0.5, what="the leg acknowledged")
+    assert await verdict_counts(kafka_bootstrap, caller) == Counter({leg_id: 1})
+    verdict = await verdict_of(kafka_bootstrap, leg_id, caller)
+    assert verdict.disposition is Disposition.CALLBACK  # nobody answered: call back
+
+
+async def test_a_wrong_number_report_survives_a_restart_without_local_files(
+    kafka_bootstrap: str, producer: AIOKafkaProducer, tmp_path: Path, one_replica: list[Replica]
+) -> None:
+    group = await classifier_group_from_now(kafka_bootstrap, "classifier-reputation")
+    [replica] = replicas("classifier", 1, classifier_env(kafka_bootstrap, group), tmp_path)
+    one_replica.append(replica)
+    wrong = number()
+    report = await send(producer, CRM_FEEDBACK, feedback("wrong_number"), wrong)
+    replica.start()
+    await ready(replica)
+
+    async def kept() -> Reputation | None:
+        found = None
+        for record in await read_to_end(kafka_bootstrap, CLASSIFIER_KNOWLEDGE.name):
+            if record.key == wrong.encode() and record.value is not None:
+                data = decode(record.headers, record.value)[1]
+                assert isinstance(data, Reputation)
+                found = data
+        return found
+
+    reputation = await eventually(kept, timeout=60, interval=0.5, what="the reputation kept")
+    assert [r.id for r in reputation.reports] == [f"{report}:{WRONG_NUMBER}"]
+    assert reputation.counts == {WRONG_NUMBER: 1}
+
+    # The knowledge topic alone (the feedback expired) gives the same reputation.
+    knowledge = Knowledge()
+    alone = KnowledgeFeed(kafka_bootstrap, knowledge, lambda: load_rules(default_rules_path()))
+    alone.apply_records(
+        [
+            r
+            for r in await read_to_end(kafka_bootstrap, CLASSIFIER_KNOWLEDGE.name)
+            if r.key == wrong.encode()
+        ]
+    )
+    assert knowledge.standing(wrong, WRONG_NUMBER, NOW, 365).reports == 1
+
+    await asyncio.to_thread(replica.replace)  # SIGKILL, local files deleted, started again
+    await ready(replica)
+    wrong_call = call(wrong, talk_s=300)
+    call_id = await send(producer, CALLS_RECORDED, wrong_call, wrong)
+
+    async def judged() -> bool:
+        return call_id in await verdict_counts(kafka_bootstrap, wrong)
+
+    await eventually(judged, timeout=60, interval=0.5, what="the call judged")
+    verdict = await verdict_of(kafka_bootstrap, call_id, wrong)
+    assert [r.rule for r in verdict.reasons] == ["call.wrong_number_known"]
+    assert verdict.disposition is Disposition.AUTO_CLOSED
