@@ -139,11 +139,6 @@ def records(calls: list[CallRecorded]) -> Iterator[KafkaRecord]:
         )
 
 
-def remove_state(state: Path) -> None:
-    for path in (state, Path(f"{state}-wal"), Path(f"{state}-shm")):
-        path.unlink(missing_ok=True)
-
-
 def rate(stamps: list[int]) -> float:
     span_ms = max(stamps) - min(stamps)
     return (len(stamps) - 1) / (span_ms / 1000) if span_ms > 0 else float("inf")
@@ -154,11 +149,9 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     await create_extra_topics(bootstrap, (PASS_IN, PASS_OUT))
     env = service_env(bootstrap)
     port = free_port()
-    state = workdir / f"classifier-bench-{uuid.uuid4().hex[:8]}.db"
     classifier_env = {
         **env,
         "CLASSIFIER_PORT": str(port),
-        "CLASSIFIER_STATE_PATH": str(state),
         "CLASSIFIER_CONSUMER_GROUP": f"bench-classifier-{uuid.uuid4().hex[:6]}",
     }
     outputs = {
@@ -191,7 +184,6 @@ async def bench(bootstrap: str, workdir: Path) -> None:
     finally:
         for output in outputs.values():
             await output.stop()
-        remove_state(state)
 
     mean = {name: len(values) / sum(1 / v for v in values) for name, values in rates.items()}
     ratio = mean["classifier"] / mean["pass-through"]

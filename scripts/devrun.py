@@ -188,7 +188,6 @@ def apply_dev_defaults() -> dict[str, str]:
         "SWITCHBOARD_OWN_DOMAINS": "example.com",
         "CRM_STORE_DATABASE_URL": f"sqlite+aiosqlite:///{VAR / 'crm.db'}",
         "INGEST_MAIL_CHECKPOINT_DB": str(VAR / "ingest-mail.db"),
-        "CLASSIFIER_STATE_PATH": str(VAR / "classifier.db"),
         "SWITCHBOARD_LOG_FORMAT": "text",
     }
     applied = {k: v for k, v in defaults.items() if k not in os.environ}
