@@ -27,6 +27,7 @@ from classifier.rules import default_rules_path, load_rules
 from classifier.service import Classifier
 from harness.kafka import TopicTail, create_extra_topics, producer, send_records
 from harness.measure import Usage, alternating, ratio_line
+from harness.profile import profiled
 from harness.relay import relay_chain
 from harness.service import ServiceProcess, free_port, service_env
 from ingest_mail.domain.parse import MailboxIdentity, parse_message
@@ -175,12 +176,14 @@ async def bench(bootstrap: str, workdir: Path) -> None:
                 rates: dict[str, list[float]] = {name: [] for name in outputs}
                 pids = {"classifier": ours.pid, "pass-through": relays["relay-1"]}
                 usage = Usage(pids)
-                with usage:
-                    for r in range(ROUNDS):
-                        chunk = calls[400 + r * PER_ROUND : 400 + (r + 1) * PER_ROUND]
-                        for name in alternating(list(outputs), r):
-                            await send_records(client, records(chunk), topic=inputs[name])
-                            rates[name].append(rate(await outputs[name].collect(len(chunk))))
+                async with profiled({"classifier": ours.pid}):
+                    with usage:
+                        for r in range(ROUNDS):
+                            chunk = calls[400 + r * PER_ROUND : 400 + (r + 1) * PER_ROUND]
+                            for name in alternating(list(outputs), r):
+                                await send_records(client, records(chunk), topic=inputs[name])
+                                got = await outputs[name].collect(len(chunk))
+                                rates[name].append(rate(got))
     finally:
         for output in outputs.values():
             await output.stop()

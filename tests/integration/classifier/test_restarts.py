@@ -34,6 +34,7 @@ from switchboard_shared.topics import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+HOLD_S = 8
 
 
 def classifier_env(bootstrap: str, group: str) -> dict[str, str]:
@@ -107,7 +108,13 @@ async def test_a_leg_held_when_the_process_is_killed_is_classified_once_by_the_n
     kafka_bootstrap: str, producer: AIOKafkaProducer, tmp_path: Path, one_replica: list[Replica]
 ) -> None:
     group = await classifier_group_from_now(kafka_bootstrap, "classifier-kill")
-    [replica] = replicas("classifier", 1, classifier_env(kafka_bootstrap, group), tmp_path)
+    # Held long enough to be killed while holding it on a busy machine.
+    rules = tmp_path / "rules.yaml"
+    default = default_rules_path().read_text()
+    assert "  hold_s: 3\n" in default
+    rules.write_text(default.replace("  hold_s: 3\n", f"  hold_s: {HOLD_S}\n"))
+    env = {**classifier_env(kafka_bootstrap, group), "CLASSIFIER_RULES_PATH": str(rules)}
+    [replica] = replicas("classifier", 1, env, tmp_path / "pods")
     one_replica.append(replica)
     replica.start()
     await ready(replica)
@@ -120,7 +127,7 @@ async def test_a_leg_held_when_the_process_is_killed_is_classified_once_by_the_n
         return await asyncio.to_thread(replica.metric, "classifier_held_legs") >= 1
 
     await eventually(held, timeout=30, interval=0.05, what="the first leg held")
-    await asyncio.to_thread(replica.kill)  # within the leg's hold time (3 s)
+    await asyncio.to_thread(replica.kill)  # within the leg's hold time
     assert await verdict_counts(kafka_bootstrap, caller) == Counter()  # it was still held
     await asyncio.to_thread(replica.wipe)
     replica.start()

@@ -171,28 +171,50 @@ class BatchConsumer(Background):
             delay = min(delay * 2, 15.0)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        """Judge batch N+1 while batch N's verdicts are on their way: its sends are awaited,
+        then its offsets committed, before batch N+1's are sent (in order, per partition)."""
         size = self.min_batch
-        while True:
-            batch = await consumer.getmany(timeout_ms=self._wait_ms(), max_records=size)
-            records = [r for part in batch.values() for r in part]
-            # A full batch says a backlog: take more next time; a partial one, less.
-            size = max(self.min_batch, min(self.max_batch, len(records) * 2))
-            self._assignment = set(consumer.assignment())
-            if records and self.history:
-                await self.first.turn()
-            if self.history:
-                await self._handle(consumer, records)
-            else:
-                with self.first.live():
-                    await self._handle(consumer, records)
-            await self._commit(consumer)
+        sending: asyncio.Task[dict[TopicPartition, int]] | None = None
+        try:
+            while True:
+                wait = 0 if sending is not None else self._wait_ms()
+                batch = await consumer.getmany(timeout_ms=wait, max_records=size)
+                records = [r for part in batch.values() for r in part]
+                # A full batch says a backlog: take more next time; a partial one, less.
+                size = max(self.min_batch, min(self.max_batch, len(records) * 2))
+                self._assignment = set(consumer.assignment())
+                if records and self.history:
+                    await self.first.turn()
+                with contextlib.nullcontext() if self.history else self.first.live():
+                    out = await self._handle(consumer, records)
+                    # What this batch may commit, fixed now: a leg released by a later batch
+                    # is no longer held then, though its verdict is not yet acknowledged.
+                    targets = self._targets()
+                    if sending is not None:
+                        await self._commit(consumer, await sending)
+                        sending = None
+                    if out or targets:
+                        sending = asyncio.create_task(self._send(out, targets))
+        finally:
+            if sending is not None:
+                sending.cancel()
+                with contextlib.suppress(BaseException):
+                    await sending
+
+    async def _send(
+        self, out: list[_Out], targets: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, int]:
+        if out:
+            await self._publish(out)
+        return targets
 
     def _wait_ms(self) -> int:
         due = self.classifier.held.next_due(self.topic.name)
         wait = IDLE_WAIT_S if due is None else min(IDLE_WAIT_S, max(0.0, due - time.time()))
         return int(wait * 1000)
 
-    async def _handle(self, consumer: AIOKafkaConsumer, records: list[Any]) -> None:
+    async def _handle(self, consumer: AIOKafkaConsumer, records: list[Any]) -> list[_Out]:
+        """Judge the records and release the held legs that are due: the verdicts to send."""
         metrics = self.bus.metrics
         start = time.perf_counter()
         now = time.time()
@@ -204,19 +226,16 @@ class BatchConsumer(Background):
                 out.append(_Out(record_of(event), event, raw))
             self._next[tp] = raw.offset + 1
         for leg, event in self.classifier.release_due(now, self.topic.name):
+            # No longer held; its offset stays uncommitted until the batch carrying its
+            # verdict was acknowledged (`_targets` was fixed before).
+            self.classifier.done(leg)
             source = leg.source
             raw = self._raw.pop(leg.interaction_id, None)
             if source is None or TopicPartition(source.topic, source.partition) not in (
                 self._assignment
             ):
-                self.classifier.done(leg)  # no longer ours: its partition's owner judges it
-                continue
+                continue  # no longer ours: its partition's owner judges it
             out.append(_Out(record_of(event), event, raw, leg))
-        if out:
-            await self._publish(out)
-        for item in out:
-            if item.leg is not None:
-                self.classifier.done(item.leg)
         if records:
             self.batches += 1
             last = records[-1]
@@ -230,6 +249,7 @@ class BatchConsumer(Background):
             for _ in records:
                 metrics.processing.labels(self.topic.name).observe(per_record)
         HELD_LEGS.set(self.classifier.held.count())
+        return out
 
     async def _judge(self, raw: Any, now: float) -> InteractionClassified | None:
         """The verdict to publish; None when the record is held or went to the DLQ."""
@@ -320,16 +340,23 @@ class BatchConsumer(Background):
     async def _dead_letter(self, raw: Any, error: str, attempts: int) -> None:
         await dead_letter(self.bus, self.topic, self.group_id, raw, error, attempts)
 
-    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
-        """Commit what was handled and acknowledged, never past a partition's oldest held leg."""
+    def _targets(self) -> dict[TopicPartition, int]:
+        """Offsets to commit once the verdicts judged so far are acknowledged: what was handled,
+        never past a partition's oldest held leg."""
         offsets: dict[TopicPartition, int] = {}
         for tp, handled in self._next.items():
-            if tp not in self._assignment:
-                continue
             held = self.classifier.held.oldest(tp.topic, tp.partition)
             target = handled if held is None else min(handled, held)
             if target > self._committed.get(tp, -1):
                 offsets[tp] = target
+        return offsets
+
+    async def _commit(self, consumer: AIOKafkaConsumer, targets: dict[TopicPartition, int]) -> None:
+        offsets = {
+            tp: offset
+            for tp, offset in targets.items()
+            if tp in self._assignment and offset > self._committed.get(tp, -1)
+        }
         if not offsets:
             return
         try:

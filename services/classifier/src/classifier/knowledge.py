@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from classifier.rules.ruleset import RuleSet, Standing
 from switchboard_shared.events import ContactPoint, Feedback, Reputation, ReputationReport, Tag
 
+NO_STANDING = Standing()
 WRONG_NUMBER = Tag.WRONG_NUMBER.value
 SPAM = Tag.SPAM.value
 LABELS = (WRONG_NUMBER, SPAM)
@@ -156,7 +157,7 @@ class Knowledge:
     def standing(self, point: str, label: str, now: datetime, window_days: int) -> Standing:
         reports = self._reports.get(point.lower())
         if not reports:
-            return Standing()
+            return NO_STANDING
         since = now - timedelta(days=window_days)
         managers: set[str] = set()
         overturns = 0
