@@ -26,7 +26,7 @@ SPAM = Tag.SPAM.value
 LABELS = (WRONG_NUMBER, SPAM)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Report:
     """One manager's word on a number: it is a wrong number / spam, or the tag was wrong."""
 
