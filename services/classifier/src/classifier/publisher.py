@@ -1,21 +1,12 @@
-"""The only way classifier events leave the service."""
+"""The only way verdicts leave the service: as records for `Bus.publish_batch`."""
 
 from __future__ import annotations
 
 from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode
 from switchboard_shared.events import InteractionClassified
-from switchboard_shared.kafka import Bus
 from switchboard_shared.topics import INTERACTIONS_CLASSIFIED, Topic, history_of
 
 SOURCE = "switchboard/classifier"
-
-
-class VerdictPublisher:
-    def __init__(self, bus: Bus) -> None:
-        self.bus = bus
-
-    async def publish(self, event: InteractionClassified) -> None:
-        await self.bus.publish(record_of(event))
 
 
 def record_of(event: InteractionClassified) -> KafkaRecord:
