@@ -54,6 +54,7 @@ MIN_BATCH = 16
 MAX_BATCH = 2000
 # History gives way to live traffic before each batch: a live record waits for one at most.
 HISTORY_MAX_BATCH = 200
+LIVE_QUIET_S = 0.25
 IDLE_WAIT_S = 0.5  # the longest a poll waits when nothing is there and nothing is due
 
 
@@ -193,6 +194,8 @@ class BatchConsumer(Background):
                     if sending is not None:
                         await self._commit(consumer, await sending)
                         sending = None
+                    if out and self.history:
+                        await self.first.turn()  # live may have come while this one waited
                     if out or targets:
                         sending = asyncio.create_task(self._send(out, targets))
         finally:
@@ -381,7 +384,9 @@ def build_consumers(
     max_batch: int = MAX_BATCH,
 ) -> list[BatchConsumer]:
     """The live consumers and the history ones; one consumer group per topic."""
-    first = live_first or LiveFirst()
+    # Live records arrive in fetches with gaps between them; history waits for a quarter of a
+    # second without any, so that a burst of live records is not cut by history batches.
+    first = live_first or LiveFirst(quiet_s=LIVE_QUIET_S)
     return [
         BatchConsumer(
             bus,
