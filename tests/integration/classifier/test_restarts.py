@@ -143,7 +143,7 @@ async def test_a_leg_held_when_the_process_is_killed_is_classified_once_by_the_n
     async def classified() -> bool:
         return leg_id in await verdict_counts(kafka_bootstrap, caller)
 
-    await eventually(classified, timeout=90, interval=0.5, what="the held leg classified")
+    await eventually(classified, timeout=150, interval=1.0, what="the held leg classified")
 
     # Acknowledged once its verdict was out: the group's position is past it.
     async def acknowledged() -> bool:
@@ -200,7 +200,8 @@ async def test_a_wrong_number_report_survives_a_restart_without_local_files(
     async def judged() -> bool:
         return call_id in await verdict_counts(kafka_bootstrap, wrong)
 
-    await eventually(judged, timeout=60, interval=0.5, what="the call judged")
+    # The restarted member waits out the killed one's session before it is given partitions.
+    await eventually(judged, timeout=150, interval=1.0, what="the call judged")
     verdict = await verdict_of(kafka_bootstrap, call_id, wrong)
     assert [r.rule for r in verdict.reasons] == ["call.wrong_number_known"]
     assert verdict.disposition is Disposition.AUTO_CLOSED
