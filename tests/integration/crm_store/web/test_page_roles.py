@@ -21,6 +21,7 @@ for an empty form, a 400 for an expired sign-in form. "Refused" is a 403.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
@@ -73,6 +74,7 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/favicon.ico"): EVERYONE,
     ("GET", "/"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER) | {OPERATOR.value: "redirect:/identify"},
     ("GET", "/inbox/state"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER),
+    ("GET", "/inbox/live"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER),
     ("POST", "/activities/{activity_id}/status"): only(ADMIN, SUPERVISOR, MANAGER),
     ("POST", "/activities/{activity_id}/undo"): only(ADMIN, SUPERVISOR, MANAGER),
     ("POST", "/inbox/handled"): only(ADMIN, SUPERVISOR, MANAGER),  # no reason: 422, asked again
@@ -180,7 +182,47 @@ def concrete(path: str) -> str:
     return path
 
 
+async def stream_head(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """The status and headers of a stream that never ends by itself (`/inbox/live`): the ASGI
+    app is called directly, and the browser "leaves" once the first events have come."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    started: dict[str, Any] = {}
+    gone = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif b"event: counters" in message.get("body", b""):
+            gone.set()  # the first events are out; the stream waits for changes
+
+    cookies = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8004"), (b"cookie", cookies.encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8004),
+    }
+    await asyncio.wait_for(transport.app(scope, receive, send), 30)
+    headers = [(k.decode(), v.decode()) for k, v in started.get("headers", [])]
+    return httpx.Response(started["status"], headers=headers)
+
+
 async def request(client: httpx.AsyncClient, csrf: str, method: str, path: str) -> httpx.Response:
+    if (method, path) == ("GET", "/inbox/live"):
+        return await stream_head(client, path)
     if method == "GET":
         return await client.get(concrete(path))
     form: dict[str, Any] = {**FORMS.get(path, {}), "csrf": csrf}

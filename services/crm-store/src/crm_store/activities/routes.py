@@ -151,7 +151,9 @@ async def undo_activity_status(
 async def set_activity_status(
     activity_id: str, body: StatusIn, session: SessionDep, who: Authorized
 ) -> Activity:
-    activity = await service.set_status(session, activity_id, body.preset, body.note, who)
+    activity = await service.set_status(
+        session, activity_id, body.preset, body.note, who, due_at=body.due_at
+    )
     await session.commit()
     change = "status_set" if activity.state == ActivityState.OPEN else "closed"
     ACTIVITY_CHANGES.labels(activity.kind, change, "manager").inc()

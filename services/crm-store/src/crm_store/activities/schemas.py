@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from crm_store.core import (
     Body,
@@ -69,6 +69,11 @@ class ActivityPage(BaseModel):
 class StatusIn(Body):
     preset: str = Field(min_length=1, max_length=64)
     note: str | None = Field(default=None, max_length=4000)
+    due_at: AwareDatetime | None = Field(
+        default=None,
+        description="For a preset that keeps the item open (Call back later): when it is due "
+        "again, in the future and within a year",
+    )
 
 
 class PresetOut(Out):

@@ -82,6 +82,9 @@ class InboxItem:
     """The classifier's tags on the last interaction."""
     bounce: dict[str, Any] | None = None
     """A reply whose address bounced for good (`Activity.bounce`)."""
+    version: str = ""
+    """What changes when the item does (a status, one more interaction): the live inbox
+    compares it."""
 
     @property
     def bounce_text(self) -> str:
@@ -257,6 +260,7 @@ async def inbox_items(
                 prefill=present.sender_name(payload),
                 tags=[str(t) for t in (last.tags if last else [])],
                 bounce=activity.bounce,
+                version=present.version_of(activity),
             )
         )
     return items

@@ -11,7 +11,9 @@ bodies.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
@@ -20,6 +22,7 @@ from crm_store.activities import domain
 from crm_store.core import InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
 from crm_store.people import PeopleRepository
 from crm_store.web import cards, queries
+from crm_store.web.feed import FEED
 from crm_store.web.forms import FormDep, read_form
 from crm_store.web.render import (
     STATIC_DIR,
@@ -161,6 +164,7 @@ async def logout(request: Request) -> Response:
         if not same_origin(request) or not same_text(form.get("csrf"), csrf_for(secret)):
             raise Refused("the form is out of date; reload the page and try again")
         await sign_out(request, secret)
+        FEED.changed()  # its live inboxes close now, not at their next check
     response = RedirectResponse("/login", status_code=303)
     clear_cookie(response, request, SESSION_COOKIE)
     return response
@@ -191,6 +195,16 @@ def scope_query(scope: str, user: User) -> str:
     if scope == queries.ALL or user.role not in domain.SEES_ALL_ACTIVITIES:
         return ""
     return f"?manager={scope}"
+
+
+def live_url(scope: str, user: User, show: str, now: datetime) -> str:
+    """The inbox's stream of changes (`live`), from the moment the page was rendered."""
+    query = {"since": str(int(now.timestamp() * 1000))}
+    if scope_query(scope, user):
+        query["manager"] = scope
+    if show:
+        query["show"] = show
+    return "/inbox/live?" + urlencode(query)
 
 
 def may_set(user: User, assignee_id: str | None) -> bool:
@@ -230,6 +244,7 @@ async def inbox_page(
             managers=await queries.active_managers(session) if sees_team(user) else [],
             **{k: v for k, v in card_context(user).items() if k != "user"},
             page_query=scope_query(scope, user),
+            live_url=live_url(scope, user, show, now),
             show=show,
             filters=cards.FILTERS,
         ),
