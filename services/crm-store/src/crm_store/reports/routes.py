@@ -127,8 +127,19 @@ async def manager_report(
     return ReportOut(from_=start, to=end, managers=reports)
 
 
+# What each plan metric counts: only the manager's own acts. Conversations they had (not a
+# missed call, a mail waiting for them, or a wrong number that closed by itself); activities
+# they closed (not a callback the later call closed by itself, not "mark all as handled");
+# the named preset, picked by a person.
+PLAN_MEASURES = {
+    "interactions": "conversations",
+    "activities_closed": "closed_by_manager",
+    "preset": "status_set",
+}
+
+
 async def _progress(repo: ReportRepository, target: PlanTarget) -> int:
-    what = {"interactions": "interactions", "activities_closed": "closed", "preset": "status_set"}
+    what = PLAN_MEASURES
     counts = await repo.count_by_manager(
         what[target.metric],
         [target.manager_id],

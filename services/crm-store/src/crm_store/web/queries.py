@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities import ActivityFilter, ActivityRepository, domain
@@ -20,7 +20,7 @@ from crm_store.core import Activity, Company, Contact, Interaction, Manager, Pre
 from crm_store.directory import contact_name
 from crm_store.people import PeopleRepository
 from crm_store.reports import ManagerReport, manager_report
-from crm_store.web import present
+from crm_store.web import counts, present
 
 ALL = "all"
 UNASSIGNED = "unassigned"
@@ -114,10 +114,15 @@ class PlanLine:
 @dataclass(frozen=True)
 class Counters:
     open: int
+    """Cards (clients), as the inbox lists them."""
     overdue: int
     done_today: int | None
+    """Items the manager closed by hand today (a preset), not those that closed by themselves."""
     auto_share: str
     plan: list[PlanLine] = field(default_factory=list)
+    due_today: int = 0
+    done_auto: int | None = None
+    """Items of the manager that closed by themselves today (a later call, a reply)."""
 
 
 @dataclass(frozen=True)
@@ -269,18 +274,6 @@ async def inbox_items(
 # -- counters --------------------------------------------------------------------------------
 
 
-async def open_counts(session: AsyncSession, now: datetime) -> dict[str | None, tuple[int, int]]:
-    """Per assignee (None: unassigned), the open activities and how many of them are overdue."""
-    overdue = func.sum(case((Activity.due_at < now, 1), else_=0))
-    statement = (
-        select(Activity.assignee_id, func.count(), overdue)
-        .where(Activity.state == "open")
-        .group_by(Activity.assignee_id)
-    )
-    rows = await session.execute(statement)
-    return {assignee: (int(n), int(late or 0)) for assignee, n, late in rows.all()}
-
-
 async def today_reports(
     session: AsyncSession, who: Principal, now: datetime
 ) -> dict[str, ManagerReport]:
@@ -310,32 +303,38 @@ def _share(reports: Iterable[ManagerReport]) -> str:
 
 
 async def counters(session: AsyncSession, who: Principal, scope: str, now: datetime) -> Counters:
-    """The numbers at the top of an inbox: open and overdue as listed below them; done today,
-    the share resolved automatically today and plan progress of the manager(s) in scope."""
-    opened = await open_counts(session, now)
+    """The numbers at the top of an inbox: open and overdue cards as listed below them (one
+    per client); done today by hand, the share resolved automatically today and plan progress
+    of the manager(s) in scope."""
     reports = await today_reports(session, who, now)
     labels = await preset_labels(session)
     if scope == ALL:
+        cards = await counts.cards_in_inbox(session, None, now)
         return Counters(
-            open=sum(n for n, _ in opened.values()),
-            overdue=sum(late for _, late in opened.values()),
-            done_today=sum(r.activities.closed for r in reports.values()),
+            open=cards.open,
+            overdue=cards.overdue,
+            due_today=cards.due_today,
+            done_today=sum(r.activities.closed_by_manager for r in reports.values()),
+            done_auto=sum(r.activities.closed_auto for r in reports.values()),
             auto_share=_share(reports.values()),
         )
-    unassigned = opened.get(None, (0, 0))
     if scope == UNASSIGNED:
+        cards = await counts.cards_in_inbox(session, "", now)
         return Counters(
-            open=unassigned[0],
-            overdue=unassigned[1],
+            open=cards.open,
+            overdue=cards.overdue,
+            due_today=cards.due_today,
             done_today=None,
             auto_share=present.NO_FIGURE,
         )
-    own = opened.get(scope, (0, 0))
+    cards = await counts.cards_in_inbox(session, scope, now)
     report = reports.get(scope)
     return Counters(
-        open=own[0] + unassigned[0],
-        overdue=own[1] + unassigned[1],
-        done_today=report.activities.closed if report else 0,
+        open=cards.open,
+        overdue=cards.overdue,
+        due_today=cards.due_today,
+        done_today=report.activities.closed_by_manager if report else 0,
+        done_auto=report.activities.closed_auto if report else 0,
         auto_share=_share([report] if report else []),
         plan=_plan(report, labels) if report else [],
     )
@@ -343,8 +342,9 @@ async def counters(session: AsyncSession, who: Principal, scope: str, now: datet
 
 async def team(session: AsyncSession, who: Principal, now: datetime) -> list[TeamRow]:
     """The counters of everyone who may hold activities (managers, supervisors, admins), by
-    their assigned activities; unassigned ones are counted apart."""
-    opened = await open_counts(session, now)
+    the cards of their assigned items; unassigned ones are counted apart
+    (`counts.cards_by_assignee`)."""
+    opened = await counts.cards_by_assignee(session, now)
     reports = await today_reports(session, who, now)
     labels = await preset_labels(session)
     rows = []
@@ -352,15 +352,17 @@ async def team(session: AsyncSession, who: Principal, now: datetime) -> list[Tea
         report = reports.get(manager.id)
         if report is None or manager.role not in domain.STATUS_SETTERS:
             continue
-        own = opened.get(manager.id, (0, 0))
+        own = opened.get(manager.id, counts.CardCounts())
         rows.append(
             TeamRow(
                 manager_id=manager.id,
                 name=manager.name,
                 counters=Counters(
-                    open=own[0],
-                    overdue=own[1],
-                    done_today=report.activities.closed,
+                    open=own.open,
+                    overdue=own.overdue,
+                    due_today=own.due_today,
+                    done_today=report.activities.closed_by_manager,
+                    done_auto=report.activities.closed_auto,
                     auto_share=_share([report]),
                     plan=_plan(report, labels),
                 ),

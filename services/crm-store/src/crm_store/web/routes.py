@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from crm_store.activities import domain
 from crm_store.core import InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
 from crm_store.people import PeopleRepository
-from crm_store.web import cards, queries
+from crm_store.web import cards, counts, queries
 from crm_store.web.feed import FEED
 from crm_store.web.forms import FormDep, read_form
 from crm_store.web.render import (
@@ -281,14 +281,14 @@ async def team_page(request: Request, session: SessionDep, user: CurrentUser) ->
     if not sees_team(user):
         raise forbidden("the team view is for supervisors")
     now = utcnow()
-    opened = await queries.open_counts(session, now)
+    opened = await counts.cards_by_assignee(session, now)
     return page(
         "team.html",
         **view(
             user,
             "/team",
             rows=await queries.team(session, user.principal, now),
-            unassigned=opened.get(None, (0, 0)),
+            unassigned=opened.get(None, counts.CardCounts()),
         ),
     )
 
