@@ -1172,20 +1172,39 @@ async def test_an_operator_identifies_numbers_but_sees_no_inbox(
             f"/activities/{outcome}/status", data={"preset": "completed", "csrf": csrf}
         )
         assert status.status_code == 403
-
+    # Closing "who is this?" without a contact is refused, with what to do instead.
+    refused = await api.post(f"/api/v1/activities/{identify}/status", json={"preset": "completed"})
+    assert refused.status_code == 409, refused.text
+    assert "create the contact or link an existing one" in refused.json()["detail"]
+    async with sign_in(app, olga.token) as client:
+        queue = await client.get("/identify")
+        csrf = csrf_of(queue.text)
+        # The form has the company, and the other way to reach them, in the same step.
+        assert 'name="company"' in queue.text
+        assert 'name="email" type="email"' in queue.text
         created = await client.post(
             f"/identify/{identify}/contact",
-            data={"first_name": "Eve", "last_name": "Stone", "csrf": csrf},
+            data={
+                "first_name": "Eve",
+                "last_name": "Stone",
+                "company": "Stone Works",
+                "email": "Eve@Stone-Works.example",
+                "csrf": csrf,
+            },
             headers=FETCH,
         )
         assert created.status_code == 200, created.text
         assert created.json()["remove"] == f"item-{identify}"
+        assert created.json()["message"] == "Contact Eve Stone created, at Stone Works."
         assert item_ids((await client.get("/identify")).text) == []
 
     found = (await api.get("/api/v1/contacts", params={"phone": UNKNOWN_PHONE})).json()["items"]
     [eve] = found
     assert eve["name"] == "Eve Stone"
     assert eve["owner_id"] == rita.id  # the manager who had the conversation
+    assert eve["emails"] == ["eve@stone-works.example"]
+    company = (await api.get(f"/api/v1/companies/{eve['company_id']}")).json()
+    assert company["name"] == "Stone Works"
     assert (await api.get(f"/api/v1/activities/{identify}")).json()["state"] == "done"
     assert (await api.get(f"/api/v1/activities/{outcome}")).json()["state"] == "open"
 

@@ -16,11 +16,18 @@ from crm_store.directory.relinking import delivery_changed, owners_of, snapshot_
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.routes import contact_view, router
 from crm_store.directory.schemas import ContactOut
-from crm_store.directory.service import ContactInput, create_contact, update_contact
+from crm_store.directory.service import (
+    CompanyInput,
+    ContactInput,
+    create_company,
+    create_contact,
+    update_contact,
+)
 from crm_store.directory.validation import normalised_emails, normalised_phones
 
 __all__ = [
     "Changes",
+    "CompanyInput",
     "ContactInput",
     "ContactOut",
     "DirectoryRepository",
@@ -29,6 +36,7 @@ __all__ = [
     "PointInput",
     "contact_name",
     "contact_view",
+    "create_company",
     "create_contact",
     "delivery_changed",
     "linking",
