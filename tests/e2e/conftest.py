@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -21,11 +23,9 @@ from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def stack(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Stack]:
-    workdir = tmp_path_factory.mktemp("stack")
+@asynccontextmanager
+async def running_stack(database_url: str, workdir: Path) -> AsyncIterator[Stack]:
+    """Every service on its own new broker and the given database, stopped on leaving."""
     broker = start_broker(workdir / "broker.log")
     try:
         await create_topics(CommonSettings(kafka_bootstrap=broker.bootstrap))
@@ -47,3 +47,11 @@ async def stack(
             await asyncio.to_thread(stack.stop)
     finally:
         broker.stop()
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def stack(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
+    async with running_stack(database_url, tmp_path_factory.mktemp("stack")) as stack:
+        yield stack

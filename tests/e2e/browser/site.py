@@ -111,6 +111,9 @@ class Site:
             record["talk_s"] = talk_s
         if recording_url:
             record["recording_url"] = recording_url
+        await self._post_call(record)
+
+    async def _post_call(self, record: dict[str, Any]) -> None:
         body = json.dumps(record).encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -121,6 +124,23 @@ class Site:
         async with httpx.AsyncClient(base_url=self.stack.url("ingest_calls")) as client:
             response = await client.post("/webhooks/generic", content=body, headers=headers)
         assert response.status_code == 200, response.text
+
+    async def internal_call(self, caller: str, callee: str) -> None:
+        """A colleague calls a colleague: extension to extension."""
+        start = datetime.now(UTC) - timedelta(seconds=600)
+        record = {
+            "id": f"page-{uuid.uuid4().hex[:12]}",
+            "direction": "internal",
+            "status": "answered",
+            "from": caller,
+            "to": callee,
+            "started_at": start.isoformat(),
+            "answered_at": (start + timedelta(seconds=3)).isoformat(),
+            "ended_at": (start + timedelta(seconds=60)).isoformat(),
+            "talk_s": 57,
+            "agent": callee,
+        }
+        await self._post_call(record)
 
     async def activities(self, number: str) -> list[dict[str, Any]]:
         page = await self.api("GET", "/api/v1/activities", params={"limit": "200"})
