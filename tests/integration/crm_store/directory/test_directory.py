@@ -460,4 +460,8 @@ async def test_reports_with_plan_progress(
     assert rita["activities"]["overdue"] == 1  # the 2025 callback, due 4 hours later
     assert rita["presets"] == {"meeting_scheduled": 1}
     progress = {p["metric"]: p["progress"] for p in rita["plan"]}
-    assert progress == {"preset": "1 of 10", "activities_closed": "1 of 5", "interactions": "0 of 5"}
+    assert progress == {
+        "preset": "1 of 10",
+        "activities_closed": "1 of 5",
+        "interactions": "0 of 5",
+    }
