@@ -103,10 +103,13 @@ def _on_execute(state: ORMExecuteState) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: nothing is visible to others yet
     if session.info.pop(FLAG, False):
         FEED.changed()
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop(FLAG, None)
+    if not session.in_nested_transaction():
+        session.info.pop(FLAG, None)
