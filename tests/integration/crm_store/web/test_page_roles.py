@@ -70,6 +70,7 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/login"): EVERYONE,
     ("POST", "/login"): EVERYONE,  # the form without its nonce: 400, asked again
     ("POST", "/logout"): {role: SIGN_IN for role in EVERYONE},  # signed out, back to sign-in
+    ("POST", "/language"): EVERYONE,  # no language picked: 422, asked again
     ("GET", "/static/{name}"): EVERYONE,
     ("GET", "/favicon.ico"): EVERYONE,
     ("GET", "/"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER) | {OPERATOR.value: "redirect:/identify"},

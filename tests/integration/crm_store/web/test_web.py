@@ -436,7 +436,7 @@ async def test_the_inbox_lists_own_and_unassigned_items_urgent_first_with_who_wh
     assert "Acme Ltd" in html
     assert "Tried 2 times" in html
     assert "Missed call" in html
-    assert "+1 415-555-0123" in html
+    assert "(415) 555-0123" in html  # a number of our region: national format
     assert "bob@example.net" in html
     assert "not a contact yet" in html
     assert "E-mail received" in html
@@ -444,7 +444,7 @@ async def test_the_inbox_lists_own_and_unassigned_items_urgent_first_with_who_wh
     assert "They called and nobody answered." in html
     assert "They wrote and are waiting for an answer." in html
     assert "made by a test" not in html
-    assert re.search(r"<time datetime=\"[^\"]+\" title=\"[^\"]+\">\d+ min ago</time>", html)
+    assert re.search(r"<time datetime=\"[^\"]+\" title=\"[^\"]+\">\d+ minutes ago</time>", html)
     # The presets of each kind, as real buttons in a form.
     callback_html = card_of(html, callback)
     for label in ("Completed", "Call back later", "Left a voicemail", "Wrong number"):
@@ -565,8 +565,8 @@ async def test_one_tap_calls_writes_or_listens(
     )
     async with sign_in(app, rita.token) as client:
         html = (await client.get("/")).text
-    assert '<a class="point" href="tel:+14155550188">+1 415-555-0188</a>' in html
-    assert '<a class="point" href="tel:+14155550123">+1 415-555-0123</a>' in html  # Ann's
+    assert '<a class="point" href="tel:+14155550188">(415) 555-0188</a>' in html
+    assert '<a class="point" href="tel:+14155550123">(415) 555-0123</a>' in html  # Ann's
     assert '<a class="point" href="mailto:bob@example.net">bob@example.net</a>' in html
     assert 'href="https://pbx.example/rec/1.wav"' in html
     assert "Listen to the recording" in html
@@ -1162,7 +1162,7 @@ async def test_an_operator_identifies_numbers_but_sees_no_inbox(
         assert queue.status_code == 200
         assert [href for href, _ in nav_links(queue.text)] == ["/identify", "/contacts"]
         assert item_ids(queue.text) == [identify]
-        assert "+1 415-555-0188" in queue.text
+        assert "(415) 555-0188" in queue.text
         assert "Taken by Rita" in queue.text  # who took the call, to ask them
         assert callback not in queue.text
         assert outcome not in queue.text

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_store.activities import ActivityFilter, ActivityRepository
 from crm_store.core import Activity
 from crm_store.web import present
+from crm_store.web.i18n import N_
 from crm_store.web.queries import InboxItem, PresetButton, Who, inbox_items
 
 # The most a card gathers, and the most ids a click on it may carry: a number with hundreds of
@@ -209,7 +210,12 @@ async def inbox_cards(
 
 
 # The inbox's filters: (value of `?show=`, label).
-FILTERS = (("", "Everything"), ("calls", "Calls"), ("mail", "E-mail"), ("overdue", "Overdue"))
+FILTERS = (
+    ("", N_("Everything")),
+    ("calls", N_("Calls")),
+    ("mail", N_("E-mail")),
+    ("overdue", N_("Overdue")),
+)
 
 
 def filtered(where: ActivityFilter, show: str | None, now: datetime) -> ActivityFilter:

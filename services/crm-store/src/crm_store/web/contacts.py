@@ -72,7 +72,7 @@ class ActivityLine:
 
     @property
     def state_label(self) -> str:
-        return present.STATE_LABELS.get(self.state, self.state)
+        return present.state_label(self.state)
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,9 @@ async def timeline(
             ActivityFilter(contact_id=contact.id, visible_to_manager=visible_to), limit=200
         )
         activities = found.items
-    labels = {p.code: p.label for p in await repo.list_presets(include_inactive=True)}
+    labels = {
+        p.code: present.preset_label(p) for p in await repo.list_presets(include_inactive=True)
+    }
     by_interaction: dict[str, list[ActivityLine]] = {}
     for a in activities:
         by_interaction.setdefault(a.interaction_id, []).append(
@@ -250,14 +252,14 @@ async def search_contacts(
         return []
     point = linking.email_point(text) if "@" in text else linking.phone_point(text, region)
     if point is not None:
-        rows, _ = await repo.list_contacts(
+        rows, _cursor = await repo.list_contacts(
             point_values=sorted(linking.point_forms(point)), limit=limit
         )
     else:
         tokens = linking.search_tokens(text)
         if not tokens:
             return []
-        rows, _ = await repo.list_contacts(tokens=tokens, limit=limit)
+        rows, _cursor = await repo.list_contacts(tokens=tokens, limit=limit)
         rows += await _people_at(repo, tokens, limit - len(rows), {c.id for c in rows})
     points = await repo.active_points(contact_ids=[c.id for c in rows])
     companies: dict[str, Company] = await by_id(session, Company, (c.company_id for c in rows))
@@ -287,10 +289,10 @@ async def _people_at(
     """The people of the companies whose name matches (a company name found nothing before)."""
     if room <= 0:
         return []
-    companies, _ = await repo.list_companies(tokens=tokens, limit=MAX_COMPANIES_SEARCHED)
+    companies, _cursor = await repo.list_companies(tokens=tokens, limit=MAX_COMPANIES_SEARCHED)
     out: list[Contact] = []
     for company in companies:
-        people, _ = await repo.list_contacts(company_id=company.id, limit=room)
+        people, _cursor = await repo.list_contacts(company_id=company.id, limit=room)
         for person in people:
             if person.id not in found and len(out) < room:
                 found.add(person.id)

@@ -36,6 +36,7 @@ from fastapi.responses import Response, StreamingResponse
 from crm_store.core import SessionDep, SettingsDep, utcnow
 from crm_store.web import cards, queries
 from crm_store.web.feed import FEED
+from crm_store.web.i18n import _
 from crm_store.web.render import fragment
 from crm_store.web.routes import ScopeParam, ShowParam, card_context, forbidden, router, sees_inbox
 from crm_store.web.routes import resolve_scope as resolve
@@ -88,7 +89,7 @@ class InboxStream:
         now = utcnow()
         where = cards.filtered(queries.inbox_filter(self.scope), self.show, now)
         async with self.request.app.state.sessionmaker() as session:
-            listed, _ = await cards.inbox_cards(session, where, now)
+            listed, _cursor = await cards.inbox_cards(session, where, now)
             counted = await queries.counters(session, self.user.principal, self.scope, now)
         counters = fragment("_counters.html", counters=counted, scope=self.scope)
         return listed, counters, now
@@ -199,13 +200,13 @@ async def inbox_live(
     scope = await resolve(session, user, manager)
     await session.close()  # the stream reads with its own short sessions
     now = utcnow()
-    show = show if show in {value for value, _ in cards.FILTERS} else ""
+    show = show if show in {value for value, _label in cards.FILTERS} else ""
     secret = secret_of(request)
     if secret is None:
         raise SignInRequired()
     key = _user_key(user)
     if FEED.streams(key) >= FEED.max_per_user:
-        raise Problem(429, "Too many open pages", "close another tab of the inbox first")
+        raise Problem(429, _("Too many open pages"), _("close another tab of the inbox first"))
     stream = InboxStream(request, user, scope, show)
 
     async def body() -> AsyncIterator[str]:

@@ -21,6 +21,7 @@ from crm_store.directory import contact_name
 from crm_store.people import PeopleRepository
 from crm_store.reports import ManagerReport, manager_report
 from crm_store.web import counts, present
+from crm_store.web.i18n import _
 
 ALL = "all"
 UNASSIGNED = "unassigned"
@@ -91,8 +92,14 @@ class InboxItem:
         if not self.bounce:
             return ""
         reason = present.bounce_reason(self.bounce)
-        address = self.bounce.get("address") or "this address"
-        text = f"Mail to {address} bounced for good: a reply to it goes nowhere."
+        address = self.bounce.get("address")
+        if not address:
+            text = _("Mail to this address bounced for good: a reply to it goes nowhere.")
+        else:
+            text = _(
+                "Mail to %(address)s bounced for good: a reply to it goes nowhere.",
+                address=address,
+            )
         return f"{text} {reason}" if reason else text
 
     @property
@@ -108,7 +115,11 @@ class PlanLine:
 
     @property
     def text(self) -> str:
-        return f"{self.done} of {self.target}"
+        return _(
+            "%(done)s of %(target)s",
+            done=present.number(self.done),
+            target=present.number(self.target),
+        )
 
 
 @dataclass(frozen=True)
@@ -151,7 +162,7 @@ async def who_of(
     company_ids = [r[1] or getattr(contacts.get(r[0] or ""), "company_id", None) for r in rows]
     companies: dict[str, Company] = await by_id(session, Company, company_ids)
     out = []
-    for (contact_id, _, counterpart), company_id in zip(rows, company_ids, strict=True):
+    for (contact_id, _name, counterpart), company_id in zip(rows, company_ids, strict=True):
         contact = contacts.get(contact_id or "")
         company = companies.get(company_id or "")
         out.append(
@@ -168,7 +179,7 @@ async def who_of(
 
 def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[PresetButton]:
     return [
-        PresetButton(p.code, p.label, p.closes)
+        PresetButton(p.code, present.preset_label(p), p.closes)
         for p in presets
         if p.active
         and domain.preset_applies(p.kinds, kind)
@@ -179,7 +190,7 @@ def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[Pres
 
 async def preset_labels(session: AsyncSession) -> dict[str, str]:
     presets = await ActivityRepository(session).list_presets(include_inactive=True)
-    return {p.code: p.label for p in presets}
+    return {p.code: present.preset_label(p) for p in presets}
 
 
 async def manager_names(session: AsyncSession) -> dict[str, str]:
@@ -232,7 +243,9 @@ async def inbox_items(
     )
     whos = await who_of(session, [(a.contact_id, a.company_id, a.counterpart) for a in activities])
     presets = await repo.list_presets()
-    labels = {p.code: p.label for p in await repo.list_presets(include_inactive=True)}
+    labels = {
+        p.code: present.preset_label(p) for p in await repo.list_presets(include_inactive=True)
+    }
     names = await manager_names(session) if activities else {}
     items = []
     for activity, who in zip(activities, whos, strict=True):
@@ -290,7 +303,7 @@ def _plan(report: ManagerReport, preset_labels: dict[str, str]) -> list[PlanLine
         if p.metric == "preset":
             label = preset_labels.get(p.preset or "", p.preset or "")
         else:
-            label = present.METRIC_LABELS.get(p.metric, p.metric)
+            label = present.metric_label(p.metric)
         lines.append(PlanLine(label, p.done, p.target))
     return lines
 

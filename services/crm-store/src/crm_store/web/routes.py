@@ -24,6 +24,7 @@ from crm_store.people import PeopleRepository
 from crm_store.web import cards, counts, queries
 from crm_store.web.feed import FEED
 from crm_store.web.forms import FormDep, read_form
+from crm_store.web.i18n import _
 from crm_store.web.render import (
     STATIC_DIR,
     STATIC_TYPES,
@@ -89,12 +90,12 @@ def sees_team(user: User) -> bool:
 def nav(user: User) -> list[tuple[str, str]]:
     links = []
     if sees_inbox(user):
-        links.append(("/", "Inbox"))
+        links.append(("/", _("Inbox")))
     if sees_team(user):
-        links.append(("/team", "Team"))
+        links.append(("/team", _("Team")))
     if can_identify(user):
-        links.append(("/identify", "To identify"))
-    links.append(("/contacts", "Contacts"))
+        links.append(("/identify", _("To identify")))
+    links.append(("/contacts", _("Contacts")))
     return links
 
 
@@ -103,11 +104,11 @@ def view(user: User, current: str, **context: Any) -> dict[str, Any]:
 
 
 def forbidden(detail: str) -> Problem:
-    return Problem(403, "Not for your role", detail)
+    return Problem(403, _("Not for your role"), detail)
 
 
 def bad_cursor() -> Problem:
-    return Problem(422, "Invalid request", "this page link is not valid; start from the top")
+    return Problem(422, _("Invalid request"), _("this page link is not valid; start from the top"))
 
 
 # -- signing in and out ----------------------------------------------------------------------
@@ -134,18 +135,18 @@ async def login_page(request: Request) -> Response:
 @router.post("/login")
 async def login(request: Request, settings: SettingsDep, form: FormDep) -> Response:
     if not same_origin(request):
-        raise Refused("this request came from another site")
+        raise Refused(_("this request came from another site"))
     if not may_sign_in_here(request):
-        return _login_page(request, "Sign in over HTTPS.", 400)
+        return _login_page(request, _("Sign in over HTTPS."), 400)
     if not same_text(request.cookies.get(cookie_name(request, LOGIN_COOKIE)), form.get("csrf")):
-        return _login_page(request, "The sign-in form expired. Please try again.", 400)
+        return _login_page(request, _("The sign-in form expired. Please try again."), 400)
     token = form.get("token", "").strip()
     if not token or len(token) > MAX_TOKEN_CHARS:
-        return _login_page(request, "Enter your personal token.", 400)
+        return _login_page(request, _("Enter your personal token."), 400)
     try:
         who, secret = await sign_in(request, settings, token)
     except Problem:
-        return _login_page(request, "This token is unknown, expired or revoked.", 401)
+        return _login_page(request, _("This token is unknown, expired or revoked."), 401)
     log.info("signed in to the page", extra={"role": who.role.value})
     response = RedirectResponse("/", status_code=303)
     max_age = int(settings.page_session_h * 3600)
@@ -162,7 +163,7 @@ async def logout(request: Request) -> Response:
     if secret is not None:
         form = await read_form(request)
         if not same_origin(request) or not same_text(form.get("csrf"), csrf_for(secret)):
-            raise Refused("the form is out of date; reload the page and try again")
+            raise Refused(_("the form is out of date; reload the page and try again"))
         await sign_out(request, secret)
         FEED.changed()  # its live inboxes close now, not at their next check
     response = RedirectResponse("/login", status_code=303)
@@ -179,14 +180,14 @@ async def resolve_scope(session: SessionDep, user: User, asked: str | None) -> s
     if user.role not in domain.SEES_ALL_ACTIVITIES:
         own = user.principal.manager_id
         if own is None or asked not in (None, "", own):
-            raise forbidden("managers see their own inbox")
+            raise forbidden(_("managers see their own inbox"))
         return own
     if asked in (None, "", queries.ALL):
         return queries.ALL
     if asked == queries.UNASSIGNED:
         return queries.UNASSIGNED
     if await PeopleRepository(session).get_manager(asked) is None:
-        raise Problem(404, "Not found", "no such manager")
+        raise Problem(404, _("Not found"), _("no such manager"))
     return asked
 
 
@@ -224,7 +225,7 @@ async def inbox_page(
         return RedirectResponse("/identify" if can_identify(user) else "/contacts", 303)
     scope = await resolve_scope(session, user, manager)
     now = utcnow()
-    show = show if show in {value for value, _ in cards.FILTERS} else ""
+    show = show if show in {value for value, _label in cards.FILTERS} else ""
     try:
         where = cards.filtered(queries.inbox_filter(scope), show, now)
         shown, next_cursor = await cards.inbox_cards(session, where, now, cursor=cursor)
@@ -267,7 +268,7 @@ async def inbox_state(
 ) -> Response:
     """What the inbox's newest item is now: the page offers to show new items when it changes."""
     if not sees_inbox(user):
-        raise forbidden("your role has no inbox")
+        raise forbidden(_("your role has no inbox"))
     scope = await resolve_scope(session, user, manager)
     newest = await queries.newest_open(session, queries.inbox_filter(scope))
     return JSONResponse({"newest": newest})
@@ -279,7 +280,7 @@ async def inbox_state(
 @router.get("/team")
 async def team_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     if not sees_team(user):
-        raise forbidden("the team view is for supervisors")
+        raise forbidden(_("the team view is for supervisors"))
     now = utcnow()
     opened = await counts.cards_by_assignee(session, now)
     return page(
@@ -310,7 +311,7 @@ async def favicon() -> Response:
 async def static_file(name: Annotated[str, Path(max_length=32)]) -> Response:
     media_type = STATIC_TYPES.get(name)
     if media_type is None:
-        raise Problem(404, "Not found", "no such file")
+        raise Problem(404, _("Not found"), _("no such file"))
     return FileResponse(
         STATIC_DIR / name,
         media_type=media_type,

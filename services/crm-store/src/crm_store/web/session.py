@@ -41,6 +41,7 @@ from crm_store.core import (
 )
 from crm_store.people import PeopleRepository
 from crm_store.web.forms import FormDep
+from crm_store.web.i18n import N_, _
 
 SESSION_COOKIE = "sb_session"
 LOGIN_COOKIE = "sb_login"
@@ -51,11 +52,11 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _CSRF_LABEL = b"switchboard-page-csrf-v1"
 
 ROLE_NAMES = {
-    Role.ADMIN: "Administrator",
-    Role.SUPERVISOR: "Supervisor",
-    Role.MANAGER: "Manager",
-    Role.OPERATOR: "Operator",
-    Role.VIEWER: "Viewer",
+    Role.ADMIN: N_("Administrator"),
+    Role.SUPERVISOR: N_("Supervisor"),
+    Role.MANAGER: N_("Manager"),
+    Role.OPERATOR: N_("Operator"),
+    Role.VIEWER: N_("Viewer"),
 }
 
 
@@ -79,7 +80,7 @@ class User:
 
     @property
     def role_name(self) -> str:
-        return ROLE_NAMES[self.role]
+        return _(ROLE_NAMES[self.role])
 
 
 def over_https(request: Request) -> bool:
@@ -215,10 +216,10 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 def check_post(request: Request, form: dict[str, str], expected_csrf: str) -> None:
     if not same_origin(request):
-        raise Refused("this request came from another site")
+        raise Refused(_("this request came from another site"))
     sent = request.headers.get("x-csrf-token") or form.get("csrf")
     if not same_text(sent, expected_csrf):
-        raise Refused("the form is out of date; reload the page and try again")
+        raise Refused(_("the form is out of date; reload the page and try again"))
 
 
 async def posting_user(request: Request, user: CurrentUser, form: FormDep) -> User:

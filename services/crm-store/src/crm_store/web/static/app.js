@@ -6,6 +6,12 @@
 
   var live = document.getElementById("live");
   var csrf = document.querySelector('meta[name="csrf-token"]');
+  var lang = document.documentElement.lang || undefined;
+
+  // The page's words in the user's language: the server puts them on <html data-strings>.
+  var strings = {};
+  try { strings = JSON.parse(document.documentElement.getAttribute("data-strings") || "{}"); } catch (e) { strings = {}; }
+  function t(text) { return strings[text] || text; }
 
   function say(text) {
     if (!live || !text) return;
@@ -13,7 +19,7 @@
     window.setTimeout(function () { live.textContent = text; }, 50);
   }
 
-  var format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  var format = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
   function localTimes(root) {
     root.querySelectorAll("time[datetime]").forEach(function (node) {
       var when = new Date(node.getAttribute("datetime"));
@@ -128,13 +134,21 @@
   }
 
   function describe(data) {
-    var text = data.error || "Something went wrong";
+    var text = data.error || t("Something went wrong");
     if (data.detail) text += ": " + data.detail;
     if (data.candidates && data.candidates.length) {
       text += " (" + data.candidates.map(function (c) { return c.name; }).join(", ") + ")";
     }
     return text;
   }
+
+  // The language picker applies the choice at once (its button stays for use without a script).
+  document.addEventListener("change", function (event) {
+    var node = event.target;
+    if (node instanceof HTMLSelectElement && node.hasAttribute("data-autosubmit") && node.form) {
+      node.form.requestSubmit ? node.form.requestSubmit() : node.form.submit();
+    }
+  });
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
@@ -162,7 +176,7 @@
     })
       .then(function (response) {
         return response.json()
-          .catch(function () { return { error: "Unexpected answer", detail: "HTTP " + response.status }; })
+          .catch(function () { return { error: t("Unexpected answer"), detail: "HTTP " + response.status }; })
           .then(function (data) { data.status = response.status; return data; });
       })
       .then(function (data) {
@@ -171,7 +185,7 @@
         apply(form, data);
       })
       .catch(function () {
-        showError(form, "The network failed: nothing was changed. Please try again.");
+        showError(form, t("The network failed: nothing was changed. Please try again."));
       })
       .finally(function () {
         buttons.forEach(function (b) { if (b.isConnected) b.disabled = false; });
@@ -241,7 +255,7 @@
     source.addEventListener("end", function () {
       source.close();
       list.removeAttribute("data-live-open");
-      say("Live updates stopped: your session has ended.");
+      say(t("Live updates stopped: your session has ended."));
     });
     source.addEventListener("open", function () { list.setAttribute("data-live-open", ""); });
     source.addEventListener("error", function () { list.removeAttribute("data-live-open"); });
@@ -259,7 +273,7 @@
         // A card holds several items (data-ids): the newest may be on one already shown.
         if (data && data.newest && !document.querySelector('[data-ids~="' + CSS.escape(data.newest) + '"]')) {
           news.hidden = false;
-          say("New items arrived.");
+          say(t("New items arrived."));
         }
       })
       .catch(function () { /* offline for a moment: try again at the next tick */ });
