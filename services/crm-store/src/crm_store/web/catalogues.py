@@ -12,11 +12,13 @@ is fuzzy, and each translation uses the same `%(name)s` placeholders as its mess
 from __future__ import annotations
 
 import argparse
+import io
 import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
@@ -35,7 +37,9 @@ TRANSLATED = tuple(code for code in LOCALES if code != DEFAULT)
 
 def extract() -> Catalog:
     """Every message of the page's code, templates and script, as a template catalogue."""
-    catalog = Catalog(project="Switchboard", domain=DOMAIN, charset="utf-8")
+    catalog = Catalog(project="Switchboard", version="1", domain=DOMAIN, charset="utf-8")
+    catalog.header_comment = HEADER_COMMENT.format(language="message template")
+    catalog.msgid_bugs_address = ""
     with MAPPING.open() as fh:
         methods, options = parse_mapping_cfg(fh, filename=str(MAPPING))  # type: ignore[no-untyped-call]
     for filename, lineno, message, comments, context in extract_from_dir(
@@ -76,10 +80,32 @@ def read(code: str) -> Catalog:
         return read_po(fh, locale=code, domain=DOMAIN)
 
 
+HEADER_COMMENT = """\
+# The managers' page of Switchboard: {language}.
+# Extracted and updated with `make i18n`; translate every entry it lists as missing."""
+DATED = re.compile(rb'^"(POT-Creation-Date|PO-Revision-Date): .*\n', re.MULTILINE)
+
+
 def write(path: Path, catalog: Catalog) -> None:
+    """Write the catalogue, unless only its dates would change (no noise in the history)."""
+    buffer = io.BytesIO()
+    write_po(buffer, catalog, width=100, sort_output=False, include_lineno=False)
+    text = buffer.getvalue()
+    if path.is_file() and DATED.sub(b"", path.read_bytes()) == DATED.sub(b"", text):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as fh:
-        write_po(fh, catalog, width=100, omit_header=False, sort_output=False)
+    path.write_bytes(text)
+
+
+def _header(catalog: Catalog, code: str) -> None:
+    language = Locale.parse(code).get_display_name("en") or code
+    catalog.header_comment = HEADER_COMMENT.format(language=language)
+    catalog.fuzzy = False
+    catalog.project = "Switchboard"
+    catalog.version = "1"
+    catalog.msgid_bugs_address = ""
+    catalog.last_translator = "Switchboard <translations@switchboard.invalid>"
+    catalog.language_team = f"{language} <translations@switchboard.invalid>"
 
 
 def update() -> Catalog:
@@ -91,6 +117,7 @@ def update() -> Catalog:
         catalog = read(code)
         catalog.update(template, no_fuzzy_matching=True, update_header_comment=False)
         catalog.obsolete.clear()
+        _header(catalog, code)
         write(po_path(code), catalog)
     return template
 
@@ -100,6 +127,8 @@ def problems(template: Catalog, code: str, catalog: Catalog) -> list[str]:
     found = []
     rule = get_plural(code)
     count = catalog.num_plurals
+    if catalog.fuzzy:
+        found.append(f"{code}: the header is marked fuzzy")
     if (count, catalog.plural_expr) != (rule.num_plurals, rule.plural_expr):
         found.append(f"{code}: the plural forms in the header are not the language's ({rule})")
     for wanted in template:
