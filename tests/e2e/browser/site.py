@@ -160,19 +160,25 @@ class Site:
         return await context.new_page()
 
     async def page(
-        self, person: Person, viewport: ViewportSize = DESKTOP, timezone_id: str | None = None
+        self,
+        person: Person,
+        viewport: ViewportSize = DESKTOP,
+        timezone_id: str | None = None,
+        locale: str | None = None,
     ) -> Page:
-        """A fresh browser session, signed in through the login form."""
+        """A fresh browser session, signed in through the login form (`locale`: the browser's
+        language, which it sends as `Accept-Language`)."""
         context = await self.browser.new_context(
             base_url=self.url,
             viewport=viewport or {"width": 1280, "height": 900},  # type: ignore[arg-type]
             timezone_id=timezone_id,
+            locale=locale,
         )
         self.contexts.append(context)
         page = await context.new_page()
         await page.goto("/login")
-        await page.get_by_label("Personal token").fill(person.token)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.locator("#token").fill(person.token)
+        await page.locator("form.stack button[type=submit]").click()
         await page.wait_for_url(lambda url: not url.endswith("/login"))
         return page
 
