@@ -3,8 +3,9 @@
 Builds crm-store's page on a throw-away SQLite database, fills it with a believable morning of a
 sales team (made-up people and 555 numbers) through the same units of work the consumer and the
 API use, serves it on a loopback port and photographs it with the system chromium via
-Playwright: the inbox (desktop and phone), a contact's timeline, the operator's list of numbers
-to identify, the team view and the toast that offers "Undo" after a click.
+Playwright: the inbox (desktop and phone, and in Polish and Tamil), a contact's timeline, the
+operator's list of numbers to identify, the team view and the toast that offers "Undo" after a
+click. Tamil needs a Tamil font (Debian: fonts-lohit-taml).
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
@@ -364,18 +365,20 @@ async def seed(client: httpx.AsyncClient, app: FastAPI) -> dict[str, Any]:
 # -- photographs -------------------------------------------------------------------------------
 
 
-async def signed_in(browser: Browser, base_url: str, token: str, viewport: ViewportSize) -> Page:
+async def signed_in(
+    browser: Browser, base_url: str, token: str, viewport: ViewportSize, locale: str = "en-US"
+) -> Page:
     context = await browser.new_context(
         base_url=base_url,
         viewport=viewport,
-        locale="en-US",
+        locale=locale,
         timezone_id="UTC",
         device_scale_factor=1,
     )
     page = await context.new_page()
     await page.goto("/login")
-    await page.get_by_label("Personal token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.locator("#token").fill(token)
+    await page.locator("form.stack button[type=submit]").click()
     await page.wait_for_load_state("networkidle")
     return page
 
@@ -411,6 +414,18 @@ async def shoot(base_url: str, seeded: dict[str, Any], out: Path, chromium: str)
             await team.goto("/team")
             written.append(out / "team.png")
             await team.screenshot(path=written[-1], full_page=True)
+
+            # The inbox in Polish (the browser asks for it) and in Tamil (picked on the page).
+            polish = await signed_in(browser, base_url, maria, DESKTOP, locale="pl-PL")
+            written.append(out / "inbox-pl.png")
+            await polish.screenshot(path=written[-1], full_page=True)
+            tamil = await signed_in(browser, base_url, maria, DESKTOP)
+            await tamil.get_by_label("Language").select_option("ta")
+            await tamil.get_by_role("button", name="Change language").click()
+            await tamil.wait_for_function("document.documentElement.lang === 'ta'")
+            await tamil.wait_for_load_state("networkidle")
+            written.append(out / "inbox-ta.png")
+            await tamil.screenshot(path=written[-1], full_page=True)
 
             # Last, as it changes the data: a click, and the toast that offers "Undo".
             await phone.locator(".item button.closes").first.click()

@@ -142,14 +142,6 @@
     return text;
   }
 
-  // The language picker applies the choice at once (its button stays for use without a script).
-  document.addEventListener("change", function (event) {
-    var node = event.target;
-    if (node instanceof HTMLSelectElement && node.hasAttribute("data-autosubmit") && node.form) {
-      node.form.requestSubmit ? node.form.requestSubmit() : node.form.submit();
-    }
-  });
-
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-async") || !window.fetch) {
