@@ -23,6 +23,7 @@ from crm_store.directory import (
 from crm_store.interactions import InteractionFilter, InteractionRepository
 from crm_store.people import PeopleRepository
 from crm_store.web import present
+from crm_store.web.i18n import _
 from crm_store.web.queries import Who, by_id, manager_names
 
 # -- a contact's timeline --------------------------------------------------------------------
@@ -109,7 +110,7 @@ async def contact_card(session: AsyncSession, contact: Contact) -> ContactCard:
     ]
     return ContactCard(
         id=contact.id,
-        name=contact_name(contact) or "(no name)",
+        name=contact_name(contact) or _("(no name)"),
         title=contact.title,
         company_id=company.id if company else None,
         company_name=company.name if company else None,
@@ -266,14 +267,9 @@ async def search_contacts(
     return [
         ContactHit(
             id=c.id,
-            name=contact_name(c) or "(no name)",
+            name=contact_name(c) or _("(no name)"),
             company_name=getattr(companies.get(c.company_id or ""), "name", None),
-            points=[
-                present.counterpart_text(p.value)
-                + (" (bounces, do not write)" if p.undeliverable_at else "")
-                for p in points
-                if p.contact_id == c.id
-            ],
+            points=[point_text(p) for p in points if p.contact_id == c.id],
         )
         for c in rows
     ]
@@ -316,3 +312,11 @@ async def company_named(
     if existing:
         return existing[0]
     return await create_company(session, CompanyInput(name=name, owner_id=owner_id), who)
+
+
+def point_text(point: Point) -> str:
+    """A search hit's number or address, and a warning when mail to it bounces."""
+    text = present.counterpart_text(point.value)
+    if point.undeliverable_at:
+        return _("%(point)s (bounces, do not write)", point=text)
+    return text

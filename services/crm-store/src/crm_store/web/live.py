@@ -196,7 +196,7 @@ async def inbox_live(
     since: SinceParam = None,
 ) -> Response:
     if not sees_inbox(user):
-        raise forbidden("your role has no inbox")
+        raise forbidden(_("your role has no inbox"))
     scope = await resolve(session, user, manager)
     await session.close()  # the stream reads with its own short sessions
     now = utcnow()

@@ -168,7 +168,7 @@ async def who_of(
         out.append(
             Who(
                 contact_id=contact.id if contact else None,
-                contact_name=(contact_name(contact) or "(no name)") if contact else None,
+                contact_name=(contact_name(contact) or _("(no name)")) if contact else None,
                 company_id=company.id if company else None,
                 company_name=company.name if company else None,
                 counterpart=counterpart,
