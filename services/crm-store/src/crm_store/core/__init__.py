@@ -39,6 +39,8 @@ from crm_store.core.models import (
     Point,
     Preset,
     ServiceState,
+    SignInFailures,
+    SignInLink,
     UtcDateTime,
     utcnow,
 )
@@ -113,6 +115,8 @@ __all__ = [
     "ServiceState",
     "SessionDep",
     "SettingsDep",
+    "SignInFailures",
+    "SignInLink",
     "Store",
     "Text200",
     "TokenState",
