@@ -269,11 +269,17 @@ async def set_password_form(request: Request, key: str | None = LinkParam) -> Re
 async def set_password(request: Request, form: FormDep) -> Response:
     if not same_origin(request):
         raise Refused("this request came from another site")
-    if not may_sign_in_here(request):
-        raise Refused("set your password over HTTPS")
     key = form.get("key", "")[: credentials.MAX_LINK_CHARS]
-    if not same_text(request.cookies.get(cookie_name(request, LOGIN_COOKIE)), form.get("csrf")):
-        raise Refused("the form expired; open the link again")
+    if not may_sign_in_here(request) or not same_text(
+        request.cookies.get(cookie_name(request, LOGIN_COOKIE)), form.get("csrf")
+    ):
+        return page(
+            "error.html",
+            status=400,
+            title=_("The form expired"),
+            detail=_("open the link again (over HTTPS) and choose your password"),
+            extra={},
+        )
     now = utcnow()
     async with request.app.state.sessionmaker() as session:
         found = await credentials.find_link(session, key, now)
