@@ -1,14 +1,18 @@
-"""The whole stack, started once per database (SQLite and PostgreSQL) on its own real broker."""
+"""The whole stack, started once per database (SQLite and PostgreSQL) on its own real broker,
+with single sign-on through a local OpenID Connect provider (`oidc-provider-mock`, in a thread
+of the test process)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
+from oidc_provider_mock import run_server_in_thread
 
 from support.broker import start_broker
+from support.ports import free_port
 from support.stack import (
     ADMIN_TOKEN,
     ASTERISK_TOKEN,
@@ -20,10 +24,21 @@ from support.stack import (
 from switchboard_shared.admin import create_topics
 from switchboard_shared.settings import CommonSettings
 
+OIDC_CLIENT_ID = "switchboard-e2e"
+OIDC_CLIENT_SECRET = "e2e-oidc-client-secret-0123456789"
+
+
+@pytest.fixture(scope="session")
+def oidc_issuer() -> Iterator[str]:
+    """A local OpenID Connect provider: anyone may sign in as any subject, with the claims a
+    test gives it (`PUT /users/<sub>`); it asks for a nonce."""
+    with run_server_in_thread(port=free_port(), require_nonce=True) as server:
+        yield f"http://localhost:{server.server_port}"
+
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def stack(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str, tmp_path_factory: pytest.TempPathFactory, oidc_issuer: str
 ) -> AsyncIterator[Stack]:
     workdir = tmp_path_factory.mktemp("stack")
     broker = start_broker(workdir / "broker.log")
@@ -38,6 +53,11 @@ async def stack(
                 "INGEST_CALLS_ASTERISK_TOKEN": ASTERISK_TOKEN,
                 "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": ADMIN_TOKEN,
                 "CRM_STORE_GROUP_OWNERS": f"600={GROUP_OWNER}",
+                "CRM_STORE_OIDC_ISSUER": oidc_issuer,
+                "CRM_STORE_OIDC_CLIENT_ID": OIDC_CLIENT_ID,
+                "CRM_STORE_OIDC_CLIENT_SECRET": OIDC_CLIENT_SECRET,
+                "CRM_STORE_OIDC_EMAIL_DOMAINS": "acme-corp.com",
+                "CRM_STORE_OIDC_LABEL": "Acme accounts",
             },
         )
         await asyncio.to_thread(stack.start)

@@ -136,6 +136,11 @@ class Site:
         await page.wait_for_url(lambda url: not url.endswith("/login"))
         return page
 
+    async def admin_page(self) -> Page:
+        """A fresh browser session of the bootstrap administrator (its token)."""
+        admin = Person(id="", name="Administrator", token=ADMIN_TOKEN, extension="")
+        return await self.page(admin)
+
     async def close(self) -> None:
         for context in self.contexts:
             await context.close()
