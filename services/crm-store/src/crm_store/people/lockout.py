@@ -14,13 +14,14 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.core import SignInFailures
 
 MAX_ADDRESS_CHARS = 64
+STALE = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,15 @@ async def _count(
 async def record_failure(
     session: AsyncSession, email: str, address: str | None, limits: Limits, now: datetime
 ) -> datetime | None:
-    """Count a failed sign-in; returns until when it locks the account or address, if it does."""
+    """Count a failed sign-in; returns until when it locks the account or address, if it does.
+    Counters idle for a day are dropped on the way, so guessing at many addresses leaves no
+    lasting rows."""
+    await session.execute(
+        delete(SignInFailures).where(
+            SignInFailures.window_start < now - STALE,
+            or_(SignInFailures.locked_until.is_(None), SignInFailures.locked_until < now),
+        )
+    )
     locks = [
         await _count(session, account_key(email), limits.account_failures, limits, now),
         await _count(session, address_key(address), limits.address_failures, limits, now),
