@@ -15,6 +15,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from authlib.common.security import generate_token
@@ -169,7 +170,8 @@ class OidcClient:
                 "redirect_uri": redirect_uri,
                 "code_verifier": attempt.verifier,
             },
-            auth=(self.client_id, self.client_secret),
+            # client_secret_basic: both form-encoded first (RFC 6749, 2.3.1), as Authlib does
+            auth=(quote(self.client_id, safe=""), quote(self.client_secret, safe="")),
             headers={"Accept": "application/json"},
         )
         id_token = answer.get("id_token")
