@@ -4,7 +4,8 @@ Builds crm-store's page on a throw-away SQLite database, fills it with a believa
 sales team (made-up people and 555 numbers) through the same units of work the consumer and the
 API use, serves it on a loopback port and photographs it with the system chromium via
 Playwright: the inbox (desktop and phone), a contact's timeline, the operator's list of numbers
-to identify, the team view and the toast that offers "Undo" after a click.
+to identify, the team view, the toast that offers "Undo" after a click, the sign-in form and
+the page an invitation link opens.
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
@@ -358,7 +359,8 @@ async def seed(client: httpx.AsyncClient, app: FastAPI) -> dict[str, Any]:
             {"preset": "meeting_scheduled"},
             token=people["maria"]["token"],
         )
-    return {"people": people, "ann": ann["id"]}
+    invited = await post(f"/api/v1/managers/{people['maria']['id']}/invitation", {})
+    return {"people": people, "ann": ann["id"], "invitation": invited["url"]}
 
 
 # -- photographs -------------------------------------------------------------------------------
@@ -374,10 +376,26 @@ async def signed_in(browser: Browser, base_url: str, token: str, viewport: Viewp
     )
     page = await context.new_page()
     await page.goto("/login")
+    await page.get_by_text("Sign in with a personal token").click()
     await page.get_by_label("Personal token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
+    await page.get_by_role("button", name="Sign in with the token").click()
     await page.wait_for_load_state("networkidle")
     return page
+
+
+async def sign_in_pages(browser: Browser, base_url: str, link: str, out: Path) -> list[Path]:
+    """The sign-in form, and the page an invitation link opens."""
+    context = await browser.new_context(
+        base_url=base_url, viewport=DESKTOP, locale="en-US", timezone_id="UTC"
+    )
+    page = await context.new_page()
+    written = [out / "sign-in.png", out / "set-password.png"]
+    await page.goto("/login")
+    await page.screenshot(path=written[0], full_page=True)
+    await page.goto(link)
+    await page.screenshot(path=written[1], full_page=True)
+    await context.close()
+    return written
 
 
 async def shoot(base_url: str, seeded: dict[str, Any], out: Path, chromium: str) -> list[Path]:
@@ -417,6 +435,8 @@ async def shoot(base_url: str, seeded: dict[str, Any], out: Path, chromium: str)
             await phone.locator("#toast button", has_text="Undo").wait_for()
             written.append(out / "undo-toast.png")
             await phone.screenshot(path=written[-1], full_page=False)
+
+            written += await sign_in_pages(browser, base_url, seeded["invitation"], out)
         finally:
             await browser.close()
     return written

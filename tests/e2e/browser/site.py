@@ -171,10 +171,16 @@ class Site:
         self.contexts.append(context)
         page = await context.new_page()
         await page.goto("/login")
+        await page.get_by_text("Sign in with a personal token").click()
         await page.get_by_label("Personal token").fill(person.token)
-        await page.get_by_role("button", name="Sign in").click()
+        await page.get_by_role("button", name="Sign in with the token").click()
         await page.wait_for_url(lambda url: not url.endswith("/login"))
         return page
+
+    async def admin_page(self) -> Page:
+        """A fresh browser session of the bootstrap administrator (its token)."""
+        admin = Person(id="", name="Administrator", token=ADMIN_TOKEN, extension="")
+        return await self.page(admin)
 
     async def close(self) -> None:
         for context in self.contexts:

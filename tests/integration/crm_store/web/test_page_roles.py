@@ -13,7 +13,11 @@ promises in words (docs/managers-page.md, the route docstrings):
 - the team view is for those who see every inbox (admin, supervisor, viewer);
 - contacts and their timelines are for every signed-in role;
 - identifying numbers (creating or extending a contact) is for admin and operator;
-- a stranger is sent to sign in.
+- setting a password with a link and single sign-on are for everyone (the link or the provider
+  says who it is; without single sign-on configured its addresses are 404);
+- a person's sign-in details are for admin and supervisor, inviting and resetting a password
+  for admin only;
+- a stranger is sent to sign in (to come back where they were: `?next=` is not compared).
 
 "Served" means the request got past authorisation: the page, or a 404 for a made-up id, a 422
 for an empty form, a 400 for an expired sign-in form. "Refused" is a 403.
@@ -85,11 +89,19 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/identify"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/contact"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/link"): only(ADMIN, OPERATOR),
+    ("GET", "/set-password"): EVERYONE,  # no link: 410, ask for another
+    ("POST", "/set-password"): EVERYONE,  # without the form's nonce: 400, asked again
+    ("GET", "/login/sso"): EVERYONE,  # not configured here: 404
+    ("GET", "/login/sso/callback"): EVERYONE,
+    ("GET", "/admin/people/{manager_id}/sign-in"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/people/{manager_id}/invitation"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/password-reset"): only(ADMIN),
 }
 
 PATH_VALUES = {
     "{activity_id}": "no-such-activity",
     "{contact_id}": "no-such-contact",
+    "{manager_id}": "no-such-manager",
     "{name}": sorted(STATIC_TYPES)[0],  # a file that is there
 }
 FORMS: dict[str, dict[str, str]] = {
@@ -170,7 +182,7 @@ def outcome(response: httpx.Response) -> str:
     if response.status_code == 403:
         return REFUSED
     if response.status_code in (302, 303, 307):
-        return f"redirect:{response.headers['location']}"
+        return f"redirect:{response.headers['location'].partition('?')[0]}"
     if response.status_code == 401 or response.status_code >= 500:
         return f"unexpected {response.status_code}: {response.text[:200]}"
     return SERVED

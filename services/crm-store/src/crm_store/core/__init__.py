@@ -57,6 +57,7 @@ from crm_store.core.schemas import (
     Text200,
     no_nulls,
 )
+from crm_store.core.sign_in_models import SignInFailures, SignInLink
 from crm_store.core.store import (
     COPY_MIN_ROWS,
     DEFAULT_PAGE,
@@ -113,6 +114,8 @@ __all__ = [
     "ServiceState",
     "SessionDep",
     "SettingsDep",
+    "SignInFailures",
+    "SignInLink",
     "Store",
     "Text200",
     "TokenState",

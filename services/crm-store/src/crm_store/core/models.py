@@ -86,6 +86,9 @@ class Manager(Base):
     phones: Mapped[list[str]] = mapped_column(JsonType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    """argon2id of the page password; None: no password (not yet invited, or reset)."""
+    password_set_at: Mapped[datetime | None]
 
 
 class ApiToken(Base):
@@ -106,7 +109,9 @@ class PageSession(Base):
     """A signed-in browser. Its cookie holds a random secret stored here only as a SHA-256; the
     session lives as long as its token (revoked, expired or deactivated ends it) or `expires_at`.
     A session opened with the bootstrap admin token has no token row: it keeps that token's
-    SHA-256, so changing `CRM_STORE_BOOTSTRAP_ADMIN_TOKEN` ends it."""
+    SHA-256, so changing `CRM_STORE_BOOTSTRAP_ADMIN_TOKEN` ends it. A session opened with a
+    password or single sign-on has no token either: it belongs to its manager (`manager_id`),
+    and deactivating the manager or resetting their password ends it."""
 
     __tablename__ = "page_sessions"
 
@@ -118,6 +123,11 @@ class PageSession(Base):
     bootstrap_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    manager_id: Mapped[str | None] = mapped_column(
+        ForeignKey("managers.id", ondelete="CASCADE"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(16), default="token", server_default="token")
+    """How it was opened: `token`, `password` or `oidc`."""
 
 
 class Preset(Base):

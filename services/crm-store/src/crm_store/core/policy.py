@@ -31,6 +31,8 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{P}/managers"): SUPERVISORS,
     ("POST", f"{P}/managers"): ADMINS,
     ("PATCH", f"{P}/managers/{{manager_id}}"): ADMINS,
+    ("POST", f"{P}/managers/{{manager_id}}/invitation"): ADMINS,
+    ("POST", f"{P}/managers/{{manager_id}}/password-reset"): ADMINS,
     ("GET", f"{P}/tokens"): ADMINS,
     ("POST", f"{P}/tokens"): ADMINS,
     ("DELETE", f"{P}/tokens/{{token_id}}"): ADMINS,

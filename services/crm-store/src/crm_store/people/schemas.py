@@ -89,3 +89,13 @@ class TokenInfo(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None = Field(description="Recorded at most once a minute")
     revoked_at: datetime | None
+
+
+class SignInLinkOut(BaseModel):
+    """A link that lets the manager set their page password: it works once, until
+    `expires_at`."""
+
+    manager_id: str
+    purpose: str = Field(description="`invitation` or `reset`")
+    url: str = Field(description="Shown once; only a hash of its secret is stored")
+    expires_at: datetime

@@ -1,5 +1,5 @@
-"""Page text in Python goes through `_` (templates use Jinja's `_`), so catalogues can translate
-it later. For now it only fills in the named values."""
+"""Page text in Python code goes through `_` (templates use Jinja's `_`): the message, formatted
+with its named values. Catalogues replace this with a per-request translation."""
 
 from __future__ import annotations
 
@@ -8,3 +8,6 @@ from typing import Any
 
 def _(message: str, **values: Any) -> str:
     return message % values if values else message
+
+
+gettext = _
