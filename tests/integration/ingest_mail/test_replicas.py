@@ -4,7 +4,8 @@ Dovecot and publishing to the real broker.
 Two `python -m ingest_mail` processes share one mailbox: only one polls it. The one polling is
 killed with SIGKILL and its working directory deleted (a pod gone with its files); the other
 takes the mailbox over once the lease runs out, from the shared checkpoint, and every message is
-on `mail.received.v1` exactly once. In-process, several intakes share mailboxes fairly and a
+on `mail.received.v1` exactly once. One frozen (SIGSTOP) past its lease wakes up to find the
+mailbox taken and publishes nothing again. In-process, several intakes share mailboxes fairly and a
 graceful stop hands its mailboxes over at once.
 """
 
@@ -33,7 +34,7 @@ from ingest_mail.imap import ImapIntake, PollerOptions
 from ingest_mail.leases import LeaseOptions
 from ingest_mail.mailboxes import MailboxConfig
 from integration.ingest_mail.conftest import open_store
-from integration.ingest_mail.imap_app import HTTP_TOKEN, MailTopic
+from integration.ingest_mail.imap_app import HTTP_TOKEN, MailTopic, at_least
 from integration.ingest_mail.mailboxes import key_of, mailbox, mailbox_entry, subjects
 from support.conditions import eventually, until
 from support.dovecot import MailAccount, make_message
@@ -215,6 +216,54 @@ async def test_one_replica_polls_a_mailbox_and_a_killed_ones_mailbox_moves_exact
     assert survivor_delivered == 4  # only what came after the kill: the checkpoint is shared
     # Within the lease time, one renewal round and a poll, with room for a loaded machine.
     assert moved_after < LEASE_TTL_S + 15
+
+
+async def test_a_replica_frozen_past_its_lease_stops_polling_and_publishes_nothing_again(
+    kafka_bootstrap: str, account: MailAccount, mail_database_url: str, tmp_path: Path
+) -> None:
+    """SIGSTOP the replica polling (a paused VM, a long GC, a partitioned node): the other one
+    takes over when the lease runs out; when the frozen one wakes up, it finds its lease gone
+    and stops, and no message is published twice."""
+    tag = uuid.uuid4().hex[:8]
+    entry = mailbox_entry(account)
+    name = entry["name"]
+    database = shared_database(mail_database_url, tmp_path)
+    account.append("INBOX", make_message(1, tag))
+
+    async with (
+        MailTopic(kafka_bootstrap, account.username) as topic,
+        replicas(2, tmp_path, kafka_bootstrap, database, [entry]) as (a, b),
+    ):
+        await topic.until("message 1", lambda r: len(r) >= 1)
+
+        async def holder_of() -> Replica | None:
+            polling = [r for r in (a, b) if await r.polls()]
+            return polling[0] if len(polling) == 1 else None
+
+        frozen = await eventually(holder_of, timeout=20, what="one replica polling")
+        [other] = [r for r in (a, b) if r is not frozen]
+        os.killpg(frozen.process.pid, signal.SIGSTOP)
+        try:
+            account.append("INBOX", *(make_message(n, tag) for n in (2, 3)))
+            await topic.until("the mail read by the replica that took over", at_least(3), 30)
+        finally:
+            os.killpg(frozen.process.pid, signal.SIGCONT)
+
+        async def stopped_polling() -> bool:
+            return not await frozen.polls()
+
+        await eventually(stopped_polling, timeout=20, what="the woken replica to stop polling")
+        account.append("INBOX", *(make_message(n, tag) for n in (4, 5)))
+        await topic.until("messages 4 and 5", at_least(5), 30)
+        await asyncio.sleep(LEASE_TTL_S)  # a late copy from the woken replica would show now
+        records = await topic.to_the_end()
+        assert await other.polls()
+        assert not await frozen.polls()
+        assert await frozen.delivered(name) == 1
+        assert await other.delivered(name) == 4
+
+    assert sorted(r.event.subject for r in records) == sorted(subjects(1, 2, 3, 4, 5))
+    assert len(records) == 5
 
 
 @dataclass
