@@ -847,7 +847,8 @@ def test_no_volume_of_a_service_holds_state_that_matters(
     assert all("emptyDir" in volume for volume in pod["volumes"]), name
     comments = volume_comments(K8S_DIR / "base" / f"{name}.yaml")
     for volume in pod["volumes"]:
-        assert len(comments.get(volume["name"], "")) > 40, f"{name}: say what {volume['name']} holds"
+        said = comments.get(volume["name"], "")
+        assert len(said) > 40, f"{name}: say what volume {volume['name']} holds"
     assert not by_kind(manifests, "PersistentVolumeClaim")
 
 
