@@ -5,7 +5,8 @@ Two `python -m ingest_mail` processes share one mailbox: only one polls it. The 
 killed with SIGKILL and its working directory deleted (a pod gone with its files); the other
 takes the mailbox over once the lease runs out, from the shared checkpoint, and every message is
 on `mail.received.v1` exactly once. One frozen (SIGSTOP) past its lease wakes up to find the
-mailbox taken and publishes nothing again. In-process, several intakes share mailboxes fairly and a
+mailbox taken and publishes nothing again. One cut off from PostgreSQL stops polling before the
+other starts. In-process, several intakes share mailboxes fairly and a
 graceful stop hands its mailboxes over at once.
 """
 
@@ -28,11 +29,13 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.imap import ImapIntake, PollerOptions
 from ingest_mail.leases import LeaseOptions
 from ingest_mail.mailboxes import MailboxConfig
+from integration.crm_store.tcp_proxy import TcpProxy
 from integration.ingest_mail.conftest import open_store
 from integration.ingest_mail.imap_app import HTTP_TOKEN, MailTopic, at_least
 from integration.ingest_mail.mailboxes import key_of, mailbox, mailbox_entry, subjects
@@ -311,3 +314,53 @@ async def test_replicas_share_mailboxes_fairly_and_a_graceful_stop_hands_them_ov
         for store in stores:
             await store.close()
     assert sorted(d[0] for d in sink.deliveries) == sorted(c.name for c in configs)
+
+
+@pytest.mark.parametrize("mail_database_url", ["postgresql"], indirect=True)
+async def test_a_replica_cut_off_from_the_database_stops_polling_before_another_starts(
+    account: MailAccount, mail_database_url: str
+) -> None:
+    """The database is cut off from one replica (a TCP proxy in front of PostgreSQL): it cannot
+    renew, so it stops its poller before its lease can run out; the other replica starts only
+    once the lease ran out, and reads the mail that came meanwhile, once."""
+    url = make_url(mail_database_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    config = mailbox(account, name=f"cut-{uuid.uuid4().hex[:6]}")
+    account.append("INBOX", make_message(1))
+    stores = [await open_store(proxied), await open_store(mail_database_url)]
+    sink = Sink([])
+    cut_off, direct = (intake([config], store, sink) for store in stores)
+    seen: dict[str, float] = {}
+
+    async def watch() -> None:
+        while True:
+            now = time.monotonic()
+            if not cut_off.keeper.held():
+                seen.setdefault("cut_off stopped", now)
+            if direct.keeper.held():
+                seen.setdefault("direct started", now)
+            await asyncio.sleep(0.01)
+
+    try:
+        async with cut_off.running():
+            await until(lambda: len(sink.deliveries) == 1, "message 1 read", 20)
+            async with direct.running():
+                await asyncio.sleep(2 * direct.keeper.options.renew_every_s)
+                assert cut_off.keeper.held() == {config.name}
+                assert not direct.keeper.held()
+                watcher = asyncio.create_task(watch())
+                await proxy.cut()
+                account.append("INBOX", make_message(2))
+                await until(lambda: len(sink.deliveries) == 2, "message 2 read", 30)
+                await until(lambda: "cut_off stopped" in seen, "the cut-off replica to stop", 10)
+                watcher.cancel()
+                await asyncio.sleep(1.0)  # a second delivery, if any, would show up now
+    finally:
+        await proxy.cut()
+        for store in stores:
+            await store.close()
+    assert seen["cut_off stopped"] < seen["direct started"], seen
+    assert [d[0] for d in sink.deliveries] == [config.name] * 2
+    assert len({d[1] for d in sink.deliveries}) == 2
