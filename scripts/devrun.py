@@ -189,7 +189,7 @@ def apply_dev_defaults() -> dict[str, str]:
         "SWITCHBOARD_DEFAULT_REGION": "US",
         "SWITCHBOARD_OWN_DOMAINS": "example.com",
         "CRM_STORE_DATABASE_URL": f"sqlite+aiosqlite:///{VAR / 'crm.db'}",
-        "INGEST_MAIL_CHECKPOINT_DB": str(VAR / "ingest-mail.db"),
+        "INGEST_MAIL_DATABASE_URL": f"sqlite+aiosqlite:///{VAR / 'ingest-mail.db'}",
         "CLASSIFIER_STATE_PATH": str(VAR / "classifier.db"),
         "SWITCHBOARD_LOG_FORMAT": "text",
     }
