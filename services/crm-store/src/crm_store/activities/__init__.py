@@ -4,7 +4,7 @@
 Routes: `/api/v1/activities`, `/api/v1/presets`. Other packages import from here only.
 """
 
-from crm_store.activities import assignment, domain
+from crm_store.activities import assignment, domain, presets
 from crm_store.activities.bulk import mark_all_handled
 from crm_store.activities.domain import (
     ACTIVITY_READERS,
@@ -61,6 +61,7 @@ __all__ = [
     "identification_closes",
     "mark_all_handled",
     "preset_applies",
+    "presets",
     "router",
     "set_status",
     "undo_status",

@@ -7,8 +7,9 @@ Routes: `/api/v1/contacts`, `/api/v1/companies`, `/api/v1/contact-points/export`
 import from here only.
 """
 
-from crm_store.directory import linking
+from crm_store.directory import fields, linking
 from crm_store.directory.delivery import undeliverable_of
+from crm_store.directory.field_routes import router as fields_router
 from crm_store.directory.linking import Link, LinkKind
 from crm_store.directory.points import PointInput
 from crm_store.directory.records import Changes, contact_name
@@ -31,6 +32,8 @@ __all__ = [
     "contact_view",
     "create_contact",
     "delivery_changed",
+    "fields",
+    "fields_router",
     "linking",
     "normalised_emails",
     "normalised_phones",

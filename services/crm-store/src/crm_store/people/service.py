@@ -26,22 +26,35 @@ from switchboard_shared.email_address import parse_address
 from switchboard_shared.problems import Problem
 
 
+def _address(value: str, field: str) -> str:
+    parsed = parse_address(value)
+    if parsed is None or parsed.address is None:
+        raise invalid(field, "not a valid e-mail address")
+    return parsed.address.lower()
+
+
+async def _free_extensions(
+    repo: PeopleRepository, extensions: list[str], manager_id: str | None = None
+) -> list[str]:
+    extensions = list(dict.fromkeys(extensions))
+    taken = [m for m in await repo.find_managers_by_extensions(extensions) if m.id != manager_id]
+    if taken:
+        used = sorted(set(extensions) & {e for m in taken for e in m.extensions})
+        raise Problem(409, "Conflict", f"extensions in use: {', '.join(used)}", field="extensions")
+    return extensions
+
+
 async def add_manager(
     session: AsyncSession, body: ManagerIn, region: str, who: Principal
 ) -> Manager:
-    email = parse_address(body.email)
-    if email is None or email.address is None:
-        raise invalid("email", "not a valid e-mail address")
-    extensions = list(dict.fromkeys(body.extensions))
+    address = _address(body.email, "email")
     repo = PeopleRepository(session)
-    taken = await repo.find_managers_by_extensions(extensions)
-    if taken:
-        used = sorted(set(extensions) & {e for m in taken for e in m.extensions})
-        raise Problem(409, "Conflict", f"extensions in use: {', '.join(used)}")
+    extensions = await _free_extensions(repo, body.extensions)
     manager = Manager(
         id=str(uuid.uuid4()),
         name=body.name,
-        email=email.address.lower(),
+        email=address,
+        aliases=list(dict.fromkeys(_address(a, "aliases") for a in body.aliases)),
         role=body.role.value,
         extensions=extensions,
         phones=[p.value for p in normalised_phones(body.phones, region)],
@@ -49,7 +62,7 @@ async def add_manager(
         created_at=utcnow(),
     )
     if not await repo.add_manager(manager):
-        raise Problem(409, "Conflict", "a manager with this e-mail address exists")
+        raise Problem(409, "Conflict", "a manager with this e-mail address exists", field="email")
     await repo.audit(
         [audit_entry(who, "created", "manager", manager.id, role=manager.role, email=manager.email)]
     )
@@ -57,13 +70,34 @@ async def add_manager(
 
 
 async def change_manager(
-    session: AsyncSession, manager_id: str, changes: dict[str, Any], who: Principal
+    session: AsyncSession,
+    manager_id: str,
+    changes: dict[str, Any],
+    who: Principal,
+    region: str = "US",
 ) -> Manager:
-    """Deactivating revokes every token of the manager (and so their page sessions)."""
+    """Rename, change the addresses, extensions, numbers or role; deactivating revokes every
+    token of the manager (and so their page sessions)."""
     repo = PeopleRepository(session)
     manager = await repo.get_manager(manager_id)
     if manager is None:
         raise Problem(404, "Not found", f"no manager {manager_id}")
+    if "email" in changes:
+        changes["email"] = _address(changes["email"], "email")
+        other = await repo.find_manager_by_email(changes["email"])
+        if other is not None and other.id != manager_id:
+            raise Problem(
+                409, "Conflict", "a manager with this e-mail address exists", field="email"
+            )
+    if "aliases" in changes:
+        changes["aliases"] = list(dict.fromkeys(_address(a, "aliases") for a in changes["aliases"]))
+    if "extensions" in changes:
+        changes["extensions"] = await _free_extensions(repo, changes["extensions"], manager_id)
+    if "phones" in changes:
+        changes["phones"] = [p.value for p in normalised_phones(changes["phones"], region)]
+    if "role" in changes:
+        changes["role"] = Role(changes["role"]).value
+    before = {name: getattr(manager, name) for name in changes}
     revoked: list[str] = []
     if changes.get("active") is False:
         access_repo = AccessRepository(session)
@@ -71,7 +105,11 @@ async def change_manager(
     for name, value in changes.items():
         setattr(manager, name, value)
     await repo.audit(
-        [audit_entry(who, "updated", "manager", manager_id, **changes, revoked=revoked)]
+        [
+            audit_entry(
+                who, "updated", "manager", manager_id, before=before, after=changes, revoked=revoked
+            )
+        ]
     )
     return manager
 
