@@ -107,7 +107,7 @@ async def change_manager(
     await repo.audit(
         [
             audit_entry(
-                who, "updated", "manager", manager_id, before=before, after=changes, revoked=revoked
+                who, "updated", "manager", manager_id, **changes, before=before, revoked=revoked
             )
         ]
     )
