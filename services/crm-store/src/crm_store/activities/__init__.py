@@ -24,7 +24,7 @@ from crm_store.activities.expiry import OutcomeExpiry, expire_outcome_requests
 from crm_store.activities.gauges import ActivityGauges
 from crm_store.activities.repository import ActivityFilter, ActivityRepository, Page
 from crm_store.activities.routes import router
-from crm_store.activities.schemas import ActivityOut
+from crm_store.activities.schemas import ActivityOut, PresetIn, PresetPatch
 from crm_store.activities.service import (
     ActivityRow,
     activity_record,
@@ -50,6 +50,8 @@ __all__ = [
     "Open",
     "OutcomeExpiry",
     "Page",
+    "PresetIn",
+    "PresetPatch",
     "activity_record",
     "activity_view",
     "assignment",

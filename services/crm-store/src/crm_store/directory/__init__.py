@@ -16,12 +16,14 @@ from crm_store.directory.records import Changes, contact_name
 from crm_store.directory.relinking import delivery_changed, owners_of, snapshot_contact_points
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.routes import contact_view, router
-from crm_store.directory.schemas import ContactOut
+from crm_store.directory.schemas import ContactFieldIn, ContactFieldPatch, ContactOut
 from crm_store.directory.service import ContactInput, create_contact, update_contact
 from crm_store.directory.validation import normalised_emails, normalised_phones
 
 __all__ = [
     "Changes",
+    "ContactFieldIn",
+    "ContactFieldPatch",
     "ContactInput",
     "ContactOut",
     "DirectoryRepository",

@@ -10,6 +10,15 @@ from crm_store.people import service
 from crm_store.people.handover import HandOver, hand_over
 from crm_store.people.repository import PeopleRepository
 from crm_store.people.routes import router
-from crm_store.people.schemas import ManagerIn, TokenIn
+from crm_store.people.schemas import ManagerIn, ManagerPatch, TokenIn
 
-__all__ = ["HandOver", "ManagerIn", "PeopleRepository", "TokenIn", "hand_over", "router", "service"]
+__all__ = [
+    "HandOver",
+    "ManagerIn",
+    "ManagerPatch",
+    "PeopleRepository",
+    "TokenIn",
+    "hand_over",
+    "router",
+    "service",
+]
