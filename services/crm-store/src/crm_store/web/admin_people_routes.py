@@ -153,7 +153,9 @@ async def _person_page(
         {"row": v.token, "state": v.state(now)}
         for v in await AccessRepository(session).list_tokens(manager_id=manager_id)
     ]
-    colleagues = [m for m in await people.list_managers(active_only=True) if m.id != manager_id]
+    colleagues = [
+        (m.id, m.name) for m in await people.list_managers(active_only=True) if m.id != manager_id
+    ]
     context.setdefault("errors", {})
     context.setdefault("values", {})
     context.setdefault("failed", "")

@@ -101,7 +101,7 @@ async def _form_page(
             user,
             "/contacts",
             contact=contact,
-            name=contact_name(contact) or _("(no name)"),
+            contact_label=contact_name(contact) or _("(no name)"),
             definitions=definitions,
             **context,
         ),
