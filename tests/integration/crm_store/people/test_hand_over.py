@@ -126,7 +126,9 @@ async def test_a_leaving_manager_hands_everything_over_in_one_step(
             .all()
         )
     assert set(handled) == {ada}  # the history still names who handled each call
-    reassigned = [m for m in outbox if m.key == open_id.encode() and b"reassigned" in m.value]
+    reassigned = [
+        m for m in outbox if m.key == open_id.encode() and b"reassigned" in (m.value or b"")
+    ]
     assert len(reassigned) == 1
     audit = (
         await client.get(

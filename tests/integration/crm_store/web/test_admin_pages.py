@@ -40,7 +40,7 @@ async def api(app: FastAPI, admin: dict[str, str]) -> AsyncIterator[httpx.AsyncC
 
 
 async def person(api: httpx.AsyncClient, name: str, role: str, ext: str = "") -> dict[str, Any]:
-    body = {"name": name, "email": f"{name.lower()}@our.example", "role": role}
+    body: dict[str, Any] = {"name": name, "email": f"{name.lower()}@our.example", "role": role}
     if ext:
         body["extensions"] = [ext]
     created = await api.post("/api/v1/managers", json=body)
