@@ -159,3 +159,34 @@ async def test_every_admin_page_passes_axe(site: Site) -> None:
         await admin.goto(path)
         await expect(admin.get_by_role("navigation", name="Admin sections")).to_be_visible()
         await accessible(admin)
+
+
+async def test_an_operator_fills_in_a_contacts_extra_fields(site: Site) -> None:
+    key = f"style_{uuid.uuid4().hex[:6]}"
+    admin = await site.page(ADMIN)
+    await admin.goto("/admin/fields")
+    form = admin.locator("form[action='/admin/fields']")
+    await form.get_by_label("Label", exact=True).fill("Decision style")
+    await form.get_by_label("Key", exact=True).fill(key)
+    await form.get_by_label("Type").select_option("choice")
+    await form.get_by_role("button", name="Add the field").click()
+    await expect(form.get_by_label("Choices (for a choice field)")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    await accessible(admin)
+    await form.get_by_label("Choices (for a choice field)").fill("Quick, Needs figures")
+    await form.get_by_role("button", name="Add the field").click()
+    await expect(admin.locator(f"#field-{key}")).to_contain_text("Decision style")
+
+    operator = await site.person("operator")
+    contact = await site.api("POST", "/api/v1/contacts", json={"first_name": "Noor"})
+    page = await site.page(operator)
+    await page.goto(f"/contacts/{contact['id']}")
+    await page.get_by_role("link", name="Fill in the fields").click()
+    await accessible(page)
+    await page.get_by_label("Decision style").select_option("Needs figures")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator(f'[data-field="{key}"]')).to_contain_text("Needs figures")
+    await accessible(page)
+    stored = await site.api("GET", f"/api/v1/contacts/{contact['id']}")
+    assert stored["fields"][key] == "Needs figures"

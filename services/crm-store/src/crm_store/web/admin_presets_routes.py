@@ -5,9 +5,9 @@ load. Registered on `routes.router`; the units of work are the API's (`activitie
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from crm_store.web.session import CurrentUser, PostingUser, User
 from switchboard_shared.events import ActivityKind, InteractionKind
 from switchboard_shared.problems import Problem
 
+Code = Annotated[str, Path(min_length=1, max_length=64)]
 NOTICES = {
     "added": "The preset was added; the cards offer it from their next load.",
     "saved": "The preset was saved.",
@@ -123,11 +124,10 @@ async def add_preset(
 
 @router.post("/admin/presets/{code}")
 async def edit_preset(
-    request: Request, code: str, session: SessionDep, user: PostingUser, form: FormDep
+    request: Request, code: Code, session: SessionDep, user: PostingUser, form: FormDep
 ) -> Response:
     """Save the form, or (a button of its own) retire or bring the preset back."""
     changer(user)
-    code = code[:64]
     action = form.get("action", "save")
     try:
         if action in ("retire", "restore"):
@@ -143,10 +143,10 @@ async def edit_preset(
 
 @router.post("/admin/presets/{code}/move")
 async def move_preset(
-    request: Request, code: str, session: SessionDep, user: PostingUser, form: FormDep
+    request: Request, code: Code, session: SessionDep, user: PostingUser, form: FormDep
 ) -> Response:
     changer(user)
     step = -1 if form.get("direction") == "up" else 1
-    await presets.move_preset(session, code[:64], step, user.principal)
+    await presets.move_preset(session, code, step, user.principal)
     await session.commit()
     return done("/admin/presets", "moved")
