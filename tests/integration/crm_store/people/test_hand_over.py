@@ -159,12 +159,17 @@ async def test_a_manager_edit_checks_addresses_and_extensions(
 ) -> None:
     ada = await person(client, admin, "Ida", "401")
     await person(client, admin, "Jo", "402")
+    token = await post(client, admin, "/api/v1/tokens", {"manager_id": ada})
     taken = await client.patch(
         f"/api/v1/managers/{ada}", json={"extensions": ["402"]}, headers=admin
     )
     assert taken.status_code == 409
     bad = await client.patch(f"/api/v1/managers/{ada}", json={"aliases": ["nope"]}, headers=admin)
     assert bad.status_code == 422
+    theirs = await client.patch(
+        f"/api/v1/managers/{ada}", json={"aliases": ["jo@our.example"]}, headers=admin
+    )
+    assert theirs.status_code == 409  # mail to one address reaches one manager
     changed = await client.patch(
         f"/api/v1/managers/{ada}",
         json={"aliases": ["Sales@Our.Example"], "extensions": ["401", "411"], "role": "supervisor"},
@@ -175,3 +180,6 @@ async def test_a_manager_edit_checks_addresses_and_extensions(
     assert body["aliases"] == ["sales@our.example"]
     assert body["extensions"] == ["401", "411"]
     assert body["role"] == "supervisor"
+    # The old token carried the old role: it no longer works.
+    who = {"Authorization": f"Bearer {token['token']}"}
+    assert (await client.get("/api/v1/presets", headers=who)).status_code == 401

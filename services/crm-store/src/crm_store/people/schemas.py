@@ -48,7 +48,9 @@ class ManagerPatch(Body):
     extensions: list[Extension] | None = Field(default=None, max_length=50)
     phones: list[str] | None = Field(default=None, max_length=20)
     role: Role | None = Field(
-        default=None, description="The role of the manager's tokens issued from now on"
+        default=None,
+        description="A new role revokes the manager's tokens (and ends their page sessions): "
+        "issue a new one",
     )
     active: bool | None = Field(
         default=None,

@@ -44,6 +44,25 @@ async def _free_extensions(
     return extensions
 
 
+async def _free_aliases(
+    repo: PeopleRepository, aliases: list[str], manager_id: str | None
+) -> list[str]:
+    """More addresses of a manager: valid, and nobody else's (mail to one must reach one)."""
+    wanted = list(dict.fromkeys(_address(a, "aliases") for a in aliases))
+    others = {
+        address
+        for m in await repo.list_managers()
+        if m.id != manager_id
+        for address in (m.email, *m.aliases)
+    }
+    taken = [a for a in wanted if a in others]
+    if taken:
+        raise Problem(
+            409, "Conflict", f"addresses of another manager: {', '.join(taken)}", field="aliases"
+        )
+    return wanted
+
+
 async def add_manager(
     session: AsyncSession, body: ManagerIn, region: str, who: Principal
 ) -> Manager:
@@ -54,7 +73,7 @@ async def add_manager(
         id=str(uuid.uuid4()),
         name=body.name,
         email=address,
-        aliases=list(dict.fromkeys(_address(a, "aliases") for a in body.aliases)),
+        aliases=await _free_aliases(repo, body.aliases, None),
         role=body.role.value,
         extensions=extensions,
         phones=[p.value for p in normalised_phones(body.phones, region)],
@@ -90,7 +109,7 @@ async def change_manager(
                 409, "Conflict", "a manager with this e-mail address exists", field="email"
             )
     if "aliases" in changes:
-        changes["aliases"] = list(dict.fromkeys(_address(a, "aliases") for a in changes["aliases"]))
+        changes["aliases"] = await _free_aliases(repo, changes["aliases"], manager_id)
     if "extensions" in changes:
         changes["extensions"] = await _free_extensions(repo, changes["extensions"], manager_id)
     if "phones" in changes:
@@ -99,8 +118,11 @@ async def change_manager(
         changes["role"] = Role(changes["role"]).value
     before = {name: getattr(manager, name) for name in changes}
     revoked: list[str] = []
+    access_repo = AccessRepository(session)
     if changes.get("active") is False:
-        access_repo = AccessRepository(session)
+        revoked = await access_repo.revoke(await access_repo.token_ids_of(manager_id), utcnow())
+    elif "role" in changes and changes["role"] != manager.role:
+        # A token carries the role it was issued with: none of them outlives a change of role.
         revoked = await access_repo.revoke(await access_repo.token_ids_of(manager_id), utcnow())
     for name, value in changes.items():
         setattr(manager, name, value)
