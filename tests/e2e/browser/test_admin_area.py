@@ -94,6 +94,7 @@ async def test_a_departing_managers_work_goes_to_a_colleague_and_history_keeps_t
     await expect(admin.get_by_role("heading", name=leaver.name)).to_be_visible()
     await accessible(admin)
     await admin.get_by_label("Colleague who takes over").select_option(colleague.id)
+    await admin.get_by_label(f"{leaver.name} leaves: deactivate them now").check()
     await admin.get_by_role("button", name="Deactivate and hand over").click()
     await expect(admin.get_by_role("status").filter(has_text="handed over")).to_be_visible()
     await expect(admin.get_by_role("heading", name=leaver.name)).to_contain_text("Deactivated")

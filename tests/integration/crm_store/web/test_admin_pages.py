@@ -156,7 +156,12 @@ async def test_people_tokens_and_a_hand_over_through_the_forms(
             nobody = await post(admin, f"{cy_page}/hand-over", {"successor_id": ""})
             assert nobody.status_code == 422
             assert error_next_to(nobody.text, "leave-successor_id")
-            handed = await post(admin, f"{cy_page}/hand-over", {"successor_id": bo["id"]})
+            unconfirmed = await post(admin, f"{cy_page}/hand-over", {"successor_id": bo["id"]})
+            assert unconfirmed.status_code == 422
+            assert "confirm" in error_next_to(unconfirmed.text, "leave-confirm")
+            handed = await post(
+                admin, f"{cy_page}/hand-over", {"successor_id": bo["id"], "confirm": "1"}
+            )
             assert handed.status_code == 303, handed.text
             ended = await cy.get("/")
             assert ended.status_code == 303

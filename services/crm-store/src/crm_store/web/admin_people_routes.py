@@ -302,6 +302,8 @@ async def hand_over_person(
     try:
         if not successor:
             raise invalid("successor_id", _("choose the colleague who takes over"))
+        if not checked(form, "confirm"):
+            raise invalid("confirm", _("tick this to confirm that they leave"))
         await hand_over(session, manager_id, successor, user.principal)
     except Problem as exc:
         return await _refused(session, user, manager_id, exc, form, "handover")
