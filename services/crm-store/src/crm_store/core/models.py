@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -89,6 +90,8 @@ class Manager(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     """argon2id of the page password; None: no password (not yet invited, or reset)."""
     password_set_at: Mapped[datetime | None]
+    aliases: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
+    """More addresses of the manager (a shared mailbox, an old address) besides `email`."""
 
 
 class ApiToken(Base):
@@ -144,6 +147,10 @@ class Preset(Base):
         JsonType, default=lambda: ["call", "mail"], server_default=text('\'["call", "mail"]\'')
     )
     """Which interactions' cards offer it: `call`, `mail`."""
+    labels: Mapped[dict[str, str]] = mapped_column(
+        JsonType, default=dict, server_default=text("'{}'")
+    )
+    """The label per locale code (`pl`, `ta`, ...); `label` is the English one and the fallback."""
 
 
 class Interaction(Base):
@@ -277,6 +284,10 @@ class Company(Base):
     merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fields: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, default=dict, server_default=text("'{}'")
+    )
+    """Values of the administrator's extra fields (`ContactField`), by key."""
 
 
 class Contact(Base):
@@ -294,6 +305,10 @@ class Contact(Base):
     merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fields: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, default=dict, server_default=text("'{}'")
+    )
+    """Values of the administrator's extra fields (`ContactField`), by key."""
 
 
 class Point(Base):
@@ -377,6 +392,27 @@ class PlanTarget(Base):
     target: Mapped[int] = mapped_column(Integer)
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactField(Base):
+    """An extra field the administrator defines for contacts or companies (a birthday, a
+    decision style). Retiring it (`active` false) keeps the values stored on the rows."""
+
+    __tablename__ = "contact_fields"
+    __table_args__ = (UniqueConstraint("entity", "key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    """`contact` or `company`."""
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    """`text`, `number`, `date` or `choice`."""
+    choices: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -13,8 +13,9 @@ from fastapi.responses import Response
 
 from crm_store.core import SessionDep, SettingsDep, allowed, utcnow
 from crm_store.people import PeopleRepository, credentials, lockout
+from crm_store.web.admin import admin_view
 from crm_store.web.render import page
-from crm_store.web.routes import Id, forbidden, router, view
+from crm_store.web.routes import Id, forbidden, router
 from crm_store.web.session import CurrentUser, PostingUser, User
 from switchboard_shared.problems import Problem
 
@@ -45,7 +46,7 @@ async def sign_in_state(
     now = utcnow()
     return page(
         "admin_signin.html",
-        **view(
+        **admin_view(
             user,
             SECTION,
             manager=manager,
@@ -84,7 +85,7 @@ async def _issue(
     base = settings.public_url or str(request.base_url)
     return page(
         "admin_signin.html",
-        **view(
+        **admin_view(
             user,
             SECTION,
             manager=manager,

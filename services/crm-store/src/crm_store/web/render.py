@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from crm_store.web import present
 from crm_store.web.forms import FormError
+from crm_store.web.i18n import locale_of, use_locale
 from crm_store.web.session import Refused, SignInRequired
 from switchboard_shared.problems import HTTP_TITLES, Problem, problem_response
 
@@ -155,6 +156,7 @@ class PageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def page_handler(request: Request) -> Response:
+            use_locale(locale_of(request))
             try:
                 response = await handler(request)
             except SignInRequired:

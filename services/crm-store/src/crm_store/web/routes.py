@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from crm_store.activities import domain
-from crm_store.core import InvalidCursorError, SessionDep, allowed, utcnow
+from crm_store.core import InvalidCursorError, Role, SessionDep, SettingsDep, allowed, utcnow
 from crm_store.people import PeopleRepository
 from crm_store.web import cards, counts, queries
 from crm_store.web.render import (
@@ -74,6 +74,8 @@ def nav(user: User) -> list[tuple[str, str]]:
     if can_identify(user):
         links.append(("/identify", "To identify"))
     links.append(("/contacts", "Contacts"))
+    if user.role in (Role.ADMIN, Role.SUPERVISOR):
+        links.append(("/admin", "Admin"))
     return links
 
 

@@ -3,7 +3,7 @@ keep an argon2 hash of their password, administrators hand out single-use links 
 (an invitation, a reset), failed sign-ins are counted for the lock-out, and page sessions may
 belong to a manager rather than to a token.
 
-Revision ID: 0009_page_sign_in
+Revision ID: 0007_page_sign_in
 Revises: 0006_preset_channels
 Create Date: 2026-12-01
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0009_page_sign_in"
+revision: str = "0007_page_sign_in"
 down_revision: str | None = "0006_preset_channels"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
