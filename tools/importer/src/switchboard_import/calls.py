@@ -175,11 +175,20 @@ def _next_line(row: Row) -> int:
 
 
 def chunks(
-    fmt: Format, job: Job, header: bytes, source: Iterator[Row], sent: list[str]
+    fmt: Format,
+    job: Job,
+    header: bytes,
+    source: Iterator[Row],
+    sent: list[str],
+    *,
+    window: int | None = None,
+    max_rows: int | None = None,
 ) -> Iterator[Chunk]:
     """Calls (their rows), in chunks of about `max_rows` rows or CHUNK_BYTES; each chunk with
     the checkpoint that holds once it and all before it are acknowledged."""
-    grouper = Grouper(window=fmt.window, sent=sent) if fmt.keys is not None else None
+    window = window or fmt.window
+    max_rows = max_rows or fmt.max_rows
+    grouper = Grouper(window=window, sent=sent) if fmt.keys is not None else None
     units: list[list[Row]] = []
     count = size = 0
     row: Row | None = None
@@ -200,12 +209,12 @@ def chunks(
             added = grouper.add(row, keys.keys, linked=keys.linked, ends=keys.ends)
             ready = list(added.ready)
             if added.late:
-                ready.append([replace(row, text=b"", problem=LATE.format(window=fmt.window))])
+                ready.append([replace(row, text=b"", problem=LATE.format(window=window))])
         for unit in ready:
             units.append(unit)
             count += len(unit)
             size += sum(len(r.text) for r in unit)
-        if count >= fmt.max_rows or size >= CHUNK_BYTES:
+        if count >= max_rows or size >= CHUNK_BYTES:
             yield cut(row)
             units, count, size = [], 0, 0
     if row is None:

@@ -100,6 +100,13 @@ class Leg:
         )
 
 
+def _in_order(leg: Leg) -> tuple[datetime, int, str, str, int]:
+    """Legs by start, then CDR sequence and channels: not by where the file put them."""
+    sequence = leg.record.get("sequence")
+    number = int(sequence) if sequence.isdigit() and len(sequence) < 18 else -1
+    return (leg.start, number, leg.channel, leg.dstchannel, leg.order)
+
+
 def leg_of(record: Record, rules: Rules, order: int = 0) -> Leg:
     status = _status(record)
     start = _time(record, "start", rules.zone)
@@ -196,12 +203,12 @@ def _trace(legs: Sequence[Leg], rules: Rules) -> list[CelEvent]:
                 exten=leg.record.get("dst")[:128],
                 context=leg.record.get("dcontext")[:128],
             )
-        last = max(own, key=lambda leg: (leg.end, leg.order))
+        last = max(own, key=lambda leg: (leg.end, _in_order(leg)))
         ended = max(leg.end for leg in own)
         status = DIAL_STATUS.get(last.status, "ANSWER")
         trace.emit("HANGUP", ended, channel, extra={"dialstatus": status})
     answered_by: dict[str, Leg] = {}  # party A -> the leg of the first party B it talked to
-    for leg in sorted(legs, key=lambda leg: (leg.start, leg.order)):
+    for leg in legs:
         if not leg.dstchannel:
             continue
         callee = leg.dstchannel
@@ -224,7 +231,7 @@ def _trace(legs: Sequence[Leg], rules: Rules) -> list[CelEvent]:
             # The caller reached someone else after the first answer: a transfer by the first.
             _transfer(trace, leg, earlier, legs)
         answered_by.setdefault(party_a, leg)
-        bridge = {"bridge_id": f"cdr:{trace.unique_id(party_a)}:{leg.order}"}
+        bridge = {"bridge_id": f"cdr:{trace.unique_id(party_a)}:{leg.start}:{callee}"}
         bridge["bridge_technology"] = "simple_bridge"
         for channel in (party_a, callee):
             trace.emit("BRIDGE_ENTER", leg.answer, channel, extra=bridge)
@@ -260,7 +267,7 @@ def build_from_legs(
     """The call these legs (all of one call, any order) describe; None when none is usable."""
     if not legs:
         return None
-    ordered = sorted(legs, key=lambda leg: (leg.start, leg.order))[:MAX_LEGS]
+    ordered = sorted(legs, key=_in_order)[:MAX_LEGS]
     events = _trace(ordered, rules)
     call = build_call(events, rules, policy, region)
     if call is None:
