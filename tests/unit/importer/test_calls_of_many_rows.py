@@ -15,7 +15,7 @@ import pytest
 
 from ingest_calls.domain import asterisk, cel
 from ingest_calls.domain.cel_assembly import calls_from
-from support.cel_traces import SCENARIOS, Pbx
+from support.cel_traces import SCENARIOS
 from switchboard_import.callformats import FORMATS, Job
 from switchboard_import.calls import Chunk, chunks, parse_chunk, read_header
 from switchboard_import.csvfile import Row, rows
