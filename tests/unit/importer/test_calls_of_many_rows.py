@@ -27,7 +27,7 @@ DE = PhonePolicy(default_region="DE")
 
 
 def _chunks(
-    path: Path, fmt: str, job: Job, start: dict[str, Any] | None = None, **limits: int
+    path: Path, fmt: str, job: Job, start: dict[str, Any] | None = None, *, limits: Any = None
 ) -> list[Chunk]:
     header, offset, line = read_header(path, FORMATS[fmt])
     sent: list[str] = []
@@ -35,7 +35,7 @@ def _chunks(
         offset, line, sent = start["offset"], start["line"], start.get("sent", [])
     with path.open("rb") as stream:
         source = rows(stream, start=offset, first_line=line)
-        return list(chunks(FORMATS[fmt], job, header, source, sent, **limits))
+        return list(chunks(FORMATS[fmt], job, header, source, sent, **(limits or {})))
 
 
 def imported(path: Path, fmt: str = "asterisk", **options: str) -> list[dict[str, Any]]:
@@ -170,7 +170,7 @@ def test_resuming_from_any_checkpoint_sends_every_call_exactly_once(tmp_path: Pa
     path.write_text("".join(ordered))
     job = Job("asterisk", "DE", DE, {})
     limits = {"window": 200, "max_rows": 100}
-    whole = _chunks(path, "asterisk", job, **limits)
+    whole = _chunks(path, "asterisk", job, limits=limits)
     assert len(whole) >= 10
 
     def call_ids(chunks_: list[Chunk]) -> list[str]:
@@ -185,7 +185,7 @@ def test_resuming_from_any_checkpoint_sends_every_call_exactly_once(tmp_path: Pa
     assert sorted(everything) == sorted({f"asterisk:1773000000.{n}" for n in range(600)})
     for stop in range(1, len(whole)):
         before = call_ids(whole[:stop])
-        after = call_ids(_chunks(path, "asterisk", job, whole[stop - 1].position, **limits))
+        after = call_ids(_chunks(path, "asterisk", job, whole[stop - 1].position, limits=limits))
         assert sorted(before + after) == sorted(everything), stop
 
 
