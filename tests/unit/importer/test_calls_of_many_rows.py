@@ -227,7 +227,7 @@ def test_the_documented_cel_custom_file_interleaving_two_calls() -> None:
         c["call_id"]: c
         for c in imported(DATA / "cel-custom-Master.csv", "asterisk-cel", timezone="Europe/Berlin")
     }
-    ring, transfer = calls["asterisk:1772442000.1"], calls["asterisk:1772442100.1"]
+    ring, transfer = calls["asterisk:1772700000.1"], calls["asterisk:1772700100.1"]
     assert ring["started_at"] == "2026-03-02T09:00:00Z"
     assert parties(ring) == [("+493012345678", "caller"), ("102", "answered"), ("101", "rung")]
     assert [t["kind"] for t in transfer["transfers"]] == ["blind"]

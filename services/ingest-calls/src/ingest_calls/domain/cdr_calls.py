@@ -35,7 +35,7 @@ from ingest_calls.domain.asterisk import (
     provider_call_id,
 )
 from ingest_calls.domain.cel_calls import build_call
-from switchboard_shared.events import CallRecorded, CallStatus, CelEvent
+from switchboard_shared.events import CallRecorded, CallStatus
 from switchboard_shared.phone import PhonePolicy
 
 MAX_LEGS = 200  # legs of one call built into it; past them, the rest are left out
@@ -140,12 +140,31 @@ def _cid_name(record: Record) -> str:
     return clid.strip().strip('"').strip()
 
 
+@dataclass(frozen=True, slots=True)
+class LegEvent:
+    """A channel event a leg stands for (the fields of `CelEvent` the builder reads)."""
+
+    event_name: str
+    event_time: datetime
+    unique_id: str
+    linked_id: str
+    channel: str
+    caller_id_num: str = ""
+    caller_id_name: str = ""
+    caller_id_dnid: str = ""
+    exten: str = ""
+    context: str = ""
+    application: str = ""
+    app_data: str = ""
+    extra: str = ""
+
+
 class _Trace:
     """The channel events of the legs, written channel by channel."""
 
     def __init__(self, linked: str) -> None:
         self.linked = linked
-        self.events: list[dict[str, object]] = []
+        self.events: list[LegEvent] = []
         self.ids: dict[str, str] = {}  # channel name -> unique id
 
     def unique_id(self, channel: str, uniqueid: str = "") -> str:
@@ -154,22 +173,23 @@ class _Trace:
             known = self.ids[channel] = uniqueid or f"cdr:{channel}:{self.linked}"[:150]
         return known
 
-    def emit(self, name: str, at: datetime, channel: str, **fields: object) -> None:
-        extra = fields.pop("extra", None)
+    def emit(
+        self,
+        name: str,
+        at: datetime,
+        channel: str,
+        *,
+        extra: dict[str, str] | None = None,
+        **fields: str,
+    ) -> None:
+        text = json.dumps(extra) if extra is not None else ""
+        unique_id = self.unique_id(channel)
         self.events.append(
-            {
-                "event_name": name,
-                "event_time": at,
-                "unique_id": self.unique_id(channel),
-                "linked_id": self.linked,
-                "channel": channel,
-                "extra": json.dumps(extra) if extra is not None else "",
-                **fields,
-            }
+            LegEvent(name, at, unique_id, self.linked, channel, extra=text, **fields)
         )
 
 
-def _trace(legs: Sequence[Leg], rules: Rules) -> list[CelEvent]:
+def _trace(legs: Sequence[Leg], rules: Rules) -> list[LegEvent]:
     # The CEL path names a call after the lowest of its linkedids: so does this.
     linked = min(
         (leg.record.get("linkedid") or leg.record.get("uniqueid") or provider_call_id(leg.record))
@@ -236,7 +256,7 @@ def _trace(legs: Sequence[Leg], rules: Rules) -> list[CelEvent]:
         for channel in (party_a, callee):
             trace.emit("BRIDGE_ENTER", leg.answer, channel, extra=bridge)
             trace.emit("BRIDGE_EXIT", leg.end, channel, extra=bridge)
-    return [CelEvent.model_validate(event) for event in trace.events]
+    return trace.events
 
 
 def _transfer(trace: _Trace, leg: Leg, earlier: Leg, legs: Sequence[Leg]) -> None:
