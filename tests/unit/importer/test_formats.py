@@ -56,10 +56,24 @@ def test_freepbx_export_uses_the_did_and_the_header() -> None:
 
 def test_twilio_console_times_become_the_callback_timestamp() -> None:
     events, _ = parsed("twilio", "twilio-calls.csv", "US")
-    assert events[0]["ended_at"] == "2026-03-05T08:04:01Z"
-    assert events[0]["talk_s"] == 240
-    assert events[1]["status"] == "no_answer"
-    assert events[2]["linked_id"] == "CA1111111111111111111111111111111a"
+    by_id = {e["call_id"]: e for e in events}
+    missed = by_id["twilio:CA1111111111111111111111111111111b"]
+    assert missed["status"] == "no_answer"
+    assert missed["ended_at"] == "2026-03-05T09:00:25Z"
+
+
+def test_a_twilio_call_and_its_dialled_leg_are_one_call() -> None:
+    """The parent (the caller reaching our number) and the `<Dial>` leg to client:alice, whose
+    row names the parent: one call, answered by alice, under the parent's id."""
+    events, _ = parsed("twilio", "twilio-calls.csv", "US")
+    assert len(events) == 2
+    [call] = [e for e in events if e["call_id"] == "twilio:CA1111111111111111111111111111111a"]
+    assert call["ended_at"] == "2026-03-05T08:04:01Z"
+    assert (call["status"], call["agent"]) == ("answered", "alice")
+    assert call["talk_s"] == 238  # the dialled leg's
+    roles = [(p["extension"] or p["number"], p["role"]) for p in call["participants"]]
+    assert roles == [("+14155550100", "caller"), ("alice", "answered")]
+    assert call["counterpart"] == "+14155550100"
 
 
 def test_generic_local_times_are_read_in_the_given_zone() -> None:

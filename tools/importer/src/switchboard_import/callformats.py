@@ -19,10 +19,11 @@ live path would have made of it -- same fields, same `call_id`, same `ce_id`:
   CEL backend, in the column order of Asterisk's `cel_custom.conf` sample, or a header line of
   `cel` table columns), each row read as the AMI `CEL` event it records.
 
-Asterisk and FreePBX write a row per leg and CEL a row per channel event; the rows of one call
-are gathered (`grouping`, over the keys `keys` names) and built into one call as the live CEL
-path builds it: CDR legs through `cdr_calls.build_from_legs`, CEL events through the CEL
-assembler's `calls_from`. Every other format is a call per row.
+Asterisk and FreePBX write a row per leg, CEL a row per channel event, Twilio a row per leg of
+a `<Dial>` (`ParentCallSid`); the rows of one call are gathered (`grouping`, over the keys
+`keys` names) and built into one call as the live CEL path builds it: CDR legs through
+`cdr_calls.build_from_legs`, CEL events through the CEL assembler's `calls_from`, Twilio legs
+through `twilio_calls.merge`. 3CX and generic files are a call per row.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from ingest_calls.domain import asterisk, cdr_calls, cel, generic, threecx, twilio
+from ingest_calls.domain import asterisk, cdr_calls, cel, generic, threecx, twilio, twilio_calls
 from ingest_calls.domain.calls import CallEvent
 from ingest_calls.domain.cel_assembly import calls_from, joining_keys
 from ingest_calls.domain.errors import InvalidPayload
@@ -340,6 +341,39 @@ def _parse_twilio(job: Job, header: bytes, rows: Sequence[bytes]) -> list[CallEv
     return events
 
 
+def _twilio_keys(job: Job, header: bytes, row: bytes) -> Keys:
+    """A leg and its parent: `CallSid`, `ParentCallSid`."""
+    try:
+        names = [TWILIO_COLUMNS.get(_key(f), "") for f in _fields(header)]
+        values = _fields(row)
+    except (csv.Error, UnicodeDecodeError):
+        return NO_KEYS
+    if len(names) != len(values):
+        return NO_KEYS
+    fields = dict(zip(names, values, strict=True))
+    sids = (fields.get("CallSid", "").strip(), fields.get("ParentCallSid", "").strip())
+    return Keys([f"sid:{sid}" for sid in sids if sid])
+
+
+def _build_twilio(job: Job, header: bytes, rows: Sequence[Row]) -> Built:
+    """A parent call and its dialled legs -> one call (`twilio_calls.merge`)."""
+    rejected: list[tuple[int, str]] = []
+    legs: list[CallRecorded] = []
+    for row in rows:
+        try:
+            [event] = _parse_twilio(job, header, [row.text])
+        except InvalidPayload as exc:
+            rejected.append((row.line, exc.detail))
+            continue
+        if not isinstance(event, CallRecorded):
+            rejected.append((row.line, "not a finished call (a progress state)"))
+            continue
+        legs.append(event)
+    if not legs:
+        return [], rejected
+    return [twilio_calls.merge(legs)], rejected
+
+
 # --- generic: a column mapping onto the generic webhook's fields ------------------------------
 
 GENERIC_FIELDS = tuple(
@@ -447,7 +481,15 @@ FORMATS: dict[str, Format] = {
         "asterisk-cel", "asterisk", _cel_header, keys=_cel_keys, build=_build_cel, window=50_000
     ),
     "threecx": Format("threecx", "threecx", _threecx_header, _parse_threecx),
-    "twilio": Format("twilio", "twilio", _twilio_header, _parse_twilio, needs_header=True),
+    "twilio": Format(
+        "twilio",
+        "twilio",
+        _twilio_header,
+        _parse_twilio,
+        needs_header=True,
+        keys=_twilio_keys,
+        build=_build_twilio,
+    ),
     "generic": Format(
         "generic",
         "generic",
