@@ -16,9 +16,8 @@ direction, and the same `call_id` (`asterisk:<linkedid>`) and ce_id.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -157,6 +156,7 @@ class LegEvent:
     application: str = ""
     app_data: str = ""
     extra: str = ""
+    extra_fields: Mapping[str, str] | None = None  # `extra`, parsed (read by `extra_of`)
 
 
 class _Trace:
@@ -182,10 +182,9 @@ class _Trace:
         extra: dict[str, str] | None = None,
         **fields: str,
     ) -> None:
-        text = json.dumps(extra) if extra is not None else ""
         unique_id = self.unique_id(channel)
         self.events.append(
-            LegEvent(name, at, unique_id, self.linked, channel, extra=text, **fields)
+            LegEvent(name, at, unique_id, self.linked, channel, extra_fields=extra, **fields)
         )
 
 

@@ -96,7 +96,11 @@ class ChannelEvent(Protocol):
 
 
 def extra_of(event: ChannelEvent) -> dict[str, Any]:
-    """`Extra` as JSON (Asterisk 12+); {} when it is plain text or absent."""
+    """`Extra` as JSON (Asterisk 12+); {} when it is plain text or absent. An event made here
+    rather than received (`cdr_calls.LegEvent`) may carry it already parsed."""
+    parsed = getattr(event, "extra_fields", None)
+    if parsed is not None:
+        return dict(parsed)
     if not event.extra.startswith("{"):
         return {}
     try:
