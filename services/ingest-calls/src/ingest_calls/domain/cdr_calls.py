@@ -139,7 +139,7 @@ def _cid_name(record: Record) -> str:
     return clid.strip().strip('"').strip()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x
 class LegEvent:
     """A channel event a leg stands for (the fields of `CelEvent` the builder reads)."""
 
@@ -287,10 +287,6 @@ def build_from_legs(
     if not legs:
         return None
     ordered = sorted(legs, key=_in_order)[:MAX_LEGS]
-    events = _trace(ordered, rules)
-    call = build_call(events, rules, policy, region)
-    if call is None:
-        return None
     recording = next(
         (
             url
@@ -304,4 +300,5 @@ def build_from_legs(
         "legs": [leg.record.raw for leg in ordered[:MAX_RAW_LEGS]],
         "leg_count": len(legs),
     }
-    return call.model_copy(update={"raw": raw, "recording_url": recording})
+    events = _trace(ordered, rules)
+    return build_call(events, rules, policy, region, raw=raw, recording_url=recording)

@@ -463,8 +463,11 @@ def build_call(
     region: str,
     *,
     complete: bool = True,
+    raw: dict[str, Any] | None = None,
+    recording_url: str | None = None,
 ) -> CallRecorded | None:
-    """The call these events (every linkedid of one call) describe; None without a real channel."""
+    """The call these events (every linkedid of one call) describe; None without a real channel.
+    `raw` replaces the summary of the events kept in `raw` (a call built from other records)."""
     if not events:
         return None
     channels = channels_of(events)
@@ -563,13 +566,15 @@ def build_call(
         linked_id=linked[0],
         talk_s=None if answered_at else 0.0,
         hangup_cause=None if connected else (caller.dial_status or None),
-        raw={
+        raw=raw
+        or {
             "source": "cel",
             "linked_ids": linked[:50],
             "events": len(events),
             "channels": [c.name for c in channels[:50]],
             "complete": complete,
         },
+        recording_url=recording_url,
         participants=participants,
         requested=requested or None,
         transfers=transfers,
