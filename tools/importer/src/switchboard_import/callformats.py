@@ -117,12 +117,23 @@ def _header_layout(header: bytes) -> tuple[str, ...] | None:
     return tuple(asterisk._canonical(f) for f in _fields(header))
 
 
+@functools.lru_cache(maxsize=16)
+def _rules_of(options: tuple[tuple[str, str], ...]) -> asterisk.Rules:
+    """The adapter's rules, read once per set of options (a job reaches a worker per chunk)."""
+    return asterisk.rules_from(dict(options))
+
+
+def _rules(job: Job) -> asterisk.Rules:
+    try:
+        return _rules_of(tuple(sorted(job.options.items())))
+    except ValueError as exc:
+        raise InvalidPayload(f"asterisk adapter misconfigured: {exc}") from exc
+
+
 def _asterisk_keys(job: Job, header: bytes, row: bytes) -> Keys:
     try:
         fields = _fields(row)
-        names = _header_layout(header) or tuple(
-            asterisk._canonical(c) for c in asterisk._list(job.options, "csv_columns")
-        )
+        names = _header_layout(header) or _rules(job).csv_columns
         names = names or asterisk._layout_for(fields, 0)
     except (csv.Error, InvalidPayload, UnicodeDecodeError):
         return NO_KEYS  # a call of its own: the adapter names what is wrong with it
@@ -134,10 +145,7 @@ def _asterisk_keys(job: Job, header: bytes, row: bytes) -> Keys:
 def _build_asterisk(job: Job, header: bytes, rows: Sequence[Row]) -> Built:
     """The legs of one call (its CDR rows) -> the one call, as the CEL path builds it."""
     rejected: list[tuple[int, str]] = []
-    try:
-        rules = asterisk.rules_from(job.options)
-    except ValueError as exc:
-        raise InvalidPayload(f"asterisk adapter misconfigured: {exc}") from exc
+    rules = _rules(job)
     legs = []
     for row in rows:
         try:
@@ -243,10 +251,7 @@ def _build_cel(job: Job, header: bytes, rows: Sequence[Row]) -> Built:
             rejected.append((row.line, getattr(exc, "detail", str(exc))))
     if not events:
         return [], rejected
-    try:
-        rules = asterisk.rules_from(job.options)
-    except ValueError as exc:
-        raise InvalidPayload(f"asterisk adapter misconfigured: {exc}") from exc
+    rules = _rules(job)
     try:
         calls = calls_from(events, rules, job.policy, job.region)
     except (ValidationError, ValueError) as exc:
