@@ -232,3 +232,22 @@ def test_the_documented_cel_custom_file_interleaving_two_calls() -> None:
     assert parties(ring) == [("+493012345678", "caller"), ("102", "answered"), ("101", "rung")]
     assert [t["kind"] for t in transfer["transfers"]] == ["blind"]
     assert parties(transfer)[1:] == [("101", "answered"), ("102", "transferred_to")]
+
+
+def test_a_leg_written_beyond_the_window_is_reported_and_makes_no_second_call(
+    tmp_path: Path,
+) -> None:
+    lines = (DATA / "Master-multileg.csv").read_bytes().splitlines(keepends=True)
+    path = tmp_path / "Master.csv"
+    # the ring group's second leg (line 3) moved to the end: 9 rows after its first
+    path.write_bytes(b"".join([*lines[:2], *lines[3:], lines[2]]))
+    job = Job("asterisk", "DE", DE, {})
+    calls, rejected = [], []
+    for chunk in _chunks(path, "asterisk", job, limits={"window": 5}):
+        parsed = parse_chunk(job, b"", chunk.units, chunk.position, chunk.done)
+        calls += [json.loads(r.value or b"") for r in parsed.records]
+        rejected += [(line, reason) for line, reason, _ in parsed.rejected]
+    assert len(calls) == 5
+    assert [c["call_id"] for c in calls].count("asterisk:1773046800.101") == 1
+    [(line, reason)] = rejected
+    assert line == 12 and "already imported" in reason
