@@ -2,9 +2,13 @@
 imported into a real broker by `switchboard import calls`, as a user runs it.
 
 Prints rows per second into Kafka (target: >= 20,000), then checks that the legs of each call
-became one call on `calls.recorded.history.v1` (records = distinct calls, one per linkedid),
-that importing the file again adds no record, and that an import interrupted with Ctrl-C
-halfway and run again ends with the same counts as the uninterrupted one.
+became one call on `calls.recorded.history.v1` (records = distinct calls, one per linkedid).
+Then the pipeline: the four services (crm-store on SQLite) read what was imported; it prints the
+calls per second they store and whether that keeps up with the import, and checks that the
+interactions stored are the distinct calls and that no activity was opened (every row is older
+than the 72 h horizon), within SWITCHBOARD_BENCH_IMPORT_PIPELINE_S (default 900 s). Last, that
+importing the file again adds no record, and that an import interrupted with Ctrl-C halfway and
+run again ends with the same counts as the uninterrupted one.
 
     python scripts/bench_import.py [--rows 200000] [--bootstrap host:port]
 
@@ -23,21 +27,27 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+from crm_store.core import Activity, Interaction, make_engine  # noqa: E402
+from crm_store.migrate import migrate  # noqa: E402
 from support.broker import start_broker  # noqa: E402
+from support.stack import make_stack  # noqa: E402
 from switchboard_shared.admin import create_topics  # noqa: E402
 from switchboard_shared.settings import CommonSettings  # noqa: E402
 from switchboard_shared.topics import CALLS_RECORDED_HISTORY  # noqa: E402
 
 TOPIC = CALLS_RECORDED_HISTORY.name
 TARGET_ROWS_PER_S = 20_000
+PIPELINE_S = float(os.environ.get("SWITCHBOARD_BENCH_IMPORT_PIPELINE_S", "900"))
 SWITCHBOARD = str(Path(sys.executable).with_name("switchboard"))
 
 
@@ -186,6 +196,52 @@ async def topic_contents(bootstrap: str) -> tuple[int, set[str], set[str]]:
         await consumer.stop()
 
 
+async def pipeline(bootstrap: str, workdir: Path, calls: int, import_s: float) -> dict[str, bool]:
+    """The services read the imported history: stored calls per second against the import's."""
+    run = uuid.uuid4().hex[:6]
+    home = workdir / f"import-pipeline-{run}"
+    home.mkdir(parents=True)
+    url = f"sqlite+aiosqlite:///{home / 'crm.db'}"
+    await migrate(url)
+    stack = make_stack(
+        home,
+        bootstrap=bootstrap,
+        database_url=url,
+        secrets={"CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": "bench-admin-token-0123456789abcdef"},
+    )
+    stack.env["SWITCHBOARD_LOG_LEVEL"] = "WARNING"
+    engine = make_engine(url)
+
+    async def count(model: type[Interaction] | type[Activity]) -> int:
+        async with engine.connect() as connection:
+            query = select(func.count()).select_from(model)
+            return int((await connection.execute(query)).scalar_one())
+
+    started = time.monotonic()
+    await asyncio.to_thread(stack.start)
+    try:
+        stored = 0
+        while stored < calls and time.monotonic() - started < PIPELINE_S:
+            await asyncio.sleep(2.0)
+            stored = await count(Interaction)
+        seconds = time.monotonic() - started
+        activities = await count(Activity)
+    finally:
+        await asyncio.to_thread(stack.stop)
+        await engine.dispose()
+    rate, import_rate = stored / seconds, calls / import_s
+    keeps_up = rate >= import_rate
+    print(
+        f"  pipeline: {stored:,} of {calls:,} calls stored in {seconds:.0f} s (services started "
+        f"included): {rate:,.0f} calls/s against the import's {import_rate:,.0f} calls/s: "
+        f"{'keeps up' if keeps_up else 'falls behind (the history waits on its topics)'}"
+    )
+    return {
+        "interactions stored = distinct calls": stored == calls,
+        "no activity opened for history older than the horizon": activities == 0,
+    }
+
+
 async def bench(bootstrap: str, workdir: Path, rows: int = 200_000) -> bool:
     path = workdir / "Master.csv"
     calls = await asyncio.to_thread(generate, path, rows)
@@ -222,6 +278,7 @@ async def bench(bootstrap: str, workdir: Path, rows: int = 200_000) -> bool:
             len(ids) == calls and len(linked) == calls
         ),
     }
+    checks |= await pipeline(bootstrap, workdir, calls, first_run.seconds)
     await asyncio.to_thread(run, path, state, env)
     records_after, _, _ = await topic_contents(bootstrap)
     checks["re-import adds no record"] = records_after == records
