@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from crm_store.activities import domain
-from crm_store.core import InvalidCursorError, Role, SessionDep, SettingsDep, allowed, utcnow
+from crm_store.core import InvalidCursorError, Role, SessionDep, allowed, utcnow
 from crm_store.people import PeopleRepository
 from crm_store.web import cards, counts, queries
 from crm_store.web.render import (
