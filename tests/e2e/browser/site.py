@@ -177,10 +177,17 @@ class Site:
         self.contexts.append(context)
         page = await context.new_page()
         await page.goto("/login")
+        # The token form, by its place (the page may speak any language).
+        await page.locator("details.token-sign-in summary").click()
         await page.locator("#token").fill(person.token)
-        await page.locator("form.stack button[type=submit]").click()
+        await page.locator("details.token-sign-in button[type=submit]").click()
         await page.wait_for_url(lambda url: not url.endswith("/login"))
         return page
+
+    async def admin_page(self) -> Page:
+        """A fresh browser session of the bootstrap administrator (its token)."""
+        admin = Person(id="", name="Administrator", token=ADMIN_TOKEN, extension="")
+        return await self.page(admin)
 
     async def close(self) -> None:
         for context in self.contexts:

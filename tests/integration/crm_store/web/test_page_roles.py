@@ -12,8 +12,14 @@ promises in words (docs/managers-page.md, the route docstrings):
 - setting a status is for admin, supervisor and manager; a viewer reads but cannot click;
 - the team view is for those who see every inbox (admin, supervisor, viewer);
 - contacts and their timelines are for every signed-in role;
-- identifying numbers (creating or extending a contact) is for admin and operator;
-- a stranger is sent to sign in.
+- identifying numbers (creating or extending a contact) is for admin and operator, and so is
+  filling in a contact's extra fields;
+- setting a password with a link and single sign-on are for everyone (the link or the provider
+  says who it is; without single sign-on configured its addresses are 404);
+- a person's sign-in details are for admin and supervisor, inviting and resetting a password
+  for admin only;
+- the admin area is read by administrators and supervisors and changed by administrators only;
+- a stranger is sent to sign in (to come back where they were: `?next=` is not compared).
 
 "Served" means the request got past authorisation: the page, or a 404 for a made-up id, a 422
 for an empty form, a 400 for an expired sign-in form. "Refused" is a 403.
@@ -86,11 +92,43 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/identify"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/contact"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/link"): only(ADMIN, OPERATOR),
+    ("GET", "/set-password"): EVERYONE,  # no link: 410, ask for another
+    ("POST", "/set-password"): EVERYONE,  # without the form's nonce: 400, asked again
+    ("GET", "/login/sso"): EVERYONE,  # not configured here: 404
+    ("GET", "/login/sso/callback"): EVERYONE,
+    ("GET", "/admin/people/{manager_id}/sign-in"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/people/{manager_id}/invitation"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/password-reset"): only(ADMIN),
+    ("GET", "/contacts/{contact_id}/fields"): only(ADMIN, OPERATOR),
+    ("POST", "/contacts/{contact_id}/fields"): only(ADMIN, OPERATOR),
+    ("GET", "/admin"): only(ADMIN, SUPERVISOR),
+    ("GET", "/admin/people"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/people"): only(ADMIN),
+    ("GET", "/admin/people/{manager_id}"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/people/{manager_id}"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/tokens"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/tokens/{token_id}/revoke"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/hand-over"): only(ADMIN),
+    ("GET", "/admin/presets"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/presets"): only(ADMIN),
+    ("POST", "/admin/presets/{code}"): only(ADMIN),
+    ("POST", "/admin/presets/{code}/move"): only(ADMIN),
+    ("GET", "/admin/plan"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/plan"): only(ADMIN),
+    ("POST", "/admin/plan/{target_id}/remove"): only(ADMIN),
+    ("GET", "/admin/fields"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/fields"): only(ADMIN),
+    ("POST", "/admin/fields/{field_id}"): only(ADMIN),
 }
 
 PATH_VALUES = {
     "{activity_id}": "no-such-activity",
     "{contact_id}": "no-such-contact",
+    "{manager_id}": "no-such-manager",
+    "{token_id}": "no-such-token",
+    "{code}": "no_such_preset",
+    "{target_id}": "no-such-target",
+    "{field_id}": "no-such-field",
     "{name}": sorted(STATIC_TYPES)[0],  # a file that is there
 }
 FORMS: dict[str, dict[str, str]] = {
@@ -171,7 +209,7 @@ def outcome(response: httpx.Response) -> str:
     if response.status_code == 403:
         return REFUSED
     if response.status_code in (302, 303, 307):
-        return f"redirect:{response.headers['location']}"
+        return f"redirect:{response.headers['location'].partition('?')[0]}"
     if response.status_code == 401 or response.status_code >= 500:
         return f"unexpected {response.status_code}: {response.text[:200]}"
     return SERVED

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -167,7 +168,8 @@ async def test_pages_send_strangers_to_sign_in(app: FastAPI) -> None:
         for path in ("/", "/team", "/identify", "/contacts", "/contacts/some-id"):
             response = await client.get(path)
             assert response.status_code == 303, path
-            assert response.headers["location"] == "/login"
+            back = "" if path == "/" else "?" + urlencode({"next": path})
+            assert response.headers["location"] == "/login" + back
         post = await client.post("/activities/x/status", data={"preset": "completed"})
         assert post.status_code == 303
         fetched = await client.post(

@@ -20,6 +20,7 @@ from crm_store.directory import (
     update_contact,
 )
 from crm_store.web import contacts
+from crm_store.web.field_routes import shown_fields
 from crm_store.web.forms import FormDep, FormError, checked, text_field
 from crm_store.web.i18n import _, ngettext
 from crm_store.web.render import fragment, page, wants_json
@@ -93,6 +94,8 @@ async def timeline_page(
             entries=entries,
             next_cursor=next_cursor,
             shows_activities=sees_inbox(user),
+            extra_fields=await shown_fields(session, "contact", contact.fields),
+            fills_fields=can_identify(user),
         ),
     )
 

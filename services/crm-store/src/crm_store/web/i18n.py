@@ -130,3 +130,8 @@ def language_names() -> tuple[tuple[str, str], ...]:
     return tuple(
         (code, (_locale(code).get_display_name(code) or code).capitalize()) for code in LOCALES
     )
+
+
+def current_locale() -> str:
+    """The request's locale code (`pl`), e.g. to pick a preset's label in it."""
+    return current().code

@@ -279,9 +279,9 @@ def sender_name(payload: Mapping[str, Any]) -> tuple[str, str]:
     if not name or "@" in name:
         return "", ""
     if "," in name:
-        last, _, first = name.partition(",")
+        last, _sep, first = name.partition(",")
         return first.strip(), last.strip()
-    first, _, last = name.rpartition(" ")
+    first, _sep, last = name.rpartition(" ")
     return (first, last) if first else (last, "")
 
 

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities import ActivityFilter, ActivityRepository, domain
+from crm_store.activities import presets as presets_api
 from crm_store.core import Activity, Company, Contact, Interaction, Manager, Preset, Principal
 from crm_store.directory import contact_name
 from crm_store.people import PeopleRepository
 from crm_store.reports import ManagerReport, manager_report
 from crm_store.web import counts, present
-from crm_store.web.i18n import _
+from crm_store.web.i18n import _, current_locale
 
 ALL = "all"
 UNASSIGNED = "unassigned"
@@ -179,7 +180,7 @@ async def who_of(
 
 def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[PresetButton]:
     return [
-        PresetButton(p.code, present.preset_label(p), p.closes)
+        PresetButton(p.code, presets_api.label_in(p.labels, p.label, current_locale()), p.closes)
         for p in presets
         if p.active
         and domain.preset_applies(p.kinds, kind)
@@ -190,7 +191,8 @@ def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[Pres
 
 async def preset_labels(session: AsyncSession) -> dict[str, str]:
     presets = await ActivityRepository(session).list_presets(include_inactive=True)
-    return {p.code: present.preset_label(p) for p in presets}
+    locale = current_locale()
+    return {p.code: presets_api.label_in(p.labels, p.label, locale) for p in presets}
 
 
 async def manager_names(session: AsyncSession) -> dict[str, str]:
@@ -243,9 +245,7 @@ async def inbox_items(
     )
     whos = await who_of(session, [(a.contact_id, a.company_id, a.counterpart) for a in activities])
     presets = await repo.list_presets()
-    labels = {
-        p.code: present.preset_label(p) for p in await repo.list_presets(include_inactive=True)
-    }
+    labels = await preset_labels(session)
     names = await manager_names(session) if activities else {}
     items = []
     for activity, who in zip(activities, whos, strict=True):

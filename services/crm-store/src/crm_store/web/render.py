@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from babel.messages.extract import extract_javascript
 from fastapi import Request, Response
@@ -141,11 +142,16 @@ def failure(request: Request, status: int, title: str, detail: str = "", **extra
 
 
 def signed_out(request: Request) -> Response:
+    """To the sign-in form; a page asked for comes back after signing in (`next`)."""
     if wants_json(request):
         return JSONResponse(
             {"error": _("Your session has ended"), "detail": _("sign in again")}, status_code=401
         )
-    return RedirectResponse("/login", status_code=303)
+    path = request.url.path
+    if request.method != "GET" or path == "/":
+        return RedirectResponse("/login", status_code=303)
+    back = path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode({'next': back})}", status_code=303)
 
 
 def secure(request: Request, response: Response) -> Response:
