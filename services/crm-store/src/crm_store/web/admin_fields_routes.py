@@ -16,13 +16,13 @@ from crm_store.core import SessionDep, invalid
 from crm_store.directory import ContactFieldIn, ContactFieldPatch, fields
 from crm_store.web.admin import admin_view, changer, done, field_errors, reader
 from crm_store.web.forms import FormDep
-from crm_store.web.i18n import _
+from crm_store.web.i18n import N_, _
 from crm_store.web.render import page
 from crm_store.web.routes import Id, router
 from crm_store.web.session import CurrentUser, PostingUser, User
 from switchboard_shared.problems import Problem
 
-NOTICES = {"added": "The field was added.", "saved": "The field was saved."}
+NOTICES = {"added": N_("The field was added."), "saved": N_("The field was saved.")}
 
 
 def type_options() -> list[tuple[str, str]]:

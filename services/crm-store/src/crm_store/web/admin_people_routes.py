@@ -36,18 +36,18 @@ from crm_store.people import (
 )
 from crm_store.web.admin import admin_view, changer, done, field_errors, reader
 from crm_store.web.forms import FormDep, checked
-from crm_store.web.i18n import _
+from crm_store.web.i18n import N_, _
 from crm_store.web.render import page
 from crm_store.web.routes import Id, router
 from crm_store.web.session import ROLE_NAMES, CurrentUser, PostingUser, User
 from switchboard_shared.problems import Problem
 
 NOTICES = {
-    "added": "The manager was added.",
-    "saved": "The changes were saved.",
-    "revoked": "The token was revoked; its sessions ended.",
-    "handed": "Deactivated; everything was handed over.",
-    "reactivated": "Reactivated: issue a new token to let them sign in.",
+    "added": N_("The manager was added."),
+    "saved": N_("The changes were saved."),
+    "revoked": N_("The token was revoked; its sessions ended."),
+    "handed": N_("Deactivated; everything was handed over."),
+    "reactivated": N_("Reactivated: issue a new token to let them sign in."),
 }
 
 

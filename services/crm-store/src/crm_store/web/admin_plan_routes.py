@@ -22,13 +22,13 @@ from crm_store.reports import service as plan_service
 from crm_store.web import present
 from crm_store.web.admin import admin_view, changer, done, field_errors, reader
 from crm_store.web.forms import FormDep
-from crm_store.web.i18n import _
+from crm_store.web.i18n import N_, _
 from crm_store.web.render import page
 from crm_store.web.routes import Id, router
 from crm_store.web.session import CurrentUser, PostingUser, User
 from switchboard_shared.problems import Problem
 
-NOTICES = {"added": "The target was added.", "removed": "The target was removed."}
+NOTICES = {"added": N_("The target was added."), "removed": N_("The target was removed.")}
 PRESET_METRIC = "preset:"
 
 

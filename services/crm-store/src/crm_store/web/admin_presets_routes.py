@@ -16,7 +16,7 @@ from crm_store.activities import ActivityRepository, PresetIn, PresetPatch, pres
 from crm_store.core import SessionDep
 from crm_store.web.admin import admin_view, changer, done, field_errors, reader
 from crm_store.web.forms import FormDep, checked
-from crm_store.web.i18n import _
+from crm_store.web.i18n import N_, _
 from crm_store.web.render import page
 from crm_store.web.routes import router
 from crm_store.web.session import CurrentUser, PostingUser, User
@@ -25,9 +25,9 @@ from switchboard_shared.problems import Problem
 
 Code = Annotated[str, Path(min_length=1, max_length=64)]
 NOTICES = {
-    "added": "The preset was added; the cards offer it from their next load.",
-    "saved": "The preset was saved.",
-    "moved": "The order was saved.",
+    "added": N_("The preset was added; the cards offer it from their next load."),
+    "saved": N_("The preset was saved."),
+    "moved": N_("The order was saved."),
 }
 LOCALE_NAMES = {
     "pl": "Polish",

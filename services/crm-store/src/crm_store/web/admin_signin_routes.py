@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from crm_store.core import SessionDep, SettingsDep, allowed, utcnow
 from crm_store.people import PeopleRepository, credentials, lockout
 from crm_store.web.admin import admin_view
+from crm_store.web.i18n import _
 from crm_store.web.render import page
 from crm_store.web.routes import Id, forbidden, router
 from crm_store.web.session import CurrentUser, PostingUser, User
@@ -39,10 +40,10 @@ async def sign_in_state(
     request: Request, session: SessionDep, user: CurrentUser, manager_id: Id
 ) -> Response:
     if not may(user, READ_PEOPLE):
-        raise forbidden("the administration is for administrators and supervisors")
+        raise forbidden(_("the administration is for administrators and supervisors"))
     manager = await PeopleRepository(session).get_manager(manager_id)
     if manager is None:
-        raise Problem(404, "Not found", "no such person")
+        raise Problem(404, _("Not found"), _("no such person"))
     now = utcnow()
     return page(
         "admin_signin.html",
@@ -69,7 +70,7 @@ async def _issue(
     purpose: credentials.Purpose,
 ) -> Response:
     if not may_manage_sign_in(user):
-        raise forbidden("only an administrator sends invitations and resets passwords")
+        raise forbidden(_("only an administrator sends invitations and resets passwords"))
     issued = await credentials.issue_link(
         session,
         manager_id,

@@ -48,7 +48,7 @@ CALLBACK = "/login/sso/callback"
 
 def client_of(request: Request, settings: Settings) -> OidcClient:
     if not settings.oidc_enabled:
-        raise Problem(404, "Not found", "single sign-on is not configured here")
+        raise Problem(404, _("Not found"), _("single sign-on is not configured here"))
     client: OidcClient | None = getattr(request.app.state, "oidc", None)
     if client is None:
         client = OidcClient(settings)

@@ -113,7 +113,7 @@ async def login_form(request: Request, next: str | None = NextParam) -> Response
 @router.post("/login")
 async def login(request: Request, settings: SettingsDep, form: FormDep) -> Response:
     if not same_origin(request):
-        raise Refused("this request came from another site")
+        raise Refused(_("this request came from another site"))
     next_url = safe_next(form.get("next"))
     if not may_sign_in_here(request):
         return login_page(request, error=_("Sign in over HTTPS."), status=400)
@@ -203,7 +203,7 @@ async def logout(request: Request) -> Response:
     if secret is not None:
         form = await read_form(request)
         if not same_origin(request) or not same_text(form.get("csrf"), csrf_for(secret)):
-            raise Refused("the form is out of date; reload the page and try again")
+            raise Refused(_("the form is out of date; reload the page and try again"))
         await sign_out(request, secret)
         FEED.changed()  # its live inboxes close now, not at their next check
     response = RedirectResponse("/login", status_code=303)
@@ -270,7 +270,7 @@ async def set_password_form(request: Request, key: str | None = LinkParam) -> Re
 @router.post("/set-password")
 async def set_password(request: Request, form: FormDep) -> Response:
     if not same_origin(request):
-        raise Refused("this request came from another site")
+        raise Refused(_("this request came from another site"))
     key = form.get("key", "")[: credentials.MAX_LINK_CHARS]
     if not may_sign_in_here(request) or not same_text(
         request.cookies.get(cookie_name(request, LOGIN_COOKIE)), form.get("csrf")
