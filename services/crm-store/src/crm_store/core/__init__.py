@@ -39,6 +39,7 @@ from crm_store.core.models import (
     Point,
     Preset,
     ServiceState,
+    Setting,
     UtcDateTime,
     utcnow,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "Role",
     "ServiceState",
     "SessionDep",
+    "Setting",
     "SettingsDep",
     "Store",
     "Text200",

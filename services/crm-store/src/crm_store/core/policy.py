@@ -55,6 +55,10 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{P}/plan-targets"): READERS_OF_ACTIVITIES,
     ("POST", f"{P}/plan-targets"): SUPERVISORS,
     ("GET", f"{P}/audit"): SUPERVISORS,
+    ("GET", f"{P}/settings"): SUPERVISORS,
+    ("GET", f"{P}/settings/{{group}}"): SUPERVISORS,
+    ("PUT", f"{P}/settings/{{group}}"): ADMINS,
+    ("POST", f"{P}/settings/classification/preview"): SUPERVISORS,
 }
 
 
