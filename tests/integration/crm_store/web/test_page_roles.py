@@ -83,11 +83,18 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/identify"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/contact"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/link"): only(ADMIN, OPERATOR),
+    # The admin area's settings: administrators change them, supervisors read them.
+    ("GET", "/admin"): only(ADMIN, SUPERVISOR, otherwise=REFUSED)
+    | {r.value: "redirect:/admin/classification" for r in (ADMIN, SUPERVISOR)},
+    ("GET", "/admin/{group}"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/{group}"): only(ADMIN),  # an empty form: 422, asked again
+    ("POST", "/admin/classification/preview"): only(ADMIN, SUPERVISOR),
 }
 
 PATH_VALUES = {
     "{activity_id}": "no-such-activity",
     "{contact_id}": "no-such-contact",
+    "{group}": "outcomes",
     "{name}": sorted(STATIC_TYPES)[0],  # a file that is there
 }
 FORMS: dict[str, dict[str, str]] = {

@@ -7,8 +7,14 @@ same router. `http_error` answers an address
 nothing serves with a page when a browser asks (register it for Starlette's `HTTPException`).
 """
 
-from crm_store.web import card_routes, contact_routes
+from crm_store.web import admin_settings_routes, card_routes, contact_routes
 from crm_store.web.render import http_error
 from crm_store.web.routes import router
 
-__all__ = ["card_routes", "contact_routes", "http_error", "router"]
+__all__ = [
+    "admin_settings_routes",
+    "card_routes",
+    "contact_routes",
+    "http_error",
+    "router",
+]

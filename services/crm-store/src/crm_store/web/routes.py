@@ -92,6 +92,8 @@ def nav(user: User) -> list[tuple[str, str]]:
     if can_identify(user):
         links.append(("/identify", "To identify"))
     links.append(("/contacts", "Contacts"))
+    if allowed("GET", "/api/v1/settings/{group}", user.role):
+        links.append(("/admin", "Admin"))
     return links
 
 
