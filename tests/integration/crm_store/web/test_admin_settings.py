@@ -14,6 +14,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from tests.integration.crm_store.conftest import ADMIN_TOKEN, make_call
+from tests.integration.crm_store.web.test_page_roles import signed_in, token_for
 
 from crm_store.app import create_app
 from crm_store.config import Settings
@@ -22,8 +24,6 @@ from crm_store.interactions import record_interaction
 from switchboard_shared.events import CallStatus, SettingsChanged
 from switchboard_shared.settings.follower import LiveSettings
 from switchboard_shared.settings.groups import ClassificationSettings, OutcomeSettings
-from tests.integration.crm_store.conftest import ADMIN_TOKEN, make_call
-from tests.integration.crm_store.web.test_page_roles import signed_in, token_for
 
 pytestmark = pytest.mark.integration
 Sessions = async_sessionmaker[AsyncSession]
@@ -112,7 +112,8 @@ async def test_the_page_shows_the_error_next_to_the_field_and_saves(app: FastAPI
         bad = await browser.post("/admin/classification", data=form)
         assert bad.status_code == 422
         field = re.search(r'<input id="f-very_short_call_s"[^>]*>', bad.text)
-        assert field is not None and 'aria-invalid="true"' in field.group(0)
+        assert field is not None
+        assert 'aria-invalid="true"' in field.group(0)
         assert 'id="err-very_short_call_s"' in bad.text
         good = await browser.post("/admin/classification", data={**form, "very_short_call_s": "45"})
         assert good.status_code == 303, good.text
