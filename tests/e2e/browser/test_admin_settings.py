@@ -1,0 +1,88 @@
+"""The admin area's settings in a real browser, against the whole stack: an administrator
+previews and saves a new short-call threshold, and the next call is classified with it, without
+a restart; a manager cannot open the admin area."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from e2e.browser.site import Site, eventually, new_number
+
+pytestmark = pytest.mark.e2e
+
+
+async def classified(site: Site, number: str) -> dict[str, Any]:
+    """The stored interaction of the call from `number`, with the classified event."""
+
+    async def found() -> dict[str, Any] | None:
+        page = await site.api("GET", "/api/v1/interactions", params={"counterpart": number})
+        return page["items"][0] if page["items"] else None
+
+    item = await eventually(found)
+    detail: dict[str, Any] = await site.api("GET", f"/api/v1/interactions/{item['id']}")
+    return detail
+
+
+async def test_a_changed_short_call_threshold_decides_the_next_call(site: Site) -> None:
+    admin = await site.person("admin")
+    page = await site.page(admin)
+    # An answered call with 70 s of talk from a stranger: a conversation under the default 10 s.
+    first = await classified_call(site, admin.extension)
+    assert first["disposition"] == "needs_status", first["reasons"]
+
+    await page.goto("/admin")
+    await expect(page.get_by_role("heading", name="Admin: Classification")).to_be_visible()
+    threshold = page.get_by_label("Short call (seconds)")
+    await expect(threshold).to_have_value("10")
+    await threshold.fill("120")
+    await page.get_by_role("button", name="Preview against the last 7 days").click()
+    preview = page.locator("#preview-calls")
+    await expect(preview).to_contain_text("With this change,")
+    counts = re.search(
+        r"(\d+) of (\d+) calls would have been auto-closed instead of (\d+)",
+        await preview.inner_text(),
+    )
+    assert counts is not None
+    assert int(counts.group(1)) > int(counts.group(3)), "the first call would have closed"
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    version = (await site.api("GET", "/api/v1/settings/classification"))["version"]
+    try:
+        # Every call says which settings judged it; the first one judged by the new version
+        # follows the new threshold, with no service restarted.
+        deadline = time.monotonic() + 30
+        while True:
+            call = await classified_call(site, admin.extension)
+            judged_by = call["payload"]["classifier_version"]
+            if f"+settings.{version}." in judged_by:
+                break
+            assert call["disposition"] == "needs_status", "old settings, old verdict"
+            assert time.monotonic() < deadline, f"the classifier still judges with {judged_by}"
+        assert call["disposition"] == "auto_closed", call["reasons"]
+        assert call["tags"] == ["wrong_number"]
+        assert "up to 120 s" in call["reasons"][0]["detail"]
+    finally:
+        await site.api(
+            "PUT", "/api/v1/settings/classification", json={"values": {"very_short_call_s": 10}}
+        )
+
+
+async def classified_call(site: Site, agent: str) -> dict[str, Any]:
+    number = new_number()
+    await site.call(number, agent=agent, status="answered")
+    return await classified(site, number)
+
+
+async def test_a_manager_cannot_open_the_admin_area(site: Site) -> None:
+    manager = await site.person("manager")
+    page = await site.page(manager)
+    await expect(page.get_by_role("link", name="Admin")).to_have_count(0)
+    response = await page.goto("/admin/classification")
+    assert response is not None
+    assert response.status == 403
+    await expect(page.get_by_role("heading", name="Not for your role")).to_be_visible()
