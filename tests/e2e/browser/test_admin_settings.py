@@ -9,11 +9,23 @@ import time
 from typing import Any
 
 import pytest
-from playwright.async_api import expect
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Page, expect
 
 from e2e.browser.site import Site, eventually, new_number
 
 pytestmark = pytest.mark.e2e
+
+
+async def accessible(page: Page) -> None:
+    """axe-core finds no serious or critical violation on the page as it is now."""
+    results = await Axe().run(page)
+    bad = [
+        (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, bad
 
 
 async def classified(site: Site, number: str) -> dict[str, Any]:
@@ -39,6 +51,15 @@ async def test_a_changed_short_call_threshold_decides_the_next_call(site: Site) 
     await expect(page.get_by_role("heading", name="Admin: Classification")).to_be_visible()
     threshold = page.get_by_label("Short call (seconds)")
     await expect(threshold).to_have_value("10")
+    await accessible(page)
+    # A value that is not a number: nothing is saved, the message is next to the field.
+    await threshold.fill("soon")
+    await page.get_by_role("button", name="Save").click()
+    error = page.locator("#err-very_short_call_s")
+    await expect(error).to_be_visible()
+    await expect(threshold).to_have_attribute("aria-invalid", "true")
+    assert "err-very_short_call_s" in (await threshold.get_attribute("aria-describedby") or "")
+    await accessible(page)
     await threshold.fill("120")
     await page.get_by_role("button", name="Preview against the last 7 days").click()
     preview = page.locator("#preview-calls")
@@ -49,6 +70,7 @@ async def test_a_changed_short_call_threshold_decides_the_next_call(site: Site) 
     )
     assert counts is not None
     assert int(counts.group(1)) > int(counts.group(3)), "the first call would have closed"
+    await accessible(page)
     await page.get_by_role("button", name="Save").click()
     await expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
     version = (await site.api("GET", "/api/v1/settings/classification"))["version"]
