@@ -196,7 +196,7 @@ class OutcomeSettings(SettingsGroup):
         default_factory=list,
         max_length=MAX_ITEMS,
         title="Clients of these managers",
-        description="Every conversation with a client these managers own",
+        description="Every conversation with a client these managers own (their e-mail addresses)",
     )
     mail: bool = Field(
         default=True,

@@ -150,3 +150,24 @@ async def test_the_preview_counts_what_the_change_would_have_closed(
     assert body["proposed"]["calls_auto_closed"] - body["current"]["calls_auto_closed"] == 2
     assert body["changed"] == 2
     assert json.dumps(body)
+
+
+async def test_outcome_owners_are_named_by_e_mail_and_kept_as_ids(app: FastAPI) -> None:
+    async with api(app) as client:
+        body = {"name": "Owner", "email": "Owner.Of.Clients@our.example", "role": "manager"}
+        manager = await client.post("/api/v1/managers", json=body, headers=ADMIN)
+        assert manager.status_code == 201, manager.text
+        saved = await client.put(
+            "/api/v1/settings/outcomes",
+            json={"values": {"owners": ["owner.of.clients@our.example"]}},
+            headers=ADMIN,
+        )
+        assert saved.status_code == 200, saved.text
+        assert saved.json()["values"]["owners"] == [manager.json()["id"]]
+        unknown = await client.put(
+            "/api/v1/settings/outcomes",
+            json={"values": {"owners": ["nobody@our.example"]}},
+            headers=ADMIN,
+        )
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "owners"

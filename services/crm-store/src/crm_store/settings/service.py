@@ -13,11 +13,20 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.config import Settings as StoreSettings
-from crm_store.core import SOURCE, Principal, Setting, Store, actor_of, audit_entry, utcnow
+from crm_store.core import (
+    SOURCE,
+    Manager,
+    Principal,
+    Setting,
+    Store,
+    actor_of,
+    audit_entry,
+    utcnow,
+)
 from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode
 from switchboard_shared.events import SettingsChanged
 from switchboard_shared.problems import Problem
@@ -116,6 +125,8 @@ async def save_group(
     if group not in GROUPS:
         raise Problem(404, "Not found", f"no settings group {group[:40]!r}")
     repo = SettingsRepository(session)
+    if group == OutcomeSettings.GROUP and "owners" in values:
+        values = {**values, "owners": await _manager_ids(session, values["owners"])}
     parsed = validated(group, values, await _region(repo, settings, group, values))
     row = await repo.row(group, for_update=True)
     before = _state(group, row, defaults(settings)[group])
@@ -165,6 +176,34 @@ def validated(group: str, values: dict[str, Any], region: str) -> SettingsGroup:
             f"invalid: {', '.join(e['field'] for e in errors)}",
             errors=errors,
         ) from exc
+
+
+async def _manager_ids(session: AsyncSession, owners: Any) -> Any:
+    """Managers named by id or e-mail address, as ids; 422 for one that is not there."""
+    if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
+        return owners  # not a list of text: the model refuses it
+    wanted = [o.strip() for o in owners if o.strip()][:1000]
+    if not wanted:
+        return []
+    lowered = [o.lower() for o in wanted]
+    found = await session.execute(
+        select(Manager.id, Manager.email).where(
+            or_(Manager.id.in_(wanted), func.lower(Manager.email).in_(lowered))
+        )
+    )
+    by_key: dict[str, str] = {}
+    for manager_id, email in found:
+        by_key[manager_id] = manager_id
+        by_key[email.lower()] = manager_id
+    missing = [o for o in wanted if o not in by_key and o.lower() not in by_key]
+    if missing:
+        raise Problem(
+            422,
+            "Invalid request",
+            "invalid: owners",
+            errors=[{"field": "owners", "message": f"no manager {missing[0][:80]!r}"}],
+        )
+    return list(dict.fromkeys(by_key.get(o, by_key.get(o.lower(), o)) for o in wanted))
 
 
 async def _region(

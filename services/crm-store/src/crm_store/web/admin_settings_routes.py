@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from crm_store.core import SessionDep, SettingsDep, allowed
+from crm_store.people import PeopleRepository
 from crm_store.settings import GroupState, applied, read_group, run_preview, save_group
 from crm_store.web.forms import FormDep, checked
 from crm_store.web.render import page
@@ -137,9 +138,13 @@ def _render(
     status: int = 200,
     saved: bool = False,
     preview: Any = None,
+    emails: dict[str, str] | None = None,
 ) -> Response:
+    emails = emails or {}
     model = _section(group)
     shown = values if values is not None else state.values.model_dump(mode="json")
+    if values is None and isinstance(shown.get("owners"), list) and shown["owners"]:
+        shown["owners"] = [emails.get(i, i) for i in shown["owners"]]
     return page(
         "admin_settings.html",
         status=status,
@@ -173,7 +178,8 @@ async def settings_page(
     _reader(user)
     _section(group)
     state = await read_group(session, settings, group)
-    return _render(user, group, state, saved=saved == "1")
+    emails = {m.id: m.email for m in await PeopleRepository(session).list_managers()}
+    return _render(user, group, state, saved=saved == "1", emails=emails)
 
 
 @router.post("/admin/{group}")
