@@ -4,7 +4,7 @@ The same believable morning as `screenshots.py` (its seed, on a throw-away SQLit
 then the administrator's classification section with the preview of a longer short-call
 threshold against the last 7 days, and the outcomes section.
 
-    .venv/bin/python scripts/screenshots_admin.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
+    .venv/bin/python scripts/screenshots_admin.py [--out DIR] [--chromium PATH]
 
 Needs no broker and nothing from the internet.
 """
