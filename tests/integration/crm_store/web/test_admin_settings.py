@@ -14,13 +14,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tests.integration.crm_store.conftest import ADMIN_TOKEN, make_call
-from tests.integration.crm_store.web.test_page_roles import signed_in, token_for
 
 from crm_store.app import create_app
 from crm_store.config import Settings
 from crm_store.core import AuditEntry, OutboxMessage, Role, utcnow
 from crm_store.interactions import record_interaction
+from integration.crm_store.conftest import ADMIN_TOKEN, make_call
+from integration.crm_store.web.test_page_roles import signed_in, token_for
 from switchboard_shared.events import CallStatus, SettingsChanged
 from switchboard_shared.settings.follower import LiveSettings
 from switchboard_shared.settings.groups import ClassificationSettings, OutcomeSettings
