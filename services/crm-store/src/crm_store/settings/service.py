@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.config import Settings as StoreSettings
@@ -146,7 +147,14 @@ async def save_group(
         session.add(row)
     else:
         row.values, row.version, row.changed_by, row.changed_at = after, row.version + 1, actor, now
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # another administrator saved the group's first version
+        raise Problem(
+            409,
+            "Conflict",
+            "someone saved these settings meanwhile; reload them and make the change again",
+        ) from exc
     await repo.add_outbox([settings_record(row)])
     await repo.audit(
         [
