@@ -108,3 +108,32 @@ async def test_a_manager_cannot_open_the_admin_area(site: Site) -> None:
     assert response is not None
     assert response.status == 403
     await expect(page.get_by_role("heading", name="Not for your role")).to_be_visible()
+
+
+async def test_the_outcome_policy_decides_which_conversation_asks(site: Site) -> None:
+    admin = await site.person("admin")
+    page = await site.page(admin)
+    await page.goto("/admin/outcomes")
+    await expect(page.get_by_role("heading", name="Admin: Outcomes")).to_be_visible()
+    await accessible(page)
+    await page.get_by_label("First conversation").uncheck()
+    await page.get_by_label("New clients").uncheck()
+    await page.get_by_label("Long conversations (minutes)").fill("0")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    await expect(page.get_by_label("First conversation")).not_to_be_checked()
+    try:
+        # A first conversation of 70 s with a stranger: nobody is asked for its outcome now,
+        # while the stranger still has to be identified.
+        number = new_number()
+        await site.call(number, agent=admin.extension, status="answered")
+        call = await classified(site, number)
+        assert call["disposition"] == "needs_status"
+
+        async def identify_opened() -> list[str] | None:
+            kinds = [a["kind"] for a in await site.activities(number)]
+            return kinds if "identify_contact" in kinds else None
+
+        assert "log_outcome" not in await eventually(identify_opened)
+    finally:
+        await site.api("PUT", "/api/v1/settings/outcomes", json={"values": {}})
