@@ -4,8 +4,10 @@ a restart; a manager cannot open the admin area."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -137,3 +139,44 @@ async def test_the_outcome_policy_decides_which_conversation_asks(site: Site) ->
         assert "log_outcome" not in await eventually(identify_opened)
     finally:
         await site.api("PUT", "/api/v1/settings/outcomes", json={"values": {}})
+
+
+async def test_a_new_default_region_reads_the_next_webhooks_numbers(site: Site) -> None:
+    admin = await site.person("admin")
+    page = await site.page(admin)
+    await page.goto("/admin/telephony")
+    await accessible(page)
+    region = page.get_by_label("Default region")
+    await expect(region).to_have_value("US")
+    await region.fill("Atlantis")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator("#err-default_region")).to_be_visible()
+    await region.fill("PL")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    digits = f"{uuid.uuid4().int % 100:02d}"
+    try:
+        # ingest-calls follows the topic: the first webhook after it read the change reads a
+        # national number as a Polish one, with no restart.
+        polish = await read_as(site, admin.extension, f"22 123 45 {digits}", f"+482212345{digits}")
+        assert polish["counterpart"] == f"+482212345{digits}"
+    finally:
+        await site.api(
+            "PUT", "/api/v1/settings/telephony", json={"values": {"default_region": "US"}}
+        )
+    # Back to the United States before the next test's calls.
+    us = f"(415) 555-{uuid.uuid4().int % 10_000:04d}"
+    await read_as(site, admin.extension, us, "+1415555" + us[-4:])
+
+
+async def read_as(site: Site, agent: str, national: str, expected: str) -> dict[str, Any]:
+    """Post missed calls from `national` until one is stored as `expected` (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        await site.call(national, agent=agent)
+        page = await site.api("GET", "/api/v1/interactions", params={"counterpart": expected})
+        if page["items"]:
+            found: dict[str, Any] = page["items"][0]
+            return found
+        assert time.monotonic() < deadline, f"{national} was never read as {expected}"
+        await asyncio.sleep(0.5)
