@@ -36,7 +36,7 @@ async def shoot(base_url: str, out: Path, chromium: str) -> list[Path]:
         )
         try:
             page = await signed_in(browser, base_url, ADMIN_TOKEN, DESKTOP)
-            await page.goto("/admin/classification")
+            await page.goto("/admin/settings/classification")
             await page.get_by_label("Short call (seconds)").fill("120")
             await page.get_by_label("Service numbers").fill("+1 415 555 0188")
             await page.get_by_role("button", name="Preview against the last 7 days").click()
@@ -44,7 +44,7 @@ async def shoot(base_url: str, out: Path, chromium: str) -> list[Path]:
             written.append(out / "admin-classification.png")
             await page.screenshot(path=written[-1], full_page=True)
 
-            await page.goto("/admin/outcomes")
+            await page.goto("/admin/settings/outcomes")
             written.append(out / "admin-outcomes.png")
             await page.screenshot(path=written[-1], full_page=True)
         finally:

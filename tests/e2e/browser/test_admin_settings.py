@@ -106,7 +106,7 @@ async def test_a_manager_cannot_open_the_admin_area(site: Site) -> None:
     manager = await site.person("manager")
     page = await site.page(manager)
     await expect(page.get_by_role("link", name="Admin")).to_have_count(0)
-    response = await page.goto("/admin/classification")
+    response = await page.goto("/admin/settings/classification")
     assert response is not None
     assert response.status == 403
     await expect(page.get_by_role("heading", name="Not for your role")).to_be_visible()
@@ -115,7 +115,7 @@ async def test_a_manager_cannot_open_the_admin_area(site: Site) -> None:
 async def test_the_outcome_policy_decides_which_conversation_asks(site: Site) -> None:
     admin = await site.person("admin")
     page = await site.page(admin)
-    await page.goto("/admin/outcomes")
+    await page.goto("/admin/settings/outcomes")
     await expect(page.get_by_role("heading", name="Admin: Outcomes")).to_be_visible()
     await accessible(page)
     await page.get_by_label("First conversation").uncheck()
@@ -144,7 +144,7 @@ async def test_the_outcome_policy_decides_which_conversation_asks(site: Site) ->
 async def test_a_new_default_region_reads_the_next_webhooks_numbers(site: Site) -> None:
     admin = await site.person("admin")
     page = await site.page(admin)
-    await page.goto("/admin/telephony")
+    await page.goto("/admin/settings/telephony")
     await accessible(page)
     region = page.get_by_label("Default region")
     await expect(region).to_have_value("US")

@@ -99,23 +99,25 @@ async def test_the_page_shows_the_error_next_to_the_field_and_saves(app: FastAPI
         admin = await token_for(client, Role.ADMIN, ADMIN)
         manager = await token_for(client, Role.MANAGER, ADMIN)
     async with signed_in(app, manager) as (browser, _):
-        refused = await browser.get("/admin/classification")
+        refused = await browser.get("/admin/settings/classification")
         assert refused.status_code == 403
         assert "text/html" in refused.headers["content-type"]
     async with signed_in(app, admin) as (browser, csrf):
-        shown = await browser.get("/admin/classification")
+        shown = await browser.get("/admin/settings/classification")
         assert shown.status_code == 200
         assert 'id="f-very_short_call_s"' in shown.text
         form = {"csrf": csrf, "version": "0", "very_short_call_s": "soon", "wrong_numbers": ""}
         for name in ("wrong_number_reports", "spam_reports"):
             form[name] = "1"
-        bad = await browser.post("/admin/classification", data=form)
+        bad = await browser.post("/admin/settings/classification", data=form)
         assert bad.status_code == 422
         field = re.search(r'<input id="f-very_short_call_s"[^>]*>', bad.text)
         assert field is not None
         assert 'aria-invalid="true"' in field.group(0)
         assert 'id="err-very_short_call_s"' in bad.text
-        good = await browser.post("/admin/classification", data={**form, "very_short_call_s": "45"})
+        good = await browser.post(
+            "/admin/settings/classification", data={**form, "very_short_call_s": "45"}
+        )
         assert good.status_code == 303, good.text
     live: LiveSettings = app.state.live_settings
     assert live.get(ClassificationSettings).very_short_call_s == 45

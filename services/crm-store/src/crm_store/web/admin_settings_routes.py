@@ -17,9 +17,10 @@ from fastapi.responses import RedirectResponse, Response
 from crm_store.core import SessionDep, SettingsDep, allowed
 from crm_store.people import PeopleRepository
 from crm_store.settings import GroupState, applied, read_group, run_preview, save_group
+from crm_store.web.admin import admin_view
 from crm_store.web.forms import FormDep, checked
 from crm_store.web.render import page
-from crm_store.web.routes import forbidden, router, view
+from crm_store.web.routes import forbidden, router
 from crm_store.web.session import CurrentUser, PostingUser, User
 from switchboard_shared.problems import Problem
 from switchboard_shared.settings.groups import GROUPS, SettingsGroup
@@ -28,13 +29,6 @@ SECTIONS = ("classification", "outcomes", "telephony")
 WRITE = ("PUT", "/api/v1/settings/{group}")
 READ = ("GET", "/api/v1/settings/{group}")
 MAX_LINES = 500
-
-
-def admin_sections(user: User) -> list[tuple[str, str]]:
-    """The settings sections of `_admin_nav.html` this user may open."""
-    if not allowed(*READ, user.role):
-        return []
-    return [(f"/admin/{g}", GROUPS[g].TITLE) for g in SECTIONS]
 
 
 def _reader(user: User) -> None:
@@ -148,30 +142,21 @@ def _render(
     return page(
         "admin_settings.html",
         status=status,
-        **view(
+        **admin_view(
             user,
-            "/admin",
+            f"/admin/settings/{group}",
             group=group,
             title=model.TITLE,
-            sections=admin_sections(user),
-            section=f"/admin/{group}",
             fields=fields_of(model, shown),
             errors=errors or {},
             state=state,
-            may_change=allowed(*WRITE, user.role),
             saved=saved,
             preview=preview,
         ),
     )
 
 
-@router.get("/admin")
-async def admin_home(user: CurrentUser) -> Response:
-    _reader(user)
-    return RedirectResponse(f"/admin/{SECTIONS[0]}", status_code=303)
-
-
-@router.get("/admin/{group}")
+@router.get("/admin/settings/{group}")
 async def settings_page(
     group: str, session: SessionDep, settings: SettingsDep, user: CurrentUser, saved: str = ""
 ) -> Response:
@@ -182,7 +167,7 @@ async def settings_page(
     return _render(user, group, state, saved=saved == "1", emails=emails)
 
 
-@router.post("/admin/{group}")
+@router.post("/admin/settings/{group}")
 async def settings_save(
     group: str,
     request: Request,
@@ -213,10 +198,10 @@ async def settings_save(
         return _render(user, group, current, values=values, errors=errors, status=exc.status)
     await session.commit()
     applied(request, state)
-    return RedirectResponse(f"/admin/{group}?saved=1", status_code=303)
+    return RedirectResponse(f"/admin/settings/{group}?saved=1", status_code=303)
 
 
-@router.post("/admin/classification/preview")
+@router.post("/admin/settings/classification/preview")
 async def classification_preview(
     session: SessionDep, settings: SettingsDep, user: PostingUser, form: FormDep
 ) -> Response:

@@ -1,7 +1,7 @@
 """Settings an administrator edits on the page (classification, outcomes, telephony): one row
 per group with its values, version and who changed it; published on `crm.settings.v1`.
 
-Revision ID: 0007_settings
+Revision ID: 0009_settings
 Revises: 0006_preset_channels
 Create Date: 2026-12-01
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
-revision: str = "0007_settings"
-down_revision: str | None = "0006_preset_channels"
+revision: str = "0009_settings"
+down_revision: str | None = "0008_admin_people"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
