@@ -40,7 +40,6 @@ from crm_store.core.models import (
     Point,
     Preset,
     ServiceState,
-    Setting,
     UtcDateTime,
     utcnow,
 )
@@ -59,6 +58,7 @@ from crm_store.core.schemas import (
     Text200,
     no_nulls,
 )
+from crm_store.core.settings_models import Setting
 from crm_store.core.sign_in_models import SignInFailures, SignInLink
 from crm_store.core.store import (
     COPY_MIN_ROWS,
