@@ -96,6 +96,15 @@ CRM_FEEDBACK = Topic(
     "crm-store",
     "A manager's preset on an interaction and whether it overturns the classifier.",
 )
+CRM_SETTINGS = Topic(
+    "crm.settings.v1",
+    "switchboard.crm.settings.v1",
+    ev.SettingsChanged,
+    "crm-store",
+    "Compacted: the latest values of each group of settings an administrator edits. Key: the "
+    "group. Every service reads it to its end before it consumes anything, then follows it.",
+    compacted=True,
+)
 
 # History (imports of past calls and mail) travels on topics of its own, with the live topics'
 # types and models and `historical: true` in the data, so that a consumer reads it in a second,
@@ -137,6 +146,7 @@ ALL: tuple[Topic, ...] = (
     CRM_ACTIVITIES,
     CRM_CONTACT_POINTS,
     CRM_FEEDBACK,
+    CRM_SETTINGS,
     CALLS_RECORDED_HISTORY,
     MAIL_RECEIVED_HISTORY,
     INTERACTIONS_CLASSIFIED_HISTORY,

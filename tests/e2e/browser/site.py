@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -32,6 +33,10 @@ class Person:
     email: str = ""
 
 
+# Each new person's extension: unique on the stack (random ones collided now and then).
+EXTENSIONS = itertools.count(7000 + uuid.uuid4().int % 1000)
+
+
 class Site:
     """The stack as the tests use it: the admin API, signed webhooks and browser sessions."""
 
@@ -50,7 +55,7 @@ class Site:
     async def person(self, role: str) -> Person:
         """A new manager (or operator...) with a unique extension, and their token."""
         suffix = uuid.uuid4().hex[:8]
-        extension = str(7000 + uuid.uuid4().int % 2000) if role != "operator" else ""
+        extension = str(next(EXTENSIONS)) if role != "operator" else ""
         name = f"{role.capitalize()} {suffix}"
         manager = await self.api(
             "POST",

@@ -37,6 +37,7 @@ from switchboard_shared.events import (
     MailReceived,
     Part,
     Reason,
+    SettingsChanged,
     Tag,
 )
 from switchboard_shared.phone import PhoneNumber, PhonePolicy, normalise_phone
@@ -54,6 +55,8 @@ DESIGN_TOPICS = {
     "crm.activities.v1": "switchboard.crm.activity.changed.v1",
     "crm.contact-points.v1": "switchboard.crm.contact-point.v1",
     "crm.feedback.v1": "switchboard.crm.feedback.v1",
+    # "Additions for the second round": the settings an administrator edits.
+    "crm.settings.v1": "switchboard.crm.settings.v1",
 }
 # DESIGN.md, "Additions for the second round": imported history -> the live topic it mirrors.
 HISTORY_TOPICS = {
@@ -155,6 +158,13 @@ SAMPLES: dict[str, Event] = {
     "crm.feedback.v1": Feedback(
         interaction_id="e-1", preset="wrong_number", overturns_classifier=True, at=AT
     ),
+    "crm.settings.v1": SettingsChanged(
+        group="outcomes",
+        values={"min_talk_min": 5},
+        version=2,
+        changed_by="manager:m-1",
+        changed_at=AT,
+    ),
 }
 
 
@@ -196,9 +206,13 @@ def test_topic_registry_lookup(name: str, ce_type: str) -> None:
     assert topics.BY_TYPE[ce_type].name == name
 
 
-def test_only_contact_points_is_compacted() -> None:
+def test_only_contact_points_and_settings_are_compacted() -> None:
     assert topics.BY_NAME["crm.contact-points.v1"].compacted is True
-    assert [t.name for t in topics.ALL if t.compacted] == ["crm.contact-points.v1"]
+    assert topics.BY_NAME["crm.settings.v1"].compacted is True
+    assert [t.name for t in topics.ALL if t.compacted] == [
+        "crm.contact-points.v1",
+        "crm.settings.v1",
+    ]
 
 
 def test_samples_cover_every_topic_model() -> None:

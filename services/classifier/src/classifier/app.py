@@ -19,12 +19,15 @@ from classifier.metrics import METRICS, RULE_RELOADS
 from classifier.publisher import VerdictPublisher
 from classifier.repository import Repository
 from classifier.rules import RuleBook, default_rules_path
+from classifier.rules.live import LiveRules
 from classifier.service import Classifier, classifier_version
 from switchboard_shared.bodylimit import install_body_limit
 from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
+from switchboard_shared.settings.follower import LiveSettings, SettingsFollower
+from switchboard_shared.settings.groups import TelephonySettings
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +42,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     book = RuleBook.open(
         settings.rules_path or default_rules_path(), default_region=common.default_region
     )
+    live = LiveSettings(TelephonySettings(default_region=common.default_region))
+    follower = SettingsFollower(
+        common.kafka_bootstrap,
+        live,
+        client_id="classifier-settings",
+        load_timeout_s=common.settings_load_timeout_s,
+    )
+    rules = LiveRules(book, live)
     repository = Repository(settings.state_path)
     knowledge = Knowledge()
-    feed = KnowledgeFeed(common.kafka_bootstrap, repository, knowledge, lambda: book.current)
-    classifier = Classifier(lambda: book.current, knowledge, repository)
+    feed = KnowledgeFeed(common.kafka_bootstrap, repository, knowledge, lambda: rules.current)
+    classifier = Classifier(lambda: rules.current, knowledge, repository)
     bus = Bus(
         common, client_id="classifier", metrics=METRICS, publish_timeout_s=common.publish_timeout_s
     )
@@ -69,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        log.info("rules in force", extra={"classifier_version": classifier_version(book.current)})
+        await follower.load()  # the administrator's settings before the first verdict
+        log.info("rules in force", extra={"classifier_version": classifier_version(rules.current)})
         await feed.start()
         await releaser.start()
         watcher = asyncio.create_task(watch_rules(), name="rules-watcher")
@@ -82,12 +94,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await watcher
             await releaser.stop()
             await feed.stop()
+            await follower.stop()
             repository.close()
 
     app = FastAPI(title="Switchboard classifier", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.bus = bus
     app.state.rules = book
+    app.state.live_rules = rules
+    app.state.live_settings = live
     app.state.classifier = classifier
     app.state.feed = feed
     install_problem_handlers(app)

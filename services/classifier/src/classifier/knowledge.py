@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from classifier.rules.ruleset import RuleSet, Standing
+from classifier.rules import RuleSet, Standing
 from switchboard_shared.events import ContactPoint, Feedback, Tag
 
 WRONG_NUMBER = Tag.WRONG_NUMBER.value

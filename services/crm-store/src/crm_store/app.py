@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm_store import __version__, people, web
+from crm_store import settings as admin_settings
 from crm_store.activities import ActivityGauges, OutcomeExpiry
-from crm_store.config import Settings
+from crm_store.config import Settings, StorePolicy
 from crm_store.core import make_engine, make_sessionmaker, utcnow
 from crm_store.directory import snapshot_contact_points
 from crm_store.http import router as api_router
@@ -28,6 +30,8 @@ from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
+from switchboard_shared.settings.follower import LiveSettings, SettingsFollower
+from switchboard_shared.settings.groups import ClassificationSettings, OutcomeSettings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +76,24 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         interval_s=settings.outbox_interval_s,
         retention=timedelta(hours=settings.outbox_retention_h),
     )
-    policy = settings.store_policy()
+    live = LiveSettings(*admin_settings.defaults(settings).values())
+    follower = SettingsFollower(
+        settings.common.kafka_bootstrap,
+        live,
+        client_id="crm-store-settings",
+        load_timeout_s=settings.common.settings_load_timeout_s,
+    )
+    base_policy = settings.store_policy()
+
+    def policy() -> StorePolicy:
+        """The environment's policy with the administrator's settings in force now."""
+        domains = live.get(ClassificationSettings).internal_domains
+        return dataclasses.replace(
+            base_policy,
+            outcomes=live.get(OutcomeSettings),
+            own_domains=tuple(dict.fromkeys([*base_policy.own_domains, *domains])),
+        )
+
     bus.include_router(
         build_router(
             bus,
@@ -107,9 +128,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             await session.commit()
         if snapshot is not None:
             log.info("contact points snapshot staged", extra={"records": snapshot})
+        async with sessionmaker() as session:
+            for state in (await admin_settings.read_all(session, settings)).values():
+                if state.version:
+                    live.apply(state.group, state.values, state.version)
+            await admin_settings.republish_settings(session)
+            await session.commit()
         if settings.bootstrap_admin_email:
             await bootstrap_admin(sessionmaker, settings)
         await relay.start()
+        await follower.load()  # changes saved through another instance meanwhile
         await gauges.start()
         if expiry is not None:
             await expiry.start()
@@ -121,6 +149,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 await expiry.stop()
             await gauges.stop()
             await relay.stop()
+            await follower.stop()
             await engine.dispose()
 
     gauges = ActivityGauges(sessionmaker, settings.gauges_interval_s)
@@ -143,6 +172,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.bus = bus
     app.state.relay = relay
     app.state.policy = policy
+    app.state.live_settings = live
     install_problem_handlers(app)
     app.add_exception_handler(StarletteHTTPException, web.http_error)  # pages for browsers
     install_ops_routes(app, METRICS, {"kafka": bus.ready, "database": database_ready})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Self
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from switchboard_shared.settings import (
     refuse_development_secret,
     refuse_placeholder,
 )
+from switchboard_shared.settings.groups import OutcomeSettings
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class StorePolicy:
     """Imported history older than this (when stored) opens no activity and folds into none."""
     callback_min_talk_s: float = 10.0
     """An answered call closes a callback only when longer (`activities.domain.SHORT_CALL_S`)."""
+    outcomes: OutcomeSettings = field(default_factory=OutcomeSettings)
+    """When an answered conversation asks for an outcome (the administrator's policy)."""
     group_owners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Ring group, queue or number -> the manager (id or e-mail) a missed call to it goes to
     when the client has no owner."""
@@ -224,6 +228,11 @@ class Settings(ServiceSettings):
         ge=0,
         description="An answered call closes the client's callback only when its talk is longer "
         "(a voicemail box or a 5-second call reached nobody)",
+    )
+    rules_path: Path | None = Field(
+        default=None,
+        description="The classifier's rules file (CLASSIFIER_RULES_PATH), which the admin "
+        "preview of a classification change replays; unset: the default rules shipped",
     )
     group_owners: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,

@@ -21,6 +21,7 @@ from switchboard_shared.events.crm import (
     ContactPoint,
     Feedback,
     InteractionLinked,
+    SettingsChanged,
     Undeliverable,
 )
 from switchboard_shared.events.ingest import IngestRejected
@@ -67,6 +68,7 @@ __all__ = [
     "ParticipantRole",
     "Reason",
     "SenderEvidence",
+    "SettingsChanged",
     "Tag",
     "Transfer",
     "TransferKind",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -103,3 +104,17 @@ class Feedback(Event):
         "that preset): its reports no longer count",
     )
     at: datetime
+
+
+class SettingsChanged(Event):
+    """Compacted: the latest values of one group of settings an administrator edits (key: the
+    group). Every service follows the topic and reads it to its end before consuming."""
+
+    group: str = Field(description="The setting group (also the key): `classification`, ...")
+    values: dict[str, Any] = Field(
+        description="The group's values, as the group's model in `switchboard_shared.settings."
+        "groups` validates them"
+    )
+    version: int = Field(ge=1, description="Increases by one with every change of the group")
+    changed_by: str = Field(description="Who changed it (`manager:<id>`, `bootstrap-admin`)")
+    changed_at: datetime

@@ -119,11 +119,16 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/admin/fields"): only(ADMIN, SUPERVISOR),
     ("POST", "/admin/fields"): only(ADMIN),
     ("POST", "/admin/fields/{field_id}"): only(ADMIN),
+    # The admin area's settings: administrators change them, supervisors read them.
+    ("GET", "/admin/settings/{group}"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/settings/{group}"): only(ADMIN),  # an empty form: 422, asked again
+    ("POST", "/admin/settings/classification/preview"): only(ADMIN, SUPERVISOR),
 }
 
 PATH_VALUES = {
     "{activity_id}": "no-such-activity",
     "{contact_id}": "no-such-contact",
+    "{group}": "outcomes",
     "{manager_id}": "no-such-manager",
     "{token_id}": "no-such-token",
     "{code}": "no_such_preset",

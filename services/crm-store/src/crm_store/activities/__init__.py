@@ -22,6 +22,7 @@ from crm_store.activities.domain import (
 )
 from crm_store.activities.expiry import OutcomeExpiry, expire_outcome_requests
 from crm_store.activities.gauges import ActivityGauges
+from crm_store.activities.outcomes import OutcomeFacts, asks_outcome
 from crm_store.activities.repository import ActivityFilter, ActivityRepository, Page
 from crm_store.activities.routes import router
 from crm_store.activities.schemas import ActivityOut, PresetIn, PresetPatch
@@ -49,11 +50,13 @@ __all__ = [
     "ManagerView",
     "Open",
     "OutcomeExpiry",
+    "OutcomeFacts",
     "Page",
     "PresetIn",
     "PresetPatch",
     "activity_record",
     "activity_view",
+    "asks_outcome",
     "assignment",
     "can_see_activity",
     "can_set_status",

@@ -58,6 +58,7 @@ from crm_store.core.schemas import (
     Text200,
     no_nulls,
 )
+from crm_store.core.settings_models import Setting
 from crm_store.core.sign_in_models import SignInFailures, SignInLink
 from crm_store.core.store import (
     COPY_MIN_ROWS,
@@ -115,6 +116,7 @@ __all__ = [
     "Role",
     "ServiceState",
     "SessionDep",
+    "Setting",
     "SettingsDep",
     "SignInFailures",
     "SignInLink",

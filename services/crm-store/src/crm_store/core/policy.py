@@ -63,6 +63,10 @@ ROUTES: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", f"{P}/plan-targets"): SUPERVISORS,
     ("DELETE", f"{P}/plan-targets/{{target_id}}"): SUPERVISORS,
     ("GET", f"{P}/audit"): SUPERVISORS,
+    ("GET", f"{P}/settings"): SUPERVISORS,
+    ("GET", f"{P}/settings/{{group}}"): SUPERVISORS,
+    ("PUT", f"{P}/settings/{{group}}"): ADMINS,
+    ("POST", f"{P}/settings/classification/preview"): SUPERVISORS,
 }
 
 

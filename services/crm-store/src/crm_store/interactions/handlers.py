@@ -51,19 +51,22 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DATABASE_DOWN)
 
 
+PolicySource = StorePolicy | Callable[[], StorePolicy]
 Store = Callable[[Sequence[InteractionClassified]], Awaitable[list[RecordResult]]]
 
 
 def make_store(
-    sessionmaker: async_sessionmaker[AsyncSession], policy: StorePolicy = DEFAULT_POLICY
+    sessionmaker: async_sessionmaker[AsyncSession], policy: PolicySource = DEFAULT_POLICY
 ) -> Store:
-    """One transaction per call; an outage surfaces as RetryableError."""
+    """One transaction per call; an outage surfaces as RetryableError. A callable `policy` is
+    asked for every batch (the administrator's settings change without a restart)."""
 
     async def store(events: Sequence[InteractionClassified]) -> list[RecordResult]:
         start = time.perf_counter()
+        current = policy() if callable(policy) else policy
         try:
             async with sessionmaker() as session:
-                results = await record_interactions(session, events, policy=policy)
+                results = await record_interactions(session, events, policy=current)
                 await session.commit()
         except Exception as exc:
             if is_outage(exc):
@@ -90,7 +93,7 @@ def build_router(
     *,
     group_id: str,
     max_attempts: int,
-    policy: StorePolicy = DEFAULT_POLICY,
+    policy: PolicySource = DEFAULT_POLICY,
     batch_size: int = 1000,
     batch_timeout_ms: int = 200,
     history_group_id: str | None = None,

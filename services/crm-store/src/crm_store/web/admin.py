@@ -48,6 +48,21 @@ def sections() -> list[Section]:
         Section("/admin/presets", _("Presets"), _("The statuses a card offers")),
         Section("/admin/plan", _("Plan targets"), _("Goals per manager and period")),
         Section("/admin/fields", _("Contact fields"), _("Extra fields of contacts and companies")),
+        Section(
+            "/admin/settings/classification",
+            _("Classification"),
+            _("What closes by itself: short calls, wrong and service numbers"),
+        ),
+        Section(
+            "/admin/settings/outcomes",
+            _("Outcomes"),
+            _("When a conversation asks for an outcome"),
+        ),
+        Section(
+            "/admin/settings/telephony",
+            _("Telephony"),
+            _("Our numbers, extensions and the default region"),
+        ),
     ]
 
 
