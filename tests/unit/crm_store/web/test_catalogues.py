@@ -68,3 +68,10 @@ def test_fuzzy_untranslated_and_wrong_placeholders_are_reported() -> None:
     assert "pl: untranslated 'Search'" in found
     assert "pl: placeholders of 'Taken by %(name)s' differ: ['nazwa']" in found
     assert "pl: '%(num)s contact found.' has 2 plural forms, wants 3" in found
+
+
+def test_the_settings_labels_and_help_are_in_the_catalogues() -> None:
+    """The admin area shows the shared settings' titles and descriptions through `_`."""
+    ids = {m.id for m in catalogues.extract() if isinstance(m.id, str)}
+    assert "Short call (seconds)" in ids
+    assert "The country national numbers are read in (ISO code, e.g. US, DE, PL)" in ids

@@ -19,6 +19,7 @@ from crm_store.people import PeopleRepository
 from crm_store.settings import GroupState, applied, read_group, run_preview, save_group
 from crm_store.web.admin import admin_view
 from crm_store.web.forms import FormDep, checked
+from crm_store.web.i18n import _
 from crm_store.web.render import page
 from crm_store.web.routes import forbidden, router
 from crm_store.web.session import CurrentUser, PostingUser, User
@@ -33,18 +34,18 @@ MAX_LINES = 500
 
 def _reader(user: User) -> None:
     if not allowed(*READ, user.role):
-        raise forbidden("the admin area is for administrators (supervisors may read it)")
+        raise forbidden(_("the admin area is for administrators (supervisors may read it)"))
 
 
 def _writer(user: User) -> None:
     _reader(user)
     if not allowed(*WRITE, user.role):
-        raise forbidden("only an administrator may change the settings")
+        raise forbidden(_("only an administrator may change the settings"))
 
 
 def _section(group: str) -> type[SettingsGroup]:
     if group not in SECTIONS:
-        raise Problem(404, "Not found", "no such section")
+        raise Problem(404, _("Not found"), _("no such section"))
     return GROUPS[group]
 
 

@@ -26,6 +26,7 @@ from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po, write_po
 
 from crm_store.web.i18n import DEFAULT, DOMAIN, LOCALE_DIR, LOCALES
+from switchboard_shared.settings.groups import GROUPS
 
 WEB_DIR = Path(__file__).parent
 TEMPLATE = LOCALE_DIR / f"{DOMAIN}.pot"
@@ -52,10 +53,24 @@ def extract() -> Catalog:
             auto_comments=comments,
             context=context,
         )
+    for message, location in settings_messages():
+        catalog.add(message, None, [(location, 0)])
     for entry in catalog:
         if entry.id and PLACEHOLDER.search(_ids(entry)[0]):
             entry.flags.add("python-format")
     return catalog
+
+
+def settings_messages() -> list[tuple[str, str]]:
+    """The settings' labels and help (data of the shared settings groups, which the admin area
+    shows through `_`)."""
+    found = []
+    for group, model in GROUPS.items():
+        for name, info in model.model_fields.items():
+            for text in (info.title, info.description):
+                if text:
+                    found.append((text, f"switchboard_shared/settings/groups.py:{group}.{name}"))
+    return found
 
 
 def _ids(message: Message) -> tuple[str, ...]:
