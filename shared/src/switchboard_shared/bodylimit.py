@@ -197,70 +197,9 @@ class RequestLimits:
         reservation: Reservation,
         declared: int | None,
     ) -> None:
-        """The first body message is read here, at the pace. A body that came whole in it (a
-        webhook's nearly always does) has nothing left to watch: the app is called with it
-        directly. Otherwise the app runs watched (`_watched`) until the body is complete."""
+        started = False
         begun = time.monotonic()
-        try:
-            async with asyncio.timeout(self.grace_s):
-                first = await receive()
-        except TimeoutError:
-            self._refused(scope, "too_slow")
-            await self._too_slow(send)
-            return
         received = 0
-        if first["type"] == "http.request":
-            received = len(first.get("body", b""))
-            if declared is None and not reservation.add(received):
-                self._refused(scope, "busy")
-                await self._busy(send)
-                return
-            if first.get("more_body", False):
-                await self._watched(scope, receive, send, reservation, declared, first, begun)
-                return
-        await self._whole(scope, receive, send, first)
-
-    async def _whole(self, scope: Scope, receive: Receive, send: Send, first: Message) -> None:
-        replayed = False
-        started = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return first
-
-        async def watched_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, replay, watched_send)
-        except Exception as exc:
-            if started or not _too_large(exc):
-                raise
-            self._refused(scope, "body_too_large")
-            await _answer(send, 413, "Content too large", f"the limit is {self.max_bytes} bytes")
-
-    async def _too_slow(self, send: Send) -> None:
-        detail = f"the body must arrive at {self.min_rate:.0f} bytes a second or faster"
-        await _answer(send, 408, "Request timeout", detail)
-
-    async def _watched(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        reservation: Reservation,
-        declared: int | None,
-        first: Message,
-        begun: float,
-    ) -> None:
-        started = False
-        received = len(first.get("body", b""))
-        pending: list[Message] = [first]
         done = False
         cut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
@@ -271,8 +210,6 @@ class RequestLimits:
             and the request is answered from outside the app (frameworks turn an exception
             raised while they read a body into answers of their own)."""
             nonlocal received, done
-            if pending:
-                return pending.pop()
             if done:
                 return await receive()
             allowed = begun + self.grace_s + received / self.min_rate - time.monotonic()
@@ -320,7 +257,8 @@ class RequestLimits:
             if reason == "busy":
                 await self._busy(send)
             else:
-                await self._too_slow(send)
+                detail = f"the body must arrive at {self.min_rate:.0f} bytes a second or faster"
+                await _answer(send, 408, "Request timeout", detail)
             return
         cut.cancel()
         try:
