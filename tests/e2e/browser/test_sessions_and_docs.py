@@ -46,7 +46,7 @@ async def test_the_cookie_holds_a_session_and_revoking_the_token_ends_it(site: S
     await site.revoke_tokens(manager)
     await page.reload()
     await expect(page).to_have_url(f"{site.url}/login")
-    await expect(page.get_by_label("Personal token")).to_be_visible()
+    await expect(page.get_by_label("E-mail address")).to_be_visible()
     assert foreign == []
     assert errors == []
 

@@ -38,7 +38,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "publisher": frozenset({"core", "metrics"}),
     "activities": frozenset({"core", "metrics"}),
     "directory": frozenset({"core", "activities"}),
-    "people": frozenset({"core", "directory"}),
+    "people": frozenset({"core", "activities", "directory"}),
     "interactions": frozenset(
         {"core", "config", "metrics", "publisher", "activities", "directory", "people"}
     ),

@@ -9,12 +9,13 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crm_store import __version__, web
+from crm_store import __version__, people, web
 from crm_store.activities import ActivityGauges, OutcomeExpiry
 from crm_store.config import Settings
-from crm_store.core import make_engine, make_sessionmaker
+from crm_store.core import make_engine, make_sessionmaker, utcnow
 from crm_store.directory import snapshot_contact_points
 from crm_store.http import router as api_router
 from crm_store.interactions import build_router
@@ -29,6 +30,30 @@ from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
 
 log = logging.getLogger(__name__)
+
+
+async def bootstrap_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """`CRM_STORE_BOOTSTRAP_ADMIN_EMAIL`: the first administrator, and while they have no
+    password a link to set one, in the log (each start makes a new one)."""
+    email = settings.bootstrap_admin_email or ""
+    async with sessionmaker() as session:
+        manager, issued = await people.credentials.bootstrap_admin(
+            session, email, timedelta(hours=settings.invitation_h), utcnow()
+        )
+        await session.commit()
+    if issued is None:
+        return
+    base = settings.public_url or f"http://127.0.0.1:{settings.port}"
+    url = people.credentials.link_url(base, issued.secret)
+    log.warning(
+        "The administrator %s has no password yet. Open this link to set it (it works once, "
+        "until %s): %s",
+        manager.email,
+        issued.link.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        url,
+    )
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -83,6 +108,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             await session.commit()
         if snapshot is not None:
             log.info("contact points snapshot staged", extra={"records": snapshot})
+        if settings.bootstrap_admin_email:
+            await bootstrap_admin(sessionmaker, settings)
         await relay.start()
         await gauges.start()
         if expiry is not None:

@@ -6,6 +6,7 @@ from crm_store.core import api_router
 
 router = api_router(
     directory.router,
+    directory.fields_router,
     interactions.router,
     reports.router,
     activities.router,

@@ -46,7 +46,10 @@ class ActivityChanged(Event):
     activity_id: str
     kind: ActivityKind
     state: ActivityState
-    change: str = Field(description="`opened`, `repeated`, `status_set`, `closed`, `reopened`")
+    change: str = Field(
+        description="`opened`, `repeated`, `status_set`, `closed`, `reopened`, `reassigned` "
+        "(its manager left and a colleague took it over)"
+    )
     interaction_id: str | None = Field(
         default=None, description="The interaction behind the change"
     )

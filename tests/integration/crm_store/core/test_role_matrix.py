@@ -22,6 +22,8 @@ PATH_VALUES = {
     "{interaction_id}": "no-such-interaction",
     "{manager_id}": "no-such-manager",
     "{token_id}": "no-such-token",
+    "{field_id}": "no-such-field",
+    "{target_id}": "no-such-target",
 }
 # Only admins see, issue and revoke tokens; the rest read what is not personal-data export.
 ADMIN_ONLY_READS = (f"{P}/managers", f"{P}/audit", f"{P}/contact-points/export", f"{P}/tokens")
@@ -33,7 +35,9 @@ SPEC: dict[Role, set[tuple[str, str]]] = {
         (m, p)
         for m, p in ROUTES
         if (m == "GET" and "export" not in p and p != f"{P}/tokens")
-        or p.endswith(("/status", "/undo", "/correct", "/mark-handled", "/plan-targets"))
+        or p.endswith(
+            ("/status", "/undo", "/correct", "/mark-handled", "/plan-targets", "/{target_id}")
+        )
     },
     Role.MANAGER: {
         (m, p)
@@ -45,7 +49,7 @@ SPEC: dict[Role, set[tuple[str, str]]] = {
         (m, p)
         for m, p in ROUTES
         if ("/contacts" in p or "/companies" in p or "/contact-points" in p)
-        or (m == "GET" and ("/interactions" in p or p.endswith("/presets")))
+        or (m == "GET" and ("/interactions" in p or p.endswith(("/presets", "/contact-fields"))))
     },
     Role.VIEWER: {(m, p) for m, p in ROUTES if m == "GET" and p not in ADMIN_ONLY_READS},
 }

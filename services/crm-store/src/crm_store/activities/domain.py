@@ -106,6 +106,8 @@ class ManagerView:
     active: bool = True
     phones: Sequence[str] = field(default_factory=tuple)
     """Numbers listed as the manager's own (a mobile a follow-me rings)."""
+    aliases: Sequence[str] = field(default_factory=tuple)
+    """More mailboxes of the manager besides `email`."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def choose_assignee(event: InteractionClassified, managers: Iterable[ManagerView
     if event.mail is not None:
         mailbox = event.mail.mailbox.strip().lower()
         for manager in active:
-            if manager.email.lower() == mailbox:
+            if mailbox in (manager.email.lower(), *(a.lower() for a in manager.aliases)):
                 return manager.id
     return None
 

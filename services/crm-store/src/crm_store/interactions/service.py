@@ -191,7 +191,9 @@ class _Batch:
         links = await self._links(fresh)
         threads = await bounces.link_bounces(self.repo, self.directory, fresh, links)
         managers = [
-            ManagerView(m.id, m.email, tuple(m.extensions), m.active, tuple(m.phones))
+            ManagerView(
+                m.id, m.email, tuple(m.extensions), m.active, tuple(m.phones), tuple(m.aliases)
+            )
             for m in await self.people.list_managers(active_only=True)
         ]
         values = []

@@ -15,7 +15,7 @@ from crm_store.activities import undo_status as undo_activity_status
 from crm_store.core import Activity, SessionDep, SettingsDep, utcnow
 from crm_store.metrics import ACTIVITY_CHANGES
 from crm_store.web import cards, queries
-from crm_store.web.forms import FormDep, FormError, text_field
+from crm_store.web.forms import FormDep, FormError, local_time, text_field
 from crm_store.web.render import fragment, wants_json
 from crm_store.web.routes import (
     MARK_HANDLED,
@@ -56,10 +56,16 @@ async def set_status(
     if not preset:
         raise FormError(422, "pick a status")
     note = text_field(form, "note", max_chars=4000, label="The note") or None
+    due_at = local_time(form, "due_local", "zone")
     raw_with = text_field(form, "with", max_chars=cards.MAX_PER_CARD * 65, label="The card")
     ids = [activity_id, *cards.with_ids(raw_with, activity_id)]
     scope = await resolve_scope(session, user, form.get("scope") or None)
     repo = ActivityRepository(session)
+    picked = await repo.get_preset(preset)
+    if picked is not None and picked.closes:
+        due_at = None  # the time field sits beside every button; only "later" ones take it
+    if due_at is not None and due_at < utcnow():
+        raise FormError(422, "pick a time in the future")
     found = [a for i in ids if (a := await repo.get_activity(i)) is not None]
     visible = [a for a in found if domain.can_see_activity(user.principal, a.assignee_id)]
     targets = [a for a in visible if a.state == ActivityState.OPEN]
@@ -75,7 +81,9 @@ async def set_status(
     for target in targets:
         try:
             changed.append(
-                await set_activity_status(session, target.id, preset, note, user.principal)
+                await set_activity_status(
+                    session, target.id, preset, note, user.principal, due_at=due_at
+                )
             )
         except Problem as exc:
             if exc.status not in (409, 422):

@@ -10,6 +10,7 @@ activities the preset fits (`routes.set_status`); "who is this?" stays until it 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -109,6 +110,26 @@ class Card:
     @property
     def note(self) -> str | None:
         return next((i.note for i in self.items if i.note), None)
+
+    @property
+    def key(self) -> str:
+        """Who the card is about (the contact, else the number or address): the live inbox
+        matches a card before and after a change by it. Never sent to the browser."""
+        if self.who.contact_id:
+            return f"contact:{self.who.contact_id}"
+        if self.primary.who.counterpart:
+            return f"point:{self.primary.who.counterpart}"
+        return f"activity:{self.id}"
+
+    @property
+    def ids(self) -> list[str]:
+        return [i.id for i in self.items]
+
+    @property
+    def version(self) -> str:
+        """Changes when any of its items does: the page's `data-version`."""
+        text = "\n".join(f"{i.id}:{i.version}" for i in self.items)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def with_ids(self) -> str:

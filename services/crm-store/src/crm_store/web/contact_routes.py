@@ -20,7 +20,9 @@ from crm_store.directory import (
     update_contact,
 )
 from crm_store.web import contacts
+from crm_store.web.field_routes import shown_fields
 from crm_store.web.forms import FormDep, FormError, checked, text_field
+from crm_store.web.i18n import _
 from crm_store.web.render import fragment, page, wants_json
 from crm_store.web.routes import (
     Cursor,
@@ -92,6 +94,8 @@ async def timeline_page(
             entries=entries,
             next_cursor=next_cursor,
             shows_activities=sees_inbox(user),
+            extra_fields=await shown_fields(session, "contact", contact.fields),
+            fills_fields=can_identify(user),
         ),
     )
 
@@ -155,23 +159,39 @@ async def identify_create(
     first = text_field(form, "first_name", max_chars=200, label="The first name")
     last = text_field(form, "last_name", max_chars=200, label="The last name")
     title = text_field(form, "title", max_chars=200, label="The title") or None
+    company_name = text_field(form, "company", max_chars=200, label="The company")
+    other_phone = text_field(form, "phone", max_chars=64, label="The number")
+    other_email = text_field(form, "email", max_chars=254, label="The address")
     if not (first or last):
         raise FormError(422, "enter a first or a last name")
     activity = await _open_identification(session, activity_id)
-    point = _new_point(activity.counterpart or "", settings.common.default_region)
-    is_email = "@" in point.value
+    region = settings.common.default_region
+    point = _new_point(activity.counterpart or "", region)
+    phones, emails = ([], [point]) if "@" in point.value else ([point], [])
+    if other_phone:
+        phones += [p for p in normalised_phones([other_phone], region, field="phone") if p != point]
+    if other_email:
+        emails += [p for p in normalised_emails([other_email], field="email") if p != point]
+    company = await contacts.company_named(
+        session, company_name, activity.assignee_id, user.principal
+    )
     data = ContactInput(
         first_name=first,
         last_name=last,
         title=title,
+        company_id=company.id if company else None,
         owner_id=activity.assignee_id,
-        phones=[] if is_email else [point],
-        emails=[point] if is_email else [],
+        phones=phones,
+        emails=emails,
     )
     contact = await create_contact(session, data, user.principal, force=checked(form, "force"))
     await session.commit()
     name = contact_name(contact)
-    return _identified(request, activity, contact.id, f"Contact {name} created.")
+    if company is not None:
+        message = _("Contact %(name)s created, at %(company)s.", name=name, company=company.name)
+    else:
+        message = _("Contact %(name)s created.", name=name)
+    return _identified(request, activity, contact.id, message)
 
 
 @router.post("/identify/{activity_id}/link")

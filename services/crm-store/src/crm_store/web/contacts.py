@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities import ActivityFilter, ActivityRepository, domain
 from crm_store.core import Activity, Company, Contact, Interaction, Point, Principal, Role
-from crm_store.directory import DirectoryRepository, contact_name, linking, undeliverable_of
+from crm_store.directory import (
+    CompanyInput,
+    DirectoryRepository,
+    contact_name,
+    create_company,
+    linking,
+    undeliverable_of,
+)
 from crm_store.interactions import InteractionFilter, InteractionRepository
 from crm_store.people import PeopleRepository
 from crm_store.web import present
@@ -293,3 +300,17 @@ async def _people_at(
 
 async def contact_points(session: AsyncSession, contact_id: str) -> list[Point]:
     return await DirectoryRepository(session).active_points(contact_ids=[contact_id])
+
+
+async def company_named(
+    session: AsyncSession, name: str, owner_id: str | None, who: Principal
+) -> Company | None:
+    """The company typed on "Create contact": the one with that name (as names are compared:
+    case, spaces and legal forms aside), else a new one owned by `owner_id`; None for none."""
+    if not name:
+        return None
+    found = await DirectoryRepository(session).named(Company, linking.company_key(name))
+    existing = [c for c in found if c.archived_at is None]
+    if existing:
+        return existing[0]
+    return await create_company(session, CompanyInput(name=name, owner_id=owner_id), who)

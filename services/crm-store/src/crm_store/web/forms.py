@@ -5,8 +5,10 @@ Parsed here with the standard library, so the page needs no multipart parser.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
 from typing import Annotated
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Request
 
@@ -57,3 +59,23 @@ def text_field(form: dict[str, str], name: str, *, max_chars: int, label: str) -
 
 def checked(form: dict[str, str], name: str) -> bool:
     return form.get(name, "") in ("1", "on", "true")
+
+
+def local_time(form: dict[str, str], name: str, zone_field: str) -> datetime | None:
+    """A `<input type="datetime-local">` (no zone) read in the browser's time zone, which the
+    page's script puts in `zone_field` (an IANA name); UTC without it. None when left empty."""
+    value = text_field(form, name, max_chars=32, label="The time")
+    if not value:
+        return None
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise FormError(422, "enter the date and time as the picker shows it") from exc
+    if naive.tzinfo is not None:
+        return naive.astimezone(UTC)
+    zone_name = text_field(form, zone_field, max_chars=64, label="The time zone")
+    try:
+        zone: tzinfo = ZoneInfo(zone_name) if zone_name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return naive.replace(tzinfo=zone).astimezone(UTC)

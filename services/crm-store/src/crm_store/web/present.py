@@ -229,3 +229,18 @@ def reasons_text(reasons: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def share(part: int, whole: int) -> str:
     return NO_FIGURE if whole == 0 else f"{round(100 * part / whole)}%"
+
+
+def version_of(activity: Any) -> str:
+    """An activity's state as the inbox shows it, in one string: equal strings, same card."""
+    parts = (
+        activity.state,
+        activity.preset,
+        activity.count,
+        activity.last_interaction_id,
+        activity.due_at,
+        activity.updated_at,
+        activity.assignee_id,
+        activity.contact_id,
+    )
+    return "|".join("" if p is None else str(p) for p in parts)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException
 
 from crm_store.web import present
 from crm_store.web.forms import FormError
+from crm_store.web.i18n import locale_of, use_locale
 from crm_store.web.session import Refused, SignInRequired
 from switchboard_shared.problems import HTTP_TITLES, Problem, problem_response
 
@@ -94,11 +96,16 @@ def failure(request: Request, status: int, title: str, detail: str = "", **extra
 
 
 def signed_out(request: Request) -> Response:
+    """To the sign-in form; a page asked for comes back after signing in (`next`)."""
     if wants_json(request):
         return JSONResponse(
             {"error": "Your session has ended", "detail": "sign in again"}, status_code=401
         )
-    return RedirectResponse("/login", status_code=303)
+    path = request.url.path
+    if request.method != "GET" or path == "/":
+        return RedirectResponse("/login", status_code=303)
+    back = path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode({'next': back})}", status_code=303)
 
 
 def secure(request: Request, response: Response) -> Response:
@@ -149,6 +156,7 @@ class PageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def page_handler(request: Request) -> Response:
+            use_locale(locale_of(request))
             try:
                 response = await handler(request)
             except SignInRequired:

@@ -1,6 +1,6 @@
-"""The managers' page, served by crm-store at `/`: sign in, the inbox with one-click presets and
-the team view (a contact's timeline and identifying unknown numbers and addresses:
-`contact_routes`, on the same router).
+"""The managers' page, served by crm-store at `/`: the inbox with one-click presets and the team
+view (signing in: `signin_routes`; a contact's timeline and identifying unknown numbers and
+addresses: `contact_routes`; all on the same router).
 
 Handlers are edges: read the form, check the role against the API's matrix (`core.ROUTES`,
 so the page never allows more than the API), call the same units of work as the API, commit,
@@ -11,42 +11,24 @@ bodies.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from crm_store.activities import domain
-from crm_store.core import InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
+from crm_store.core import InvalidCursorError, Role, SessionDep, allowed, utcnow
 from crm_store.people import PeopleRepository
-from crm_store.web import cards, queries
-from crm_store.web.forms import FormDep, read_form
+from crm_store.web import cards, counts, queries
 from crm_store.web.render import (
     STATIC_DIR,
     STATIC_TYPES,
     PageRoute,
     page,
 )
-from crm_store.web.session import (
-    LOGIN_COOKIE,
-    LOGIN_MAX_AGE_S,
-    MAX_TOKEN_CHARS,
-    SESSION_COOKIE,
-    CurrentUser,
-    Refused,
-    User,
-    clear_cookie,
-    cookie_name,
-    csrf_for,
-    may_sign_in_here,
-    new_login_nonce,
-    same_origin,
-    same_text,
-    session_secret,
-    set_cookie,
-    sign_in,
-    sign_out,
-)
+from crm_store.web.session import CurrentUser, User
 from switchboard_shared.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -92,6 +74,8 @@ def nav(user: User) -> list[tuple[str, str]]:
     if can_identify(user):
         links.append(("/identify", "To identify"))
     links.append(("/contacts", "Contacts"))
+    if user.role in (Role.ADMIN, Role.SUPERVISOR):
+        links.append(("/admin", "Admin"))
     return links
 
 
@@ -105,65 +89,6 @@ def forbidden(detail: str) -> Problem:
 
 def bad_cursor() -> Problem:
     return Problem(422, "Invalid request", "this page link is not valid; start from the top")
-
-
-# -- signing in and out ----------------------------------------------------------------------
-
-
-def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    nonce = new_login_nonce()
-    response = page(
-        "login.html",
-        status=status,
-        nonce=nonce,
-        error=error,
-        allowed=may_sign_in_here(request),
-    )
-    set_cookie(response, request, LOGIN_COOKIE, nonce, LOGIN_MAX_AGE_S)
-    return response
-
-
-@router.get("/login")
-async def login_page(request: Request) -> Response:
-    return _login_page(request)
-
-
-@router.post("/login")
-async def login(request: Request, settings: SettingsDep, form: FormDep) -> Response:
-    if not same_origin(request):
-        raise Refused("this request came from another site")
-    if not may_sign_in_here(request):
-        return _login_page(request, "Sign in over HTTPS.", 400)
-    if not same_text(request.cookies.get(cookie_name(request, LOGIN_COOKIE)), form.get("csrf")):
-        return _login_page(request, "The sign-in form expired. Please try again.", 400)
-    token = form.get("token", "").strip()
-    if not token or len(token) > MAX_TOKEN_CHARS:
-        return _login_page(request, "Enter your personal token.", 400)
-    try:
-        who, secret = await sign_in(request, settings, token)
-    except Problem:
-        return _login_page(request, "This token is unknown, expired or revoked.", 401)
-    log.info("signed in to the page", extra={"role": who.role.value})
-    response = RedirectResponse("/", status_code=303)
-    max_age = int(settings.page_session_h * 3600)
-    set_cookie(response, request, SESSION_COOKIE, secret, max_age)
-    clear_cookie(response, request, LOGIN_COOKIE)
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    """Needs no live session (an ended one must still be able to leave), only its CSRF token;
-    without a session cookie nothing is read."""
-    secret = session_secret(request)
-    if secret is not None:
-        form = await read_form(request)
-        if not same_origin(request) or not same_text(form.get("csrf"), csrf_for(secret)):
-            raise Refused("the form is out of date; reload the page and try again")
-        await sign_out(request, secret)
-    response = RedirectResponse("/login", status_code=303)
-    clear_cookie(response, request, SESSION_COOKIE)
-    return response
 
 
 # -- the inbox -------------------------------------------------------------------------------
@@ -191,6 +116,16 @@ def scope_query(scope: str, user: User) -> str:
     if scope == queries.ALL or user.role not in domain.SEES_ALL_ACTIVITIES:
         return ""
     return f"?manager={scope}"
+
+
+def live_url(scope: str, user: User, show: str, now: datetime) -> str:
+    """The inbox's stream of changes (`live`), from the moment the page was rendered."""
+    query = {"since": str(int(now.timestamp() * 1000))}
+    if scope_query(scope, user):
+        query["manager"] = scope
+    if show:
+        query["show"] = show
+    return "/inbox/live?" + urlencode(query)
 
 
 def may_set(user: User, assignee_id: str | None) -> bool:
@@ -230,6 +165,7 @@ async def inbox_page(
             managers=await queries.active_managers(session) if sees_team(user) else [],
             **{k: v for k, v in card_context(user).items() if k != "user"},
             page_query=scope_query(scope, user),
+            live_url=live_url(scope, user, show, now),
             show=show,
             filters=cards.FILTERS,
         ),
@@ -266,14 +202,14 @@ async def team_page(request: Request, session: SessionDep, user: CurrentUser) ->
     if not sees_team(user):
         raise forbidden("the team view is for supervisors")
     now = utcnow()
-    opened = await queries.open_counts(session, now)
+    opened = await counts.cards_by_assignee(session, now)
     return page(
         "team.html",
         **view(
             user,
             "/team",
             rows=await queries.team(session, user.principal, now),
-            unassigned=opened.get(None, (0, 0)),
+            unassigned=opened.get(None, counts.CardCounts()),
         ),
     )
 
