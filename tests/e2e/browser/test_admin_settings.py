@@ -49,7 +49,7 @@ async def test_a_changed_short_call_threshold_decides_the_next_call(site: Site) 
     first = await classified_call(site, admin.extension)
     assert first["disposition"] == "needs_status", first["reasons"]
 
-    await page.goto("/admin")
+    await page.goto("/admin/settings/classification")
     await expect(page.get_by_role("heading", name="Admin: Classification")).to_be_visible()
     threshold = page.get_by_label("Short call (seconds)")
     await expect(threshold).to_have_value("10")

@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             policy=policy,
             batch_size=settings.consumer_batch_size,
             batch_timeout_ms=settings.consumer_batch_timeout_ms,
+            fetch_wait_ms=settings.consumer_fetch_wait_ms,
             history_group_id=f"{settings.consumer_group}-history",
             history_batch_size=settings.history_batch_size,
         )

@@ -189,7 +189,19 @@ class Settings(ServiceSettings):
         default=1000, ge=1, le=10_000, description="Records stored per transaction at most"
     )
     consumer_batch_timeout_ms: int = Field(
-        default=200, ge=1, description="How long to wait for a batch to fill"
+        default=50,
+        ge=1,
+        le=10_000,
+        description="How long a poll waits for records when none are there (a batch is what "
+        "has arrived, never waited for); after an empty poll the consumer rests as long again",
+    )
+    consumer_fetch_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="How long the broker may hold a fetch while the partitions have no new "
+        "records; it bounds how late an idle consumer sees a record (the client's 500 ms "
+        "default made each record wait a quarter of a second on average)",
     )
     history_batch_size: int = Field(
         default=200,

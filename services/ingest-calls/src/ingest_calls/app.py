@@ -12,7 +12,7 @@ from ingest_calls.ami import AmiClient
 from ingest_calls.cel_assembler import CelAssembler
 from ingest_calls.config import Settings
 from ingest_calls.domain import asterisk
-from ingest_calls.http import router
+from ingest_calls.http import router, webhook_route
 from ingest_calls.live import follow_telephony
 from ingest_calls.metrics import METRICS
 from ingest_calls.providers import enabled
@@ -87,9 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.bus = bus
     app.state.publisher = publisher
     app.state.workers = workers
+    app.state.contexts = {}  # per provider, see http.context_of
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready})
     app.include_router(router)
+    # The webhook POST first, as a plain route: FastAPI's own (documented) stays behind it.
+    app.router.routes.insert(0, webhook_route)
     install_body_limit(
         app,
         settings.max_body_bytes,

@@ -57,6 +57,7 @@ def follow_telephony(app_state: Any, base: Settings, telephony: TelephonySetting
     """Put the combined settings in force; False (logged) when they are refused."""
     try:
         app_state.settings = with_telephony(base, telephony)
+        app_state.contexts = {}  # each provider's context is made again from the new settings
     except ValueError as exc:
         log.error(
             "telephony settings refused; the settings in force stay",

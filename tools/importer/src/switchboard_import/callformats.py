@@ -123,9 +123,16 @@ def _rules_of(options: tuple[tuple[str, str], ...]) -> asterisk.Rules:
     return asterisk.rules_from(dict(options))
 
 
+_LAST_RULES: list[tuple[Job, asterisk.Rules]] = []  # the job of the last call: read per row
+
+
 def _rules(job: Job) -> asterisk.Rules:
+    if _LAST_RULES and _LAST_RULES[0][0] is job:
+        return _LAST_RULES[0][1]
     try:
-        return _rules_of(tuple(sorted(job.options.items())))
+        rules = _rules_of(tuple(sorted(job.options.items())))
+        _LAST_RULES[:] = [(job, rules)]
+        return rules
     except ValueError as exc:
         raise InvalidPayload(f"asterisk adapter misconfigured: {exc}") from exc
 

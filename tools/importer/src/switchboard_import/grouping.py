@@ -45,7 +45,7 @@ class Group:
         return min(self.rows, key=lambda row: row.start)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # made for every row: not frozen, whose __init__ costs 3x
 class Added:
     """What `add` did with a row: calls handed on now, and whether the row was a late or an
     already-sent leg (`late`/`skipped`, then it is in no call)."""
@@ -88,11 +88,12 @@ class Grouper:
         an end before the call is complete; `ends`: the key this row ends (LINKEDID_END)."""
         self._index += 1
         keys = set(keys)
-        if keys & self._sent:
+        if self._sent and not self._sent.isdisjoint(keys):
             return Added(self._expire(), skipped=True)
-        if any(key in self._done for key in keys):
+        if not self._done.keys().isdisjoint(keys):
             return Added(self._expire(), late=True)
-        owners = {self._owner[key] for key in keys if key in self._owner}
+        owner = self._owner
+        owners = {owner[key] for key in keys if key in owner}
         if owners:
             gid = max(owners, key=lambda g: len(self._groups[g].rows))
             group = self._groups[gid]
@@ -111,11 +112,12 @@ class Grouper:
             group = self._groups[gid] = Group()
         group.rows.append(row)
         group.keys |= keys
-        group.linked |= set(linked)
+        if linked:
+            group.linked.update(linked)
         if ends:
             group.ended.add(ends)
         for key in keys:
-            self._owner[key] = gid
+            owner[key] = gid
         group.last = self._index
         self._ending.pop(gid, None)
         if group.linked and group.linked <= group.ended:

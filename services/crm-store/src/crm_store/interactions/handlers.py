@@ -95,7 +95,8 @@ def build_router(
     max_attempts: int,
     policy: PolicySource = DEFAULT_POLICY,
     batch_size: int = 1000,
-    batch_timeout_ms: int = 200,
+    batch_timeout_ms: int = 50,
+    fetch_wait_ms: int = 50,
     history_group_id: str | None = None,
     history_batch_size: int = 200,
     live_first: LiveFirst | None = None,
@@ -117,6 +118,7 @@ def build_router(
             batch=True,
             max_records=size,
             batch_timeout_ms=batch_timeout_ms,
+            fetch_max_wait_ms=fetch_wait_ms,
             decoder=_undecoded,
             description=topic.description,
         )(on_batch)

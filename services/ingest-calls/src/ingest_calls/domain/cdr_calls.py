@@ -182,7 +182,7 @@ class _Trace:
         extra: dict[str, str] | None = None,
         **fields: str,
     ) -> None:
-        unique_id = self.unique_id(channel)
+        unique_id = self.ids.get(channel) or self.unique_id(channel)
         self.events.append(
             LegEvent(name, at, unique_id, self.linked, channel, extra_fields=extra, **fields)
         )
