@@ -20,7 +20,7 @@ MYPY_TARGETS = shared/src/switchboard_shared \
 	tests
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format schemas bench eval compose-check replay-rejected import \
+.PHONY: help install run test lint format schemas i18n bench eval compose-check replay-rejected import \
 	clean distclean
 
 help: ## List the targets
@@ -57,6 +57,9 @@ format: $(STAMP) ## Sort imports, apply safe fixes and format with ruff
 schemas: $(STAMP) ## Regenerate the event JSON Schema snapshots, docs/asyncapi.yaml and crm-store's OpenAPI
 	$(PY) -m switchboard_shared.schemas --write
 	$(PY) -m crm_store.openapi --write
+
+i18n: $(STAMP) ## Extract the page's text and update every language's catalogue (then translate what it lists)
+	$(PY) -m crm_store.web.catalogues
 
 bench: $(STAMP) ## Run the throughput benchmark (scripts/bench.py)
 	@test -f scripts/bench.py || { \

@@ -48,6 +48,7 @@ TAIL_LINES = 20
 DEV_GENERIC_SECRET = "dev-generic-secret-change-me-in-prod"
 DEV_ADMIN_TOKEN = "dev-admin-token-0123456789abcdef"
 DEV_MAIL_TOKEN = "dev-mail-token-0123456789abcdef"
+DEV_ADMIN_EMAIL = "admin@example.com"
 
 RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 STABLE_AFTER_S = 60.0
@@ -183,11 +184,12 @@ def apply_dev_defaults() -> dict[str, str]:
         "SWITCHBOARD_ENVIRONMENT": "development",
         "INGEST_CALLS_GENERIC_HMAC_SECRET": DEV_GENERIC_SECRET,
         "CRM_STORE_BOOTSTRAP_ADMIN_TOKEN": DEV_ADMIN_TOKEN,
+        "CRM_STORE_BOOTSTRAP_ADMIN_EMAIL": DEV_ADMIN_EMAIL,
         "INGEST_MAIL_HTTP_TOKEN": DEV_MAIL_TOKEN,
         "SWITCHBOARD_DEFAULT_REGION": "US",
         "SWITCHBOARD_OWN_DOMAINS": "example.com",
         "CRM_STORE_DATABASE_URL": f"sqlite+aiosqlite:///{VAR / 'crm.db'}",
-        "INGEST_MAIL_CHECKPOINT_DB": str(VAR / "ingest-mail.db"),
+        "INGEST_MAIL_DATABASE_URL": f"sqlite+aiosqlite:///{VAR / 'ingest-mail.db'}",
         "SWITCHBOARD_LOG_FORMAT": "text",
     }
     applied = {k: v for k, v in defaults.items() if k not in os.environ}
@@ -532,7 +534,12 @@ def banner(broker: str, started_broker: bool, applied: dict[str, str]) -> str:
         lines.append("Development defaults set because the environment did not set them:")
         lines += [f"  {name}={value}" for name, value in applied.items()]
         lines.append("")
+    admin_email = os.environ.get("CRM_STORE_BOOTSTRAP_ADMIN_EMAIL") or "unset"
     lines += [
+        f"Open the page at {store.url}/ and sign in with an e-mail address and a password.",
+        f"The first administrator ({admin_email}) sets theirs with the link crm-store writes",
+        "in its log ('has no password yet'), then invites the others from the administration.",
+        "",
         "Post a missed call to the generic webhook (signed: HMAC-SHA256 of '<timestamp>.<body>'):",
         "",
         f"  SECRET={shell_value('INGEST_CALLS_GENERIC_HMAC_SECRET', applied)}",

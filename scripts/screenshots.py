@@ -3,8 +3,11 @@
 Builds crm-store's page on a throw-away SQLite database, fills it with a believable morning of a
 sales team (made-up people and 555 numbers) through the same units of work the consumer and the
 API use, serves it on a loopback port and photographs it with the system chromium via
-Playwright: the inbox (desktop and phone), a contact's timeline, the operator's list of numbers
-to identify, the team view and the toast that offers "Undo" after a click.
+Playwright: the inbox (desktop and phone, and in Polish and Tamil), a contact's timeline, the
+operator's list of numbers to identify, the team view, the toast that offers "Undo" after a
+click, the sign-in form, the page an invitation link opens, and the admin area (its overview, a
+person with their tokens and hand-over, presets, plan targets, contact fields). Tamil needs a
+Tamil font (Debian: fonts-lohit-taml).
 
     .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 
@@ -252,6 +255,26 @@ async def seed(client: httpx.AsyncClient, app: FastAPI) -> dict[str, Any]:
         },
     )
 
+    for field in (
+        {"entity": "contact", "key": "birthday", "label": "Birthday", "type": "date"},
+        {"entity": "contact", "key": "interests", "label": "Interests", "type": "text"},
+        {
+            "entity": "contact",
+            "key": "decision_style",
+            "label": "Decision style",
+            "type": "choice",
+            "choices": ["Quick", "Consults the team", "Needs figures"],
+        },
+        {"entity": "company", "key": "staff", "label": "Staff", "type": "number"},
+    ):
+        await post("/api/v1/contact-fields", field)
+    response = await client.patch(
+        f"/api/v1/contacts/{ann['id']}",
+        json={"fields": {"birthday": "1984-05-17", "decision_style": "Needs figures"}},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    response.raise_for_status()
+
     def ago(minutes: float) -> datetime:
         return now - timedelta(minutes=minutes)
 
@@ -358,26 +381,68 @@ async def seed(client: httpx.AsyncClient, app: FastAPI) -> dict[str, Any]:
             {"preset": "meeting_scheduled"},
             token=people["maria"]["token"],
         )
-    return {"people": people, "ann": ann["id"]}
+    invited = await post(f"/api/v1/managers/{people['maria']['id']}/invitation", {})
+    return {"people": people, "ann": ann["id"], "invitation": invited["url"]}
+
+
+async def shoot_admin(
+    browser: Browser, base_url: str, seeded: dict[str, Any], out: Path
+) -> list[Path]:
+    """The admin area as an administrator sees it."""
+    written = []
+    admin = await signed_in(browser, base_url, ADMIN_TOKEN, DESKTOP)
+    tom = seeded["people"]["tom"]["id"]
+    for name, path in [
+        ("admin.png", "/admin"),
+        ("admin-person.png", f"/admin/people/{tom}"),
+        ("admin-presets.png", "/admin/presets"),
+        ("admin-plan.png", "/admin/plan"),
+        ("admin-fields.png", "/admin/fields"),
+    ]:
+        await admin.goto(path)
+        if path == "/admin/presets":
+            await admin.locator("#preset-meeting_scheduled summary").click()
+        written.append(out / name)
+        await admin.screenshot(path=written[-1], full_page=True)
+    return written
 
 
 # -- photographs -------------------------------------------------------------------------------
 
 
-async def signed_in(browser: Browser, base_url: str, token: str, viewport: ViewportSize) -> Page:
+async def signed_in(
+    browser: Browser, base_url: str, token: str, viewport: ViewportSize, locale: str = "en-US"
+) -> Page:
     context = await browser.new_context(
         base_url=base_url,
         viewport=viewport,
-        locale="en-US",
+        locale=locale,
         timezone_id="UTC",
         device_scale_factor=1,
     )
     page = await context.new_page()
     await page.goto("/login")
-    await page.get_by_label("Personal token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
+    # The token form, by its place (the page may speak any language).
+    await page.locator("details.token-sign-in summary").click()
+    await page.locator("#token").fill(token)
+    await page.locator("details.token-sign-in button[type=submit]").click()
     await page.wait_for_load_state("networkidle")
     return page
+
+
+async def sign_in_pages(browser: Browser, base_url: str, link: str, out: Path) -> list[Path]:
+    """The sign-in form, and the page an invitation link opens."""
+    context = await browser.new_context(
+        base_url=base_url, viewport=DESKTOP, locale="en-US", timezone_id="UTC"
+    )
+    page = await context.new_page()
+    written = [out / "sign-in.png", out / "set-password.png"]
+    await page.goto("/login")
+    await page.screenshot(path=written[0], full_page=True)
+    await page.goto(link)
+    await page.screenshot(path=written[1], full_page=True)
+    await context.close()
+    return written
 
 
 async def shoot(base_url: str, seeded: dict[str, Any], out: Path, chromium: str) -> list[Path]:
@@ -407,16 +472,32 @@ async def shoot(base_url: str, seeded: dict[str, Any], out: Path, chromium: str)
             written.append(out / "identify.png")
             await queue.screenshot(path=written[-1], full_page=True)
 
+            written += await shoot_admin(browser, base_url, seeded, out)
+
             team = await signed_in(browser, base_url, sam, DESKTOP)
             await team.goto("/team")
             written.append(out / "team.png")
             await team.screenshot(path=written[-1], full_page=True)
+
+            # The inbox in Polish (the browser asks for it) and in Tamil (picked on the page).
+            polish = await signed_in(browser, base_url, maria, DESKTOP, locale="pl-PL")
+            written.append(out / "inbox-pl.png")
+            await polish.screenshot(path=written[-1], full_page=True)
+            tamil = await signed_in(browser, base_url, maria, DESKTOP)
+            await tamil.get_by_label("Language").select_option("ta")
+            await tamil.get_by_role("button", name="Change language").click()
+            await tamil.wait_for_function("document.documentElement.lang === 'ta'")
+            await tamil.wait_for_load_state("networkidle")
+            written.append(out / "inbox-ta.png")
+            await tamil.screenshot(path=written[-1], full_page=True)
 
             # Last, as it changes the data: a click, and the toast that offers "Undo".
             await phone.locator(".item button.closes").first.click()
             await phone.locator("#toast button", has_text="Undo").wait_for()
             written.append(out / "undo-toast.png")
             await phone.screenshot(path=written[-1], full_page=False)
+
+            written += await sign_in_pages(browser, base_url, seeded["invitation"], out)
         finally:
             await browser.close()
     return written

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,6 +152,14 @@ def test_a_crashed_service_is_restarted_and_the_others_keep_running(
     banner = "\n".join(terminal.lines[ready : ready + 60])
     assert DEVELOPMENT_SECRETS["INGEST_MAIL_HTTP_TOKEN"] in banner, banner
     assert 'Authorization: Bearer $MAIL_TOKEN"' in banner, banner
+    # The first administrator's link to set a password is on the terminal, and it opens.
+    said_link = terminal.wait_for("has no password yet", timeout=5)
+    found = re.search(
+        r"http://127\.0\.0\.1:\d+/set-password\?key=sbl_[\w-]+", terminal.lines[said_link]
+    )
+    assert found, terminal.lines[said_link]
+    assert found.group(0).startswith(f"http://127.0.0.1:{ports['CRM_STORE_PORT']}/")
+    assert _status(found.group(0)) == 200
 
     classifier = f"http://127.0.0.1:{ports['CLASSIFIER_PORT']}/healthz"
     store = f"http://127.0.0.1:{ports['CRM_STORE_PORT']}/healthz"

@@ -1,13 +1,17 @@
 """A PBX's call log imported with `switchboard import calls` into the running stack: every call
-is stored once, the calls older than the horizon (72 h) open nothing, a missed call called back
-yesterday ends closed, a recent unreturned one asks for its callback, and importing the file
-again adds nothing.
+is stored once (the legs of a ring group are one call), the calls older than the horizon (72 h)
+open nothing, a missed call called back yesterday ends closed, a recent unreturned one asks for
+its callback, and importing the file again adds nothing. While 200,000 rows are imported, a live
+missed call still opens its callback within 2 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,11 +21,13 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_store.core import Activity, Interaction, make_engine
-from e2e.test_walking_skeleton import eventually
+from e2e.test_walking_skeleton import call_body, eventually, for_number, new_number, post_signed
 from support.offsets import committed, end_offsets
 from support.stack import Stack
 from switchboard_import.cli import main
-from switchboard_shared.topics import INTERACTIONS_CLASSIFIED_HISTORY
+from switchboard_shared.topics import CALLS_RECORDED_HISTORY, INTERACTIONS_CLASSIFIED_HISTORY
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.e2e
 OLD_CALLS = 300
@@ -129,7 +135,7 @@ async def test_an_imported_call_log_is_stored_once_and_only_recent_calls_ask_for
     lines.append(callback(returned, now - timedelta(hours=29, minutes=40), f"{epoch}.{seq}", seq))
     seq += 1
     lines.append(inbound(unreturned, now - timedelta(hours=2), f"{epoch}.{seq}", seq))
-    calls = seq  # distinct records: one interaction each
+    calls = OLD_CALLS + RING_GROUPS + 3  # distinct calls: a ring group's two legs are one
     path = tmp_path / "Master.csv"
     path.write_text("".join(lines), encoding="utf-8")
     numbers = [*old_numbers, returned, unreturned]
@@ -176,3 +182,67 @@ async def test_an_imported_call_log_is_stored_once_and_only_recent_calls_ask_for
         assert await count(Activity) == activities
     finally:
         await engine.dispose()
+
+
+BIG_IMPORT_ROWS = 200_000
+LIVE_CALLS = 3
+LIVE_DEADLINE_S = 2.0
+
+
+def _generate(path: Path, rows: int) -> int:
+    """The bench's Master.csv (calls of 2025: all older than the horizon); returns its calls."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from bench_import import generate
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    calls: int = generate(path, rows)
+    return calls
+
+
+async def test_a_live_missed_call_opens_its_callback_within_2s_while_200k_rows_import(
+    stack: Stack, tmp_path: Path
+) -> None:
+    bootstrap = stack.env["SWITCHBOARD_KAFKA_BOOTSTRAP"]
+    path = tmp_path / "Master.csv"
+    await asyncio.to_thread(_generate, path, BIG_IMPORT_ROWS)
+    state = tmp_path / "state"
+    switchboard = str(Path(sys.executable).with_name("switchboard"))
+    command = [
+        switchboard, "import", "calls", "--format", "asterisk", str(path), "--region", "DE",
+        "--timezone", "UTC", "--state-dir", str(state), "--no-progress",
+    ]  # fmt: skip
+    env = {**os.environ, "SWITCHBOARD_KAFKA_BOOTSTRAP": bootstrap}
+    history = CALLS_RECORDED_HISTORY.name
+    before = sum((await end_offsets(bootstrap, history)).values())
+    process = await asyncio.create_subprocess_exec(
+        *command, env=env, stderr=asyncio.subprocess.PIPE, start_new_session=True
+    )
+    latencies: list[float] = []
+    try:
+
+        async def importing() -> bool:
+            return sum((await end_offsets(bootstrap, history)).values()) > before + 5000
+
+        await eventually(importing, timeout=120, interval=0.2)
+        for _ in range(LIVE_CALLS):
+            assert process.returncode is None, "the import ended before the live calls were made"
+            number = new_number()
+            started = time.monotonic()
+            response = await post_signed(stack, call_body(number))
+            assert response.status_code == 200, response.text
+            [activity] = await eventually(for_number(stack, number), timeout=30, interval=0.05)
+            latencies.append(time.monotonic() - started)
+            assert activity["kind"] == "callback"
+            assert activity["state"] == "open"
+            await asyncio.sleep(1.0)
+        sent = sum((await end_offsets(bootstrap, history)).values()) - before
+        assert process.returncode is None, "the import ended before the live calls were made"
+    finally:
+        if process.returncode is None:
+            os.killpg(process.pid, signal.SIGINT)  # enough history: Ctrl-C it, as a user would
+        _, err = await asyncio.wait_for(process.communicate(), timeout=120)
+    print(f"live missed call -> callback: {', '.join(f'{s:.2f}s' for s in latencies)} "
+          f"while importing ({sent} calls on the history topic by then)")  # fmt: skip
+    assert process.returncode in (0, 130), err.decode(errors="replace")[-2000:]
+    assert max(latencies) < LIVE_DEADLINE_S, latencies

@@ -155,7 +155,7 @@ async def observed(
             },
         )
         # state files in this test's directory, not in the working directory's var/
-        stack.env["INGEST_MAIL_CHECKPOINT_DB"] = str(workdir / "ingest-mail.db")
+        stack.env["INGEST_MAIL_DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'ingest-mail.db'}"
         await asyncio.to_thread(stack.start)
         try:
             port = free_port()

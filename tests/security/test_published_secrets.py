@@ -32,7 +32,7 @@ def start(module: str, env: dict[str, str], tmp_path: Path) -> subprocess.Comple
             "SWITCHBOARD_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",  # never reached
             f"{module.upper()}_PORT": str(free_port()),
             "INGEST_MAIL_LMTP_PORT": "0",
-            "INGEST_MAIL_CHECKPOINT_DB": str(tmp_path / "ingest-mail.db"),
+            "INGEST_MAIL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ingest-mail.db'}",
             "CRM_STORE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'crm.db'}",
             **env,
         }

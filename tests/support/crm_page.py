@@ -53,3 +53,29 @@ def hidden(html: str, name: str) -> str:
     match = re.search(rf'name="{name}" value="([^"]*)"', html)
     assert match, f"no hidden field {name}"
     return match.group(1)
+
+
+async def password_sign_in(
+    client: httpx.AsyncClient, email: str, password: str, next_url: str | None = None
+) -> httpx.Response:
+    """Sign in through the login form with an e-mail address and password; the answer."""
+    form = await client.get("/login")
+    assert form.status_code == 200, form.text
+    data = {"csrf": hidden(form.text, "csrf"), "email": email, "password": password}
+    if next_url is not None:
+        data["next"] = next_url
+    return await client.post("/login", data=data)
+
+
+async def set_password(client: httpx.AsyncClient, url: str, password: str) -> httpx.Response:
+    """Open a link to set a password and send the form with `password` twice; the answer."""
+    path = url.split("://", 1)[-1].partition("/")[2]
+    form = await client.get("/" + path)
+    assert form.status_code == 200, form.text
+    data = {
+        "csrf": hidden(form.text, "csrf"),
+        "key": hidden(form.text, "key"),
+        "password": password,
+        "password_again": password,
+    }
+    return await client.post("/set-password", data=data)

@@ -105,7 +105,7 @@ def make_stack(
             "CRM_STORE_DATABASE_URL": database_url,
             "CRM_STORE_OUTBOX_INTERVAL_S": "0.2",
             # State files of the stateful services live with the test, not in the repo's var/.
-            "INGEST_MAIL_CHECKPOINT_DB": str(workdir / "ingest-mail.db"),
+            "INGEST_MAIL_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'ingest-mail.db'}",
             "INGEST_MAIL_HTTP_TOKEN": MAIL_TOKEN,  # ingest-mail refuses to start without one
             **secrets,
         }

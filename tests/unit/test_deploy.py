@@ -818,6 +818,40 @@ def test_deployment_is_sized_and_unprivileged(manifests: list[dict[str, Any]], n
     assert {"/tmp", "/app/var"} <= mounted
 
 
+def volume_comments(path: Path) -> dict[str, str]:
+    """The comment lines right above each `- name:` entry of a pod's `volumes:` list."""
+    found: dict[str, str] = {}
+    comment: list[str] = []
+    inside = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if stripped == "volumes:":
+            inside, comment = True, []
+        elif inside and stripped.startswith("#"):
+            comment.append(stripped.lstrip("# "))
+        elif inside and stripped.startswith("- name:"):
+            found[stripped.removeprefix("- name:").strip()] = " ".join(comment)
+            comment = []
+        elif inside and stripped and not line.startswith(" " * 10):
+            inside = False
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_no_volume_of_a_service_holds_state_that_matters(
+    manifests: list[dict[str, Any]], name: str
+) -> None:
+    """A pod can be deleted at any moment (rolling deploys, scale-down, node drains): its
+    volumes are emptyDirs, and each says what it holds and why losing it is safe."""
+    pod = by_kind(manifests, "Deployment")[name]["spec"]["template"]["spec"]
+    assert all("emptyDir" in volume for volume in pod["volumes"]), name
+    comments = volume_comments(K8S_DIR / "base" / f"{name}.yaml")
+    for volume in pod["volumes"]:
+        said = comments.get(volume["name"], "")
+        assert len(said) > 40, f"{name}: say what volume {volume['name']} holds"
+    assert not by_kind(manifests, "PersistentVolumeClaim")
+
+
 def test_consumers_scale_with_an_hpa_up_to_the_partition_count(
     manifests: list[dict[str, Any]],
 ) -> None:
@@ -832,10 +866,12 @@ def test_consumers_scale_with_an_hpa_up_to_the_partition_count(
         assert (target["kind"], target["name"]) == ("Deployment", name)
         assert 2 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"] <= partitions
         assert "replicas" not in deployments[name]["spec"], f"{name}: the HPA owns replicas"
-    # ingest-mail owns its IMAP checkpoints: one replica, replaced rather than overlapped
+    # ingest-mail keeps its IMAP checkpoints and mailbox leases in the database: replicas
+    # share the mailboxes, and a rolling update starts a new pod before stopping an old one
     mail = deployments["ingest-mail"]["spec"]
-    assert mail["replicas"] == 1
-    assert mail["strategy"]["type"] == "Recreate"
+    assert mail["replicas"] >= 2
+    assert mail["strategy"]["type"] == "RollingUpdate"
+    assert mail["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
 def test_the_init_job_creates_topics_then_migrates(manifests: list[dict[str, Any]]) -> None:
@@ -885,6 +921,7 @@ def test_references_resolve(manifests: list[dict[str, Any]]) -> None:
     assert not by_kind(manifests, "Secret")
     assert {key for key, required in secret_keys.items() if required} == {
         "CRM_STORE_DATABASE_URL",
+        "INGEST_MAIL_DATABASE_URL",  # the IMAP checkpoints every replica reads
         "INGEST_MAIL_HTTP_TOKEN",  # ingest-mail does not start with an open intake
     }
     documented = OPERATIONS.read_text(encoding="utf-8")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, Info, generate_latest
 from starlette.responses import Response
@@ -107,6 +108,11 @@ class HttpMetrics:
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        # The labelled children, looked up once (`labels()` takes a lock and builds a key each
+        # time); route templates, methods (the parser knows a fixed set) and status classes
+        # are bounded.
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[str, Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,7 +132,14 @@ class HttpMetrics:
         finally:
             template = getattr(scope.get("route"), "path", "unmatched")
             if template != "/metrics":
-                self.metrics.http_requests.labels(
-                    template, scope["method"], f"{status // 100}xx"
-                ).inc()
-                self.metrics.http_latency.labels(template).observe(time.perf_counter() - start)
+                key = (template, scope["method"], status // 100)
+                count = self._counts.get(key)
+                if count is None:
+                    count = self._counts[key] = self.metrics.http_requests.labels(
+                        template, key[1], f"{key[2]}xx"
+                    )
+                latency = self._latencies.get(template)
+                if latency is None:
+                    latency = self._latencies[template] = self.metrics.http_latency.labels(template)
+                count.inc()
+                latency.observe(time.perf_counter() - start)

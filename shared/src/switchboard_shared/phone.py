@@ -349,10 +349,12 @@ def _best_match(digits: str, has_plus: bool, region: str) -> phonenumbers.PhoneN
         candidates = [_Candidate("+" + digits, None, True)]
     else:
         candidates = _national_candidates(digits, region)
-    parsed = [(candidate, _parse(candidate)) for candidate in candidates]
-    for _, number in parsed:
+    parsed: list[tuple[_Candidate, phonenumbers.PhoneNumber | None]] = []
+    for candidate in candidates:  # parsed as needed: the first reading is usually valid
+        number = _parse(candidate)
         if number is not None and phonenumbers.is_valid_number(number):
             return number
+        parsed.append((candidate, number))
     for candidate, number in parsed:
         if candidate.accept_possible and number is not None and _is_plausible(number):
             return number

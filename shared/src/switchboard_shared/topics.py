@@ -106,6 +106,15 @@ CLASSIFIER_KNOWLEDGE = Topic(
     "start. Key: the E.164 number or address.",
     compacted=True,
 )
+CRM_SETTINGS = Topic(
+    "crm.settings.v1",
+    "switchboard.crm.settings.v1",
+    ev.SettingsChanged,
+    "crm-store",
+    "Compacted: the latest values of each group of settings an administrator edits. Key: the "
+    "group. Every service reads it to its end before it consumes anything, then follows it.",
+    compacted=True,
+)
 
 # History (imports of past calls and mail) travels on topics of its own, with the live topics'
 # types and models and `historical: true` in the data, so that a consumer reads it in a second,
@@ -148,6 +157,7 @@ ALL: tuple[Topic, ...] = (
     CRM_CONTACT_POINTS,
     CRM_FEEDBACK,
     CLASSIFIER_KNOWLEDGE,
+    CRM_SETTINGS,
     CALLS_RECORDED_HISTORY,
     MAIL_RECEIVED_HISTORY,
     INTERACTIONS_CLASSIFIED_HISTORY,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -29,6 +30,11 @@ class Person:
     name: str
     token: str
     extension: str
+    email: str = ""
+
+
+# Each new person's extension: unique on the stack (random ones collided now and then).
+EXTENSIONS = itertools.count(7000 + uuid.uuid4().int % 1000)
 
 
 class Site:
@@ -49,7 +55,7 @@ class Site:
     async def person(self, role: str) -> Person:
         """A new manager (or operator...) with a unique extension, and their token."""
         suffix = uuid.uuid4().hex[:8]
-        extension = str(7000 + uuid.uuid4().int % 2000) if role != "operator" else ""
+        extension = str(next(EXTENSIONS)) if role != "operator" else ""
         name = f"{role.capitalize()} {suffix}"
         manager = await self.api(
             "POST",
@@ -62,7 +68,7 @@ class Site:
             },
         )
         token = await self.api("POST", "/api/v1/tokens", json={"manager_id": manager["id"]})
-        return Person(manager["id"], name, token["token"], extension)
+        return Person(manager["id"], name, token["token"], extension, manager["email"])
 
     async def plan(self, person: Person, target: int) -> None:
         now = datetime.now(UTC)
@@ -78,21 +84,41 @@ class Site:
             },
         )
 
-    async def call(self, number: str, agent: str, *, status: str = "no_answer") -> None:
-        """A call record posted to ingest-calls' generic webhook, signed as a PBX signs it."""
-        start = datetime.now(UTC) - timedelta(seconds=90)
+    async def call(
+        self,
+        number: str,
+        agent: str,
+        *,
+        status: str = "no_answer",
+        direction: str = "inbound",
+        ago_s: float = 90.0,
+        talk_s: float = 70.0,
+        recording_url: str | None = None,
+    ) -> None:
+        """A call record posted to ingest-calls' generic webhook, signed as a PBX signs it:
+        started `ago_s` seconds ago, `talk_s` seconds of talk when answered."""
+        start = datetime.now(UTC) - timedelta(seconds=ago_s)
+        answered = start + timedelta(seconds=5)
+        ended = answered + timedelta(seconds=talk_s) if status == "answered" else answered
+        ours = "+14155550100"
         record: dict[str, Any] = {
             "id": f"page-{uuid.uuid4().hex[:12]}",
-            "direction": "inbound",
+            "direction": direction,
             "status": status,
-            "from": number,
-            "to": "+14155550100",
+            "from": number if direction == "inbound" else ours,
+            "to": ours if direction == "inbound" else number,
             "started_at": start.isoformat(),
-            "ended_at": (start + timedelta(seconds=75)).isoformat(),
+            "ended_at": ended.isoformat(),
             "agent": agent,
         }
         if status == "answered":
-            record["answered_at"] = (start + timedelta(seconds=5)).isoformat()
+            record["answered_at"] = answered.isoformat()
+            record["talk_s"] = talk_s
+        if recording_url:
+            record["recording_url"] = recording_url
+        await self._post_call(record)
+
+    async def _post_call(self, record: dict[str, Any]) -> None:
         body = json.dumps(record).encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -103,6 +129,23 @@ class Site:
         async with httpx.AsyncClient(base_url=self.stack.url("ingest_calls")) as client:
             response = await client.post("/webhooks/generic", content=body, headers=headers)
         assert response.status_code == 200, response.text
+
+    async def internal_call(self, caller: str, callee: str) -> None:
+        """A colleague calls a colleague: extension to extension."""
+        start = datetime.now(UTC) - timedelta(seconds=600)
+        record = {
+            "id": f"page-{uuid.uuid4().hex[:12]}",
+            "direction": "internal",
+            "status": "answered",
+            "from": caller,
+            "to": callee,
+            "started_at": start.isoformat(),
+            "answered_at": (start + timedelta(seconds=3)).isoformat(),
+            "ended_at": (start + timedelta(seconds=60)).isoformat(),
+            "talk_s": 57,
+            "agent": callee,
+        }
+        await self._post_call(record)
 
     async def activities(self, number: str) -> list[dict[str, Any]]:
         page = await self.api("GET", "/api/v1/activities", params={"limit": "200"})
@@ -121,19 +164,35 @@ class Site:
         self.contexts.append(context)
         return await context.new_page()
 
-    async def page(self, person: Person, viewport: ViewportSize = DESKTOP) -> Page:
-        """A fresh browser session, signed in through the login form."""
+    async def page(
+        self,
+        person: Person,
+        viewport: ViewportSize = DESKTOP,
+        timezone_id: str | None = None,
+        locale: str | None = None,
+    ) -> Page:
+        """A fresh browser session, signed in through the login form (`locale`: the browser's
+        language, which it sends as `Accept-Language`)."""
         context = await self.browser.new_context(
             base_url=self.url,
             viewport=viewport or {"width": 1280, "height": 900},  # type: ignore[arg-type]
+            timezone_id=timezone_id,
+            locale=locale,
         )
         self.contexts.append(context)
         page = await context.new_page()
         await page.goto("/login")
-        await page.get_by_label("Personal token").fill(person.token)
-        await page.get_by_role("button", name="Sign in").click()
+        # The token form, by its place (the page may speak any language).
+        await page.locator("details.token-sign-in summary").click()
+        await page.locator("#token").fill(person.token)
+        await page.locator("details.token-sign-in button[type=submit]").click()
         await page.wait_for_url(lambda url: not url.endswith("/login"))
         return page
+
+    async def admin_page(self) -> Page:
+        """A fresh browser session of the bootstrap administrator (its token)."""
+        admin = Person(id="", name="Administrator", token=ADMIN_TOKEN, extension="")
+        return await self.page(admin)
 
     async def close(self) -> None:
         for context in self.contexts:

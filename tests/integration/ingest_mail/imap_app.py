@@ -45,7 +45,7 @@ def app_settings(bootstrap: str, tmp_path: Path, mailboxes: list[dict[str, Any]]
         lmtp_port=0,
         http_token=HTTP_TOKEN,
         mailboxes=json.dumps(mailboxes),
-        checkpoint_db=str(tmp_path / "var" / "ingest-mail.db"),
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'var' / 'ingest-mail.db'}",
         common=CommonSettings(kafka_bootstrap=bootstrap, own_domains=["acme.test", "acme.example"]),
     )
 

@@ -57,7 +57,7 @@ def server_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
             "SWITCHBOARD_OWN_DOMAINS": "acme.test",
             "SWITCHBOARD_LOG_FORMAT": "json",
             "INGEST_MAIL_LMTP_PORT": "0",
-            "INGEST_MAIL_CHECKPOINT_DB": str(tmp_path / "ingest-mail.db"),
+            "INGEST_MAIL_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'ingest-mail.db'}",
             "INGEST_MAIL_HTTP_TOKEN": TOKEN,
         }
     )

@@ -7,13 +7,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.imap import ImapIntake, PollerOptions
 from ingest_mail.mailboxes import MailboxConfig
+from integration.ingest_mail.conftest import open_store
 from integration.ingest_mail.mailboxes import key_of, mailbox, metric, subject_of, subjects
 from support.conditions import until
 from support.dovecot import DovecotServer, MailAccount, make_message
@@ -106,27 +106,27 @@ async def test_delivers_in_uid_order_per_folder_and_never_sets_seen(
 
 
 async def test_restart_midway_gives_no_duplicates_and_no_gaps(
-    account: MailAccount, store_path: Path
+    account: MailAccount, store_url: str
 ) -> None:
     account.append("INBOX", *(make_message(n) for n in range(1, 11)))
     config = mailbox(account)
 
     first = RecordingSink(block_after=4)  # the 5th publish never acks: the process stops
-    store = CheckpointStore(store_path)
+    store = await open_store(store_url)
     async with running([config], store, first):
         await first.wait_for(4)
         await asyncio.sleep(0.3)
-    store.close_sync()
+    await store.close()
     assert first.subjects == subjects(1, 2, 3, 4)
 
     second = RecordingSink()
-    reopened = CheckpointStore(store_path)  # as after a process restart
+    reopened = await open_store(store_url)  # as after a process restart
     try:
         async with running([config], reopened, second):
             await second.wait_for(6)
             await asyncio.sleep(0.5)  # time for a duplicate to show up, if there were one
     finally:
-        reopened.close_sync()
+        await reopened.close()
     assert first.subjects + second.subjects == subjects(*range(1, 11))
 
 

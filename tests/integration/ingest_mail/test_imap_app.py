@@ -31,7 +31,15 @@ from switchboard_shared.events import MailDirection
 
 pytestmark = pytest.mark.integration
 
-STATE_KEYS = {"mailbox", "connected", "last_success", "lag", "last_error", "missing_folders"}
+STATE_KEYS = {
+    "mailbox",
+    "polling",
+    "connected",
+    "last_success",
+    "lag",
+    "last_error",
+    "missing_folders",
+}
 
 
 def sent_message(n: int, tag: str) -> bytes:
@@ -113,6 +121,8 @@ async def test_imap_mail_is_published_once_each_in_uid_order_and_mailboxes_tells
     assert set(first) == STATE_KEYS
     assert set(second) == STATE_KEYS
     assert first["mailbox"] == alive["name"]
+    assert first["polling"] is True  # the only replica polls both
+    assert second["polling"] is True
     assert first["connected"] is True
     assert first["lag"] == 0
     assert first["last_error"] is None

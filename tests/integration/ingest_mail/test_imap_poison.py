@@ -24,6 +24,7 @@ from ingest_mail.checkpoints import CheckpointStore
 from ingest_mail.config import Settings
 from ingest_mail.imap import ImapIntake, KeptMessage, PollerOptions
 from ingest_mail.mailboxes import MailboxConfig
+from integration.ingest_mail.conftest import open_store
 from integration.ingest_mail.mailboxes import key_of, mailbox, metric, subject_of
 from support.conditions import until
 from support.dovecot import MailAccount, make_message
@@ -96,7 +97,7 @@ async def test_a_message_that_fails_every_try_is_kept_and_the_mailbox_moves_on(
 
 
 async def test_tries_are_counted_across_restarts_so_a_crash_loop_ends(
-    account: MailAccount, store_path: Path
+    account: MailAccount, store_url: str
 ) -> None:
     """The message hangs its try each time, and the process is stopped mid-try (as when it
     crashes on it): after `max_attempts` such runs the next one keeps it without trying."""
@@ -104,7 +105,7 @@ async def test_tries_are_counted_across_restarts_so_a_crash_loop_ends(
     config = mailbox(account)
     sink = Sink(poison="hang")
     for run in range(1, FAST.max_attempts + 1):
-        store = CheckpointStore(store_path)  # reopened, as after a restart
+        store = await open_store(store_url)  # reopened, as after a restart
 
         def tried(run: int = run) -> bool:
             return sink.tries.get("message 2", 0) == run
@@ -113,14 +114,14 @@ async def test_tries_are_counted_across_restarts_so_a_crash_loop_ends(
             async with running(config, store, sink):
                 await until(tried, f"try {run}", 20)
         finally:
-            store.close_sync()
-    store = CheckpointStore(store_path)
+            await store.close()
+    store = await open_store(store_url)
     try:
         async with running(config, store, sink):
             await until(lambda: "message 3" in sink.delivered, "the mailbox moving on", 20)
         checkpoint = await store.get(config.name, "INBOX")
     finally:
-        store.close_sync()
+        await store.close()
     assert sink.tries["message 2"] == FAST.max_attempts  # not tried a fourth time
     assert [k.uid for k in sink.kept] == [uids[1]]
     assert "a crash" in sink.kept[0].detail
@@ -206,7 +207,7 @@ async def test_a_mime_bomb_read_over_imap_is_kept_and_the_next_message_published
             lmtp_port=0,
             http_token="mail-http-token-0123456789abcdef",
             mailboxes=json.dumps([config]),
-            checkpoint_db=str(tmp_path / "ingest-mail.db"),
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'ingest-mail.db'}",
             common=CommonSettings(kafka_bootstrap=kafka_bootstrap, own_domains=["acme.test"]),
         )
     )

@@ -60,7 +60,7 @@ async def mail_app(
             lmtp_port=0,
             trusted_authserv_ids=f"{RELAY.upper()}, other-relay.example",
             mailboxes=mailboxes,
-            checkpoint_db=str(tmp_path / "checkpoints.db"),
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'checkpoints.db'}",
             common=CommonSettings(
                 kafka_bootstrap=bootstrap, own_domains=[OURS, "acme.test"], publish_timeout_s=2.0
             ),

@@ -8,8 +8,8 @@ import pytest
 
 from classifier.knowledge import Knowledge, Report
 from classifier.rules import LegContext, NoKnowledge, RuleSet, classify_call
-from classifier.rules.calls import call_facts
 from switchboard_shared.events import CallRecorded, Disposition, Tag
+from switchboard_shared.rules.calls import call_facts
 
 from .conftest import CLIENT_E164, STARTED, STRANGER_E164, CallFactory, wrong_number_report
 

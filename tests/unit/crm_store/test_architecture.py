@@ -26,7 +26,7 @@ import crm_store
 
 ROOT = Path(crm_store.__file__).parent
 MAX_LINES = 450
-FEATURES = ("activities", "directory", "people", "interactions", "reports")
+FEATURES = ("activities", "directory", "people", "interactions", "reports", "settings")
 
 # part → the parts it may import. Packages: core, the features, web, migrations; top-level
 # modules: the rest ("crm_store" is the package's own __init__, which holds the version).
@@ -38,11 +38,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "publisher": frozenset({"core", "metrics"}),
     "activities": frozenset({"core", "metrics"}),
     "directory": frozenset({"core", "activities"}),
-    "people": frozenset({"core", "directory"}),
+    "people": frozenset({"core", "activities", "directory"}),
     "interactions": frozenset(
         {"core", "config", "metrics", "publisher", "activities", "directory", "people"}
     ),
     "reports": frozenset({"core", "activities", "people"}),
+    "settings": frozenset({"core", "config"}),
     "web": frozenset(
         {
             "core",
@@ -53,6 +54,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "people",
             "interactions",
             "reports",
+            "settings",
         }
     ),
     "http": frozenset({"core", *FEATURES}),

@@ -288,6 +288,26 @@ def test_header_line_gives_the_column_order() -> None:
     assert event.agent == "101"
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ["calldate", "src", "disposition"],
+        [" StartTime ", "DISPOSITION"],
+        ["start", "disposition", "userfield"],
+        ["Start Time", "disposition"],  # not a column name: a row
+        ["start", "dispositions"],
+        ["2026-01-15 10:00:00", "ANSWERED"],
+        ["answertime", "disposition"],
+        [],
+    ],
+)
+def test_a_header_line_is_one_naming_start_and_disposition_in_any_spelling(
+    fields: list[str],
+) -> None:
+    expected = {"start", "disposition"} <= {asterisk._canonical(f) for f in fields}
+    assert asterisk._is_header(fields) is expected
+
+
 def test_csv_columns_option_reads_the_cdr_custom_legacy_order() -> None:
     order = (
         "clid,src,dst,dcontext,channel,dstchannel,lastapp,lastdata,start,answer,end,duration,"

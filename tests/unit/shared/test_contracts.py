@@ -39,6 +39,7 @@ from switchboard_shared.events import (
     Reason,
     Reputation,
     ReputationReport,
+    SettingsChanged,
     Tag,
 )
 from switchboard_shared.phone import PhoneNumber, PhonePolicy, normalise_phone
@@ -58,6 +59,8 @@ DESIGN_TOPICS = {
     "crm.feedback.v1": "switchboard.crm.feedback.v1",
     # The classifier's own compacted topic: reputation that outlives crm.feedback.v1.
     "classifier.knowledge.v1": "switchboard.classifier.reputation.v1",
+    # "Additions for the second round": the settings an administrator edits.
+    "crm.settings.v1": "switchboard.crm.settings.v1",
 }
 # DESIGN.md, "Additions for the second round": imported history -> the live topic it mirrors.
 HISTORY_TOPICS = {
@@ -170,6 +173,13 @@ SAMPLES: dict[str, Event] = {
         counts={"wrong_number": 1},
         last_seen=AT,
     ),
+    "crm.settings.v1": SettingsChanged(
+        group="outcomes",
+        values={"min_talk_min": 5},
+        version=2,
+        changed_by="manager:m-1",
+        changed_at=AT,
+    ),
 }
 
 
@@ -213,9 +223,11 @@ def test_topic_registry_lookup(name: str, ce_type: str) -> None:
 
 def test_only_the_latest_value_topics_are_compacted() -> None:
     assert topics.BY_NAME["crm.contact-points.v1"].compacted is True
+    assert topics.BY_NAME["crm.settings.v1"].compacted is True
     assert [t.name for t in topics.ALL if t.compacted] == [
         "crm.contact-points.v1",
         "classifier.knowledge.v1",
+        "crm.settings.v1",
     ]
 
 

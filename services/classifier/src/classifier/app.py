@@ -20,12 +20,15 @@ from classifier.knowledge import Knowledge
 from classifier.legs import MemoryHeldLegs
 from classifier.metrics import METRICS, RULE_RELOADS
 from classifier.rules import RuleBook, default_rules_path
+from classifier.rules.live import LiveRules
 from classifier.service import Classifier, classifier_version
 from switchboard_shared.bodylimit import install_body_limit
 from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
+from switchboard_shared.settings.follower import LiveSettings, SettingsFollower
+from switchboard_shared.settings.groups import TelephonySettings
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     book = RuleBook.open(
         settings.rules_path or default_rules_path(), default_region=common.default_region
     )
+    live = LiveSettings(TelephonySettings(default_region=common.default_region))
+    follower = SettingsFollower(
+        common.kafka_bootstrap,
+        live,
+        client_id="classifier-settings",
+        load_timeout_s=common.settings_load_timeout_s,
+    )
+    rules = LiveRules(book, live)
     knowledge = Knowledge()
     bus = Bus(
         common, client_id="classifier", metrics=METRICS, publish_timeout_s=common.publish_timeout_s
     )
-    feed = KnowledgeFeed(common.kafka_bootstrap, knowledge, lambda: book.current, bus.publish_batch)
-    classifier = Classifier(lambda: book.current, knowledge, MemoryHeldLegs())
+    feed = KnowledgeFeed(
+        common.kafka_bootstrap, knowledge, lambda: rules.current, bus.publish_batch
+    )
+    classifier = Classifier(lambda: rules.current, knowledge, MemoryHeldLegs())
     consumers = build_consumers(
         bus,
         classifier,
@@ -65,7 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        log.info("rules in force", extra={"classifier_version": classifier_version(book.current)})
+        await follower.load()  # the administrator's settings before the first verdict
+        log.info("rules in force", extra={"classifier_version": classifier_version(rules.current)})
         watcher = asyncio.create_task(watch_rules(), name="rules-watcher")
         try:
             async with bus.running():
@@ -82,11 +96,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await follower.stop()
 
     app = FastAPI(title="Switchboard classifier", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.bus = bus
     app.state.rules = book
+    app.state.live_rules = rules
+    app.state.live_settings = live
     app.state.classifier = classifier
     app.state.feed = feed
     app.state.consumers = consumers

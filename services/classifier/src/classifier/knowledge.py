@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from classifier.rules.ruleset import RuleSet, Standing
+from classifier.rules import RuleSet, Standing
 from switchboard_shared.events import ContactPoint, Feedback, Reputation, ReputationReport, Tag
 
 NO_STANDING = Standing()

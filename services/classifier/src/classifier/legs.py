@@ -20,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
-from classifier.rules.calls import LegContext
+from classifier.rules import LegContext
 from switchboard_shared.events import CallRecorded
 
 MAX_CALLS = 100_000

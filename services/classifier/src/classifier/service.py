@@ -12,9 +12,14 @@ from datetime import datetime
 
 from classifier import __version__
 from classifier.legs import HeldLeg, HeldLegs, LegBook, Source
-from classifier.rules import RuleSet, Verdict, classify_call, classify_mail
-from classifier.rules.calls import call_facts
-from classifier.rules.ruleset import KnowledgeView
+from classifier.rules import (
+    KnowledgeView,
+    RuleSet,
+    Verdict,
+    call_facts,
+    classify_call,
+    classify_mail,
+)
 from switchboard_shared.events import (
     CallDirection,
     CallRecorded,

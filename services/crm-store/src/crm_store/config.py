@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Self
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -18,6 +20,7 @@ from switchboard_shared.settings import (
     refuse_development_secret,
     refuse_placeholder,
 )
+from switchboard_shared.settings.groups import OutcomeSettings
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class StorePolicy:
     """Imported history older than this (when stored) opens no activity and folds into none."""
     callback_min_talk_s: float = 10.0
     """An answered call closes a callback only when longer (`activities.domain.SHORT_CALL_S`)."""
+    outcomes: OutcomeSettings = field(default_factory=OutcomeSettings)
+    """When an answered conversation asks for an outcome (the administrator's policy)."""
     group_owners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Ring group, queue or number -> the manager (id or e-mail) a missed call to it goes to
     when the client has no owner."""
@@ -81,6 +86,26 @@ def parse_group_owners(value: object) -> object:
     return owners
 
 
+def parse_domains(value: object) -> object:
+    """`example.com, example.org` from the environment: folded, at most 100."""
+    if not isinstance(value, str):
+        return value
+    domains = [d.strip().lower().lstrip("@") for d in value.split(",") if d.strip()]
+    if len(domains) > 100 or any(len(d) > 253 or "." not in d for d in domains):
+        raise ValueError("CRM_STORE_OIDC_EMAIL_DOMAINS: up to 100 domains like example.com")
+    return domains
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def secure_or_loopback(url: str) -> bool:
+    """https://, or http:// on this machine (a development or test provider)."""
+    parsed = urlsplit(url)
+    host = (parsed.hostname or "").lower()
+    return parsed.scheme == "https" or (parsed.scheme == "http" and host in LOOPBACK_HOSTS)
+
+
 class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CRM_STORE_", extra="ignore")
 
@@ -104,6 +129,54 @@ class Settings(ServiceSettings):
     page_session_h: float = Field(
         default=12.0, gt=0, le=24 * 30, description="How long a page sign-in lasts at most"
     )
+    bootstrap_admin_email: str | None = Field(
+        default=None,
+        max_length=320,
+        description="An administrator with this e-mail address is created at start if missing; "
+        "while they have no password, each start writes a link to set one in the log",
+    )
+    public_url: str | None = Field(
+        default=None,
+        max_length=300,
+        description="The page's address as people reach it (https://crm.example.com); "
+        "invitation and reset links start with it (default: the address asked, or 127.0.0.1)",
+    )
+    invitation_h: float = Field(
+        default=72.0, gt=0, le=24 * 30, description="How long an invitation link works"
+    )
+    reset_link_h: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="How long a password reset link works"
+    )
+    sign_in_max_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failed sign-ins that lock an account"
+    )
+    sign_in_address_max_failures: int = Field(
+        default=50, ge=1, le=100_000, description="Failed sign-ins that lock a client address"
+    )
+    sign_in_window_min: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="The window failures are counted in"
+    )
+    sign_in_lock_min: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="How long a lock-out lasts"
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Single sign-on: the OpenID Connect issuer (https://accounts.google.com, "
+        "https://login.microsoftonline.com/<tenant>/v2.0); unset: no single sign-on",
+    )
+    oidc_client_id: str | None = Field(default=None, max_length=300)
+    oidc_client_secret: str | None = Field(default=None, max_length=500)
+    oidc_email_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated e-mail domains single sign-on accepts (empty: any domain "
+        "of an active manager's address)",
+    )
+    oidc_label: str = Field(
+        default="single sign-on",
+        max_length=60,
+        description="What the sign-in button names: `Google`, `Microsoft`...",
+    )
     consumer_group: str = "crm-store"
     max_attempts: int = Field(
         default=5, ge=1, description="Tries before a message is dead-lettered"
@@ -116,7 +189,19 @@ class Settings(ServiceSettings):
         default=1000, ge=1, le=10_000, description="Records stored per transaction at most"
     )
     consumer_batch_timeout_ms: int = Field(
-        default=200, ge=1, description="How long to wait for a batch to fill"
+        default=50,
+        ge=1,
+        le=10_000,
+        description="How long a poll waits for records when none are there (a batch is what "
+        "has arrived, never waited for); after an empty poll the consumer rests as long again",
+    )
+    consumer_fetch_wait_ms: int = Field(
+        default=50,
+        ge=1,
+        le=10_000,
+        description="How long the broker may hold a fetch while the partitions have no new "
+        "records; it bounds how late an idle consumer sees a record (the client's 500 ms "
+        "default made each record wait a quarter of a second on average)",
     )
     history_batch_size: int = Field(
         default=200,
@@ -156,6 +241,11 @@ class Settings(ServiceSettings):
         description="An answered call closes the client's callback only when its talk is longer "
         "(a voicemail box or a 5-second call reached nobody)",
     )
+    rules_path: Path | None = Field(
+        default=None,
+        description="The classifier's rules file (CLASSIFIER_RULES_PATH), which the admin "
+        "preview of a classification change replays; unset: the default rules shipped",
+    )
     group_owners: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="group=manager pairs, comma-separated: a missed call to the ring group, "
@@ -163,7 +253,16 @@ class Settings(ServiceSettings):
         "e-mail) when the client has no owner",
     )
 
-    _empty_is_unset = field_validator("bootstrap_admin_token", mode="before")(empty_is_unset)
+    _empty_is_unset = field_validator(
+        "bootstrap_admin_token",
+        "bootstrap_admin_email",
+        "public_url",
+        "oidc_issuer",
+        "oidc_client_id",
+        "oidc_client_secret",
+        mode="before",
+    )(empty_is_unset)
+    _oidc_domains = field_validator("oidc_email_domains", mode="before")(parse_domains)
     _group_owners = field_validator("group_owners", mode="before")(parse_group_owners)
 
     def store_policy(self) -> StorePolicy:
@@ -185,6 +284,27 @@ class Settings(ServiceSettings):
     @classmethod
     def _no_placeholder(cls, value: str | None) -> str | None:
         return refuse_placeholder("CRM_STORE_BOOTSTRAP_ADMIN_TOKEN", value)
+
+    @field_validator("oidc_client_secret")
+    @classmethod
+    def _no_placeholder_oidc(cls, value: str | None) -> str | None:
+        return refuse_placeholder("CRM_STORE_OIDC_CLIENT_SECRET", value)
+
+    @model_validator(mode="after")
+    def _oidc_whole(self) -> Self:
+        given = [self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret]
+        if any(given) and not all(given):
+            raise ValueError(
+                "single sign-on needs CRM_STORE_OIDC_ISSUER, CRM_STORE_OIDC_CLIENT_ID and "
+                "CRM_STORE_OIDC_CLIENT_SECRET together"
+            )
+        if self.oidc_issuer and not secure_or_loopback(self.oidc_issuer):
+            raise ValueError("CRM_STORE_OIDC_ISSUER must be an https:// address")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
 
     @model_validator(mode="after")
     def _no_development_token(self) -> Self:

@@ -12,7 +12,8 @@ from ingest_calls.ami import AmiClient
 from ingest_calls.cel_assembler import CelAssembler
 from ingest_calls.config import Settings
 from ingest_calls.domain import asterisk
-from ingest_calls.http import router
+from ingest_calls.http import router, webhook_route
+from ingest_calls.live import follow_telephony
 from ingest_calls.metrics import METRICS
 from ingest_calls.providers import enabled
 from ingest_calls.publisher import CallPublisher
@@ -23,6 +24,8 @@ from switchboard_shared.httpsec import secure_api
 from switchboard_shared.kafka import Bus
 from switchboard_shared.ops import install_ops_routes
 from switchboard_shared.problems import install_problem_handlers
+from switchboard_shared.settings.follower import LiveSettings, SettingsFollower
+from switchboard_shared.settings.groups import TelephonySettings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,16 +45,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cel_assembler and (settings.ami is not None or settings.asterisk_token):
         workers.append(CelAssembler(settings, publisher))
 
+    # The administrator's telephony settings (crm.settings.v1) over the environment's.
+    live = LiveSettings(TelephonySettings(default_region=settings.common.default_region))
+    follower = SettingsFollower(
+        settings.common.kafka_bootstrap,
+        live,
+        client_id="ingest-calls-settings",
+        load_timeout_s=settings.common.settings_load_timeout_s,
+    )
+
+    def on_change(group: str) -> None:
+        if group == TelephonySettings.GROUP:
+            follow_telephony(app.state, settings, live.get(TelephonySettings))
+
+    live.on_change(on_change)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with bus.running():
-            for worker in workers:
-                await worker.start()
-            try:
-                yield
-            finally:
-                for worker in reversed(workers):
-                    await worker.stop()
+        await follower.load()
+        try:
+            async with bus.running():
+                for worker in workers:
+                    await worker.start()
+                try:
+                    yield
+                finally:
+                    for worker in reversed(workers):
+                        await worker.stop()
+        finally:
+            await follower.stop()
 
     app = FastAPI(
         title="Switchboard ingest-calls",
@@ -61,12 +83,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.live_settings = live
     app.state.bus = bus
     app.state.publisher = publisher
     app.state.workers = workers
+    app.state.contexts = {}  # per provider, see http.context_of
     install_problem_handlers(app)
     install_ops_routes(app, METRICS, {"kafka": bus.ready})
     app.include_router(router)
+    # The webhook POST first, as a plain route: FastAPI's own (documented) stays behind it.
+    app.router.routes.insert(0, webhook_route)
     install_body_limit(
         app,
         settings.max_body_bytes,

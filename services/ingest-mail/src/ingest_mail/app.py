@@ -15,6 +15,7 @@ from ingest_mail.domain.recipients import OurRecipients
 from ingest_mail.http import router
 from ingest_mail.imap import ImapIntake, KeptMessage, PollerOptions
 from ingest_mail.intake import MailIntake
+from ingest_mail.leases import LeaseOptions, replica_id
 from ingest_mail.lmtp import start_lmtp
 from ingest_mail.mailboxes import MailboxConfig, load_mailboxes
 from ingest_mail.metrics import METRICS
@@ -89,9 +90,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack.callback(server.close)
             if mailboxes:
                 store = CheckpointStore(
-                    settings.checkpoint_db, seen_retention_days=settings.seen_retention_days
+                    settings.database_url,
+                    holder=replica_id(),
+                    seen_retention_days=settings.seen_retention_days,
                 )
                 stack.push_async_callback(store.close)
+                await store.open()
                 imap = ImapIntake(
                     mailboxes,
                     store,
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         max_message_bytes=settings.max_message_bytes,
                     ),
                     keep=imap_keep,
+                    leases=LeaseOptions(ttl_s=settings.lease_ttl_s),
                 )
                 app.state.imap = imap
                 await stack.enter_async_context(imap.running())

@@ -7,6 +7,7 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from ingest_mail.database import DEFAULT_DATABASE_URL
 from ingest_mail.domain.limits import MimeLimits
 from ingest_mail.parsing import ParseOptions
 from switchboard_shared.settings import (
@@ -57,7 +58,20 @@ class Settings(ServiceSettings):
     )
     mailboxes_file: str | None = Field(default=None, description="YAML list of IMAP mailboxes")
     mailboxes: str | None = Field(default=None, description="IMAP mailboxes as JSON")
-    checkpoint_db: str = "var/ingest-mail.db"
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        description="Where the IMAP checkpoints and mailbox leases live, shared by every "
+        "replica: postgresql+asyncpg://user:password@host:5432/db in production (crm-store's "
+        "database will do: the tables are ingest-mail's own, named imap_*); the default SQLite "
+        "file serves one host",
+    )
+    lease_ttl_s: float = Field(
+        default=30.0,
+        ge=1,
+        le=600,
+        description="How long a replica's lease on a mailbox lasts without a renewal (renewed "
+        "every third of it): a dead replica's mailboxes move to a live one within this time",
+    )
     seen_retention_days: float = Field(default=90, gt=0)
     dedupe_window: int = Field(default=10_000, ge=0, description="Recent event ids remembered")
     parse_workers: int = Field(

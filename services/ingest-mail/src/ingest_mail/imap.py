@@ -42,8 +42,9 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import SocketTimeout
 from prometheus_client import Counter, Gauge
 
-from ingest_mail.checkpoints import CheckpointStore
+from ingest_mail.checkpoints import CheckpointStore, LeaseLost
 from ingest_mail.domain.direction import is_sent_folder_name
+from ingest_mail.leases import LeaseKeeper, LeaseOptions, Leases
 from ingest_mail.mailboxes import MailboxConfig
 from switchboard_shared.intake import MAX_KEPT_BYTES
 from switchboard_shared.kafka import BrokerUnavailable
@@ -139,10 +140,12 @@ class MailboxStatus:
     lag: int
     last_error: str | None
     missing_folders: tuple[str, ...]
+    polling: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "mailbox": self.mailbox,
+            "polling": self.polling,
             "connected": self.connected,
             "last_success": self.last_success.isoformat() if self.last_success else None,
             "lag": self.lag,
@@ -246,9 +249,10 @@ class MailboxPoller:
             or is_sent_folder_name(folder)
         )
 
-    def status(self) -> MailboxStatus:
+    def status(self, *, polling: bool = True) -> MailboxStatus:
         s = self._status
         return MailboxStatus(
+            polling=polling,
             mailbox=self.name,
             connected=s.connected,
             last_success=s.last_success,
@@ -269,7 +273,7 @@ class MailboxPoller:
     # -- the loop --------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Poll until cancelled; never returns otherwise."""
+        """Poll until cancelled, or until the mailbox's lease is found lost (returns)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"imap-{self.name}")
         self._stop.clear()
         if self.config.security == "none" and self.config.host not in _LOOPBACK:
@@ -281,6 +285,12 @@ class MailboxPoller:
             while True:
                 try:
                     await self._session()
+                except LeaseLost:
+                    log.warning(
+                        "imap lease lost; this replica stops polling the mailbox",
+                        extra={"mailbox_label": self.name},
+                    )
+                    return
                 except Exception as exc:  # any failure of the connection: reconnect later
                     self._set_connected(False)
                     self._status.last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -300,6 +310,8 @@ class MailboxPoller:
         finally:
             self._stop.set()
             self._set_connected(False)
+            self._status.pending.clear()  # another replica reports the mailbox's lag now
+            self._lag.set(0)
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
@@ -672,7 +684,8 @@ def _shutdown_when_connected(future: Future[IMAPClient]) -> None:
 
 
 class ImapIntake:
-    """One poller task per mailbox; `start()`/`stop()`, status for /readyz and metrics."""
+    """One poller per mailbox, run only while this replica holds the mailbox's lease
+    (`ingest_mail.leases`); status for /mailboxes and metrics."""
 
     def __init__(
         self,
@@ -683,25 +696,30 @@ class ImapIntake:
         key_of: KeyOf,
         options: PollerOptions | None = None,
         keep: Keep | None = None,
+        leases: LeaseOptions | None = None,
     ) -> None:
         self.pollers = [
             MailboxPoller(config, store, sink, key_of=key_of, options=options, keep=keep)
             for config in mailboxes
         ]
-        self._tasks: list[asyncio.Task[None]] = []
+        by_name = {poller.name: poller for poller in self.pollers}
+        self.keeper = LeaseKeeper(
+            Leases(store.engine, store.holder),
+            list(by_name),
+            lambda name: by_name[name].run(),
+            leases or LeaseOptions(),
+        )
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        if self._tasks:
-            return
-        self._tasks = [
-            asyncio.create_task(poller.run(), name=f"imap-{poller.name}") for poller in self.pollers
-        ]
+        if self._task is None:
+            self._task = asyncio.create_task(self.keeper.keep(), name="imap-leases")
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
+        task, self._task = self._task, None
+        if task is not None:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(task, return_exceptions=True)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -712,12 +730,13 @@ class ImapIntake:
             await self.stop()
 
     def status(self) -> list[MailboxStatus]:
-        return [poller.status() for poller in self.pollers]
+        held = self.keeper.held()
+        return [poller.status(polling=poller.name in held) for poller in self.pollers]
 
     def is_sent_folder(self, mailbox: str, folder: str) -> bool:
         """Whether `folder` of the mailbox named `mailbox` holds what it sent."""
         return any(p.name == mailbox and p.is_sent_folder(folder) for p in self.pollers)
 
     async def ready(self) -> bool:
-        """Every configured mailbox has a live session (true with no mailboxes)."""
-        return all(status.connected for status in self.status())
+        """Every mailbox this replica polls has a live session (true with none)."""
+        return all(status.connected for status in self.status() if status.polling)

@@ -36,10 +36,11 @@ replace the system's CAs for it. It needs `tls` or `starttls`.
 
 Each mailbox needs exactly one credential: `password`, `password_env`, `oauth2_token` or
 `oauth2_token_env`. Renaming a mailbox (`name`) starts its synchronisation over, because the
-checkpoints are kept under the name.
+checkpoints and the lease are kept under the name; every replica must have the same list.
 
 `GET /mailboxes` answers a JSON list, one object per configured mailbox, in configuration
-order (no secrets): `mailbox` (its name), `connected` (the IMAP session is logged in),
+order (no secrets): `mailbox` (its name), `polling` (this replica holds the mailbox's lease and
+polls it; another replica does when false), `connected` (the IMAP session is logged in),
 `last_success` (ISO 8601 time the last round over its folders ended, or null), `lag` (messages
 found on the server and not yet checkpointed), `last_error` (the last connection error, null
 again after the next successful round) and `missing_folders` (configured folders the server

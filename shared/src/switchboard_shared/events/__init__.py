@@ -23,6 +23,7 @@ from switchboard_shared.events.crm import (
     InteractionLinked,
     Reputation,
     ReputationReport,
+    SettingsChanged,
     Undeliverable,
 )
 from switchboard_shared.events.ingest import IngestRejected
@@ -71,6 +72,7 @@ __all__ = [
     "Reputation",
     "ReputationReport",
     "SenderEvidence",
+    "SettingsChanged",
     "Tag",
     "Transfer",
     "TransferKind",

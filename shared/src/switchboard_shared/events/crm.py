@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import Field
 
@@ -46,7 +47,10 @@ class ActivityChanged(Event):
     activity_id: str
     kind: ActivityKind
     state: ActivityState
-    change: str = Field(description="`opened`, `repeated`, `status_set`, `closed`, `reopened`")
+    change: str = Field(
+        description="`opened`, `repeated`, `status_set`, `closed`, `reopened`, `reassigned` "
+        "(its manager left and a colleague took it over)"
+    )
     interaction_id: str | None = Field(
         default=None, description="The interaction behind the change"
     )
@@ -128,3 +132,17 @@ class Reputation(Event):
         default_factory=dict, description="Reports that count, by label (informative)"
     )
     last_seen: datetime | None = Field(default=None, description="The latest report's time")
+
+
+class SettingsChanged(Event):
+    """Compacted: the latest values of one group of settings an administrator edits (key: the
+    group). Every service follows the topic and reads it to its end before consuming."""
+
+    group: str = Field(description="The setting group (also the key): `classification`, ...")
+    values: dict[str, Any] = Field(
+        description="The group's values, as the group's model in `switchboard_shared.settings."
+        "groups` validates them"
+    )
+    version: int = Field(ge=1, description="Increases by one with every change of the group")
+    changed_by: str = Field(description="Who changed it (`manager:<id>`, `bootstrap-admin`)")
+    changed_at: datetime

@@ -232,3 +232,34 @@ async def test_a_correction_that_keeps_the_item_open_reopens_it(
     assert (later.json()["state"], later.json()["closed_at"]) == ("open", None)
     changes = [d.change for _, d in await published(sessions) if isinstance(d, ActivityChanged)]
     assert changes == ["opened", "closed", "reopened"]
+
+
+async def test_call_back_later_at_a_time_makes_it_due_then_and_undo_puts_the_old_time_back(
+    client: httpx.AsyncClient, admin: dict[str, str], sessions: Sessions, call_event: EventFactory
+) -> None:
+    _, ann_auth = await manager(client, admin, "Ann")
+    [callback] = await record(sessions, call_event("callback", call_id="twilio:L1"))
+    url = f"/api/v1/activities/{callback}/status"
+    first_due = (await client.get(f"/api/v1/activities/{callback}", headers=admin)).json()["due_at"]
+    when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+
+    for body, field_error in (
+        ({"preset": "callback_later", "due_at": "2020-01-01T10:00:00Z"}, "in the future"),
+        ({"preset": "completed", "due_at": when.isoformat()}, "keeps the item open"),
+        ({"preset": "callback_later", "due_at": "2099-01-01T10:00:00Z"}, "within a year"),
+        ({"preset": "callback_later", "due_at": "2030-01-01T10:00:00"}, "timezone"),
+    ):
+        refused = await client.post(url, json=body, headers=ann_auth)
+        assert refused.status_code == 422, (body, refused.text)
+        assert field_error in refused.text, refused.text
+
+    later = await client.post(
+        url, json={"preset": "callback_later", "due_at": when.isoformat()}, headers=ann_auth
+    )
+    assert later.status_code == 200, later.text
+    assert (later.json()["state"], later.json()["preset"]) == ("open", "callback_later")
+    assert datetime.fromisoformat(later.json()["due_at"]) == when
+
+    undone = await client.post(f"/api/v1/activities/{callback}/undo", headers=ann_auth)
+    assert undone.status_code == 200, undone.text
+    assert undone.json()["due_at"] == first_due

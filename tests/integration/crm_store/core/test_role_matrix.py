@@ -22,9 +22,16 @@ PATH_VALUES = {
     "{interaction_id}": "no-such-interaction",
     "{manager_id}": "no-such-manager",
     "{token_id}": "no-such-token",
+    "{group}": "outcomes",
+    "{field_id}": "no-such-field",
+    "{target_id}": "no-such-target",
 }
 # Only admins see, issue and revoke tokens; the rest read what is not personal-data export.
 ADMIN_ONLY_READS = (f"{P}/managers", f"{P}/audit", f"{P}/contact-points/export", f"{P}/tokens")
+# The admin area's settings: administrators change them, supervisors read them (and preview a
+# classification change); nobody else sees them.
+SETTINGS_READS = (f"{P}/settings", f"{P}/settings/{{group}}")
+PREVIEW = ("POST", f"{P}/settings/classification/preview")
 
 # What each role may do, in words, as the issue states it; the table in policy.py must agree.
 SPEC: dict[Role, set[tuple[str, str]]] = {
@@ -33,21 +40,26 @@ SPEC: dict[Role, set[tuple[str, str]]] = {
         (m, p)
         for m, p in ROUTES
         if (m == "GET" and "export" not in p and p != f"{P}/tokens")
-        or p.endswith(("/status", "/undo", "/correct", "/mark-handled", "/plan-targets"))
+        or p.endswith(
+            ("/status", "/undo", "/correct", "/mark-handled", "/plan-targets", "/{target_id}")
+        )
+        or (m, p) == PREVIEW
     },
     Role.MANAGER: {
         (m, p)
         for m, p in ROUTES
-        if (m == "GET" and p not in ADMIN_ONLY_READS)
+        if (m == "GET" and p not in ADMIN_ONLY_READS + SETTINGS_READS)
         or p.endswith(("/status", "/undo", "/mark-handled"))
     },
     Role.OPERATOR: {
         (m, p)
         for m, p in ROUTES
         if ("/contacts" in p or "/companies" in p or "/contact-points" in p)
-        or (m == "GET" and ("/interactions" in p or p.endswith("/presets")))
+        or (m == "GET" and ("/interactions" in p or p.endswith(("/presets", "/contact-fields"))))
     },
-    Role.VIEWER: {(m, p) for m, p in ROUTES if m == "GET" and p not in ADMIN_ONLY_READS},
+    Role.VIEWER: {
+        (m, p) for m, p in ROUTES if m == "GET" and p not in ADMIN_ONLY_READS + SETTINGS_READS
+    },
 }
 
 

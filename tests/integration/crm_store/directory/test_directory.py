@@ -437,6 +437,12 @@ async def test_reports_with_plan_progress(
     assert created.status_code == 201, created.text
     bad = await client.post("/api/v1/plan-targets", json={**target, "preset": None}, headers=admin)
     assert bad.status_code == 422
+    # Plans count only the manager's own acts: the item Rita closed, and no conversation (two
+    # missed calls and a call that closed as nothing are not hers).
+    for metric in ("activities_closed", "interactions"):
+        body = {**target, "metric": metric, "preset": None, "target": 5}
+        created = await client.post("/api/v1/plan-targets", json=body, headers=admin)
+        assert created.status_code == 201, created.text
 
     report = await client.get(
         "/api/v1/reports/managers",
@@ -453,4 +459,9 @@ async def test_reports_with_plan_progress(
     assert rita["activities"]["closed_by_manager"] == 1
     assert rita["activities"]["overdue"] == 1  # the 2025 callback, due 4 hours later
     assert rita["presets"] == {"meeting_scheduled": 1}
-    assert [p["progress"] for p in rita["plan"]] == ["1 of 10"]
+    progress = {p["metric"]: p["progress"] for p in rita["plan"]}
+    assert progress == {
+        "preset": "1 of 10",
+        "activities_closed": "1 of 5",
+        "interactions": "0 of 5",
+    }

@@ -82,7 +82,7 @@ async def test_migrations_apply_again_without_change(
     await migrate(database_url)
     async with engine.connect() as connection:
         versions = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
-    assert [v[0] for v in versions] == ["0006_preset_channels"]
+    assert [v[0] for v in versions] == ["0009_settings"]
 
 
 async def test_models_match_the_migrations(engine: AsyncEngine) -> None:

@@ -12,8 +12,14 @@ promises in words (docs/managers-page.md, the route docstrings):
 - setting a status is for admin, supervisor and manager; a viewer reads but cannot click;
 - the team view is for those who see every inbox (admin, supervisor, viewer);
 - contacts and their timelines are for every signed-in role;
-- identifying numbers (creating or extending a contact) is for admin and operator;
-- a stranger is sent to sign in.
+- identifying numbers (creating or extending a contact) is for admin and operator, and so is
+  filling in a contact's extra fields;
+- setting a password with a link and single sign-on are for everyone (the link or the provider
+  says who it is; without single sign-on configured its addresses are 404);
+- a person's sign-in details are for admin and supervisor, inviting and resetting a password
+  for admin only;
+- the admin area is read by administrators and supervisors and changed by administrators only;
+- a stranger is sent to sign in (to come back where they were: `?next=` is not compared).
 
 "Served" means the request got past authorisation: the page, or a 404 for a made-up id, a 422
 for an empty form, a 400 for an expired sign-in form. "Refused" is a 403.
@@ -21,8 +27,9 @@ for an empty form, a 400 for an expired sign-in form. "Refused" is a 403.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -69,10 +76,12 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/login"): EVERYONE,
     ("POST", "/login"): EVERYONE,  # the form without its nonce: 400, asked again
     ("POST", "/logout"): {role: SIGN_IN for role in EVERYONE},  # signed out, back to sign-in
+    ("POST", "/language"): EVERYONE,  # no language picked: 422, asked again
     ("GET", "/static/{name}"): EVERYONE,
     ("GET", "/favicon.ico"): EVERYONE,
     ("GET", "/"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER) | {OPERATOR.value: "redirect:/identify"},
     ("GET", "/inbox/state"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER),
+    ("GET", "/inbox/live"): only(ADMIN, SUPERVISOR, MANAGER, VIEWER),
     ("POST", "/activities/{activity_id}/status"): only(ADMIN, SUPERVISOR, MANAGER),
     ("POST", "/activities/{activity_id}/undo"): only(ADMIN, SUPERVISOR, MANAGER),
     ("POST", "/inbox/handled"): only(ADMIN, SUPERVISOR, MANAGER),  # no reason: 422, asked again
@@ -83,11 +92,48 @@ SPEC: dict[tuple[str, str], dict[str, str]] = {
     ("GET", "/identify"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/contact"): only(ADMIN, OPERATOR),
     ("POST", "/identify/{activity_id}/link"): only(ADMIN, OPERATOR),
+    ("GET", "/set-password"): EVERYONE,  # no link: 410, ask for another
+    ("POST", "/set-password"): EVERYONE,  # without the form's nonce: 400, asked again
+    ("GET", "/login/sso"): EVERYONE,  # not configured here: 404
+    ("GET", "/login/sso/callback"): EVERYONE,
+    ("GET", "/admin/people/{manager_id}/sign-in"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/people/{manager_id}/invitation"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/password-reset"): only(ADMIN),
+    ("GET", "/contacts/{contact_id}/fields"): only(ADMIN, OPERATOR),
+    ("POST", "/contacts/{contact_id}/fields"): only(ADMIN, OPERATOR),
+    ("GET", "/admin"): only(ADMIN, SUPERVISOR),
+    ("GET", "/admin/people"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/people"): only(ADMIN),
+    ("GET", "/admin/people/{manager_id}"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/people/{manager_id}"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/tokens"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/tokens/{token_id}/revoke"): only(ADMIN),
+    ("POST", "/admin/people/{manager_id}/hand-over"): only(ADMIN),
+    ("GET", "/admin/presets"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/presets"): only(ADMIN),
+    ("POST", "/admin/presets/{code}"): only(ADMIN),
+    ("POST", "/admin/presets/{code}/move"): only(ADMIN),
+    ("GET", "/admin/plan"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/plan"): only(ADMIN),
+    ("POST", "/admin/plan/{target_id}/remove"): only(ADMIN),
+    ("GET", "/admin/fields"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/fields"): only(ADMIN),
+    ("POST", "/admin/fields/{field_id}"): only(ADMIN),
+    # The admin area's settings: administrators change them, supervisors read them.
+    ("GET", "/admin/settings/{group}"): only(ADMIN, SUPERVISOR),
+    ("POST", "/admin/settings/{group}"): only(ADMIN),  # an empty form: 422, asked again
+    ("POST", "/admin/settings/classification/preview"): only(ADMIN, SUPERVISOR),
 }
 
 PATH_VALUES = {
     "{activity_id}": "no-such-activity",
     "{contact_id}": "no-such-contact",
+    "{group}": "outcomes",
+    "{manager_id}": "no-such-manager",
+    "{token_id}": "no-such-token",
+    "{code}": "no_such_preset",
+    "{target_id}": "no-such-target",
+    "{field_id}": "no-such-field",
     "{name}": sorted(STATIC_TYPES)[0],  # a file that is there
 }
 FORMS: dict[str, dict[str, str]] = {
@@ -168,7 +214,7 @@ def outcome(response: httpx.Response) -> str:
     if response.status_code == 403:
         return REFUSED
     if response.status_code in (302, 303, 307):
-        return f"redirect:{response.headers['location']}"
+        return f"redirect:{response.headers['location'].partition('?')[0]}"
     if response.status_code == 401 or response.status_code >= 500:
         return f"unexpected {response.status_code}: {response.text[:200]}"
     return SERVED
@@ -180,7 +226,47 @@ def concrete(path: str) -> str:
     return path
 
 
+async def stream_head(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """The status and headers of a stream that never ends by itself (`/inbox/live`): the ASGI
+    app is called directly, and the browser "leaves" once the first events have come."""
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    started: dict[str, Any] = {}
+    gone = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            started.update(message)
+        elif b"event: counters" in message.get("body", b""):
+            gone.set()  # the first events are out; the stream waits for changes
+
+    cookies = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8004"), (b"cookie", cookies.encode())],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8004),
+    }
+    await asyncio.wait_for(transport.app(scope, receive, send), 30)
+    headers = [(k.decode(), v.decode()) for k, v in started.get("headers", [])]
+    return httpx.Response(started["status"], headers=headers)
+
+
 async def request(client: httpx.AsyncClient, csrf: str, method: str, path: str) -> httpx.Response:
+    if (method, path) == ("GET", "/inbox/live"):
+        return await stream_head(client, path)
     if method == "GET":
         return await client.get(concrete(path))
     form: dict[str, Any] = {**FORMS.get(path, {}), "csrf": csrf}

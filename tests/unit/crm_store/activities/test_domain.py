@@ -307,6 +307,12 @@ def test_assignee_is_the_manager_owning_the_extension_or_the_mailbox() -> None:
     assert choose_assignee(mail("reply_needed"), managers) == "m4"
 
 
+def test_mail_to_one_of_a_managers_other_addresses_is_theirs() -> None:
+    managers = [ManagerView("m1", "alice@our.example", aliases=("Sales@Our.Example",))]
+    assert choose_assignee(mail("reply_needed"), managers) == "m1"
+    assert choose_assignee(mail("reply_needed"), [ManagerView("m2", "bob@our.example")]) is None
+
+
 def test_visibility_and_status_rights_by_role() -> None:
     manager = Principal(Role.MANAGER, "m1")
     assert can_see_activity(manager, "m1")

@@ -53,7 +53,7 @@ def test_a_calls_recording_is_on_what_happened() -> None:
         }
     }
     what = what_happened("call", payload)
-    assert what["title"] == "Outbound call, answered, 1 min 05 s of talk"
+    assert what["title"] == "Outbound call, answered, 1 min, 5 sec of talk"
     assert what["recording"] == "https://pbx.example/rec/9.wav"
 
 

@@ -1,10 +1,13 @@
 """Importing a call-record file: read rows, parse them in worker processes, publish in order.
 
-Rows are read in chunks of complete records (`csvfile`), parsed in parallel by a pool of
-processes with the provider's own adapter (`callformats`), and published in file order in
-produce batches on `calls.recorded.history.v1`. The checkpoint moves to the end of a chunk
-only after the broker acknowledged all of it; a chunk is parsed while the one before it is
-being published.
+Rows are read as complete records (`csvfile`); where a call is several rows (Asterisk's legs,
+CEL's events), the rows of one call are gathered first (`grouping`). Chunks of calls are
+parsed in parallel by a pool of processes with the provider's own adapter or call builder
+(`callformats`), and published in order in produce batches on `calls.recorded.history.v1`.
+The checkpoint moves only after the broker acknowledged a chunk and everything before it, to
+the first row of the oldest call still being gathered (with the keys of the calls already sent
+that have rows past it, skipped when a resumed run reads them again); a chunk is parsed while
+the one before it is being published.
 
 A chunk the adapter refuses as a whole (the webhook's all-or-nothing rule) is parsed again row
 by row, so one bad row is reported with its line and reason and the others go through.
@@ -20,8 +23,9 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ingest_calls.domain.calls import event_id
 from ingest_calls.domain.errors import InvalidPayload
@@ -29,6 +33,7 @@ from ingest_calls.publisher import MAX_RECORD_BYTES, call_record
 from switchboard_import.callformats import FORMATS, Format, Job, header_of
 from switchboard_import.checkpoint import Checkpoint, CheckpointStore, Counts, file_fingerprint
 from switchboard_import.csvfile import Row, rows
+from switchboard_import.grouping import Grouper
 from switchboard_import.progress import Meter
 from switchboard_import.report import Rejected, Report
 from switchboard_import.sink import Sink, first_sends
@@ -43,13 +48,19 @@ DEDUPE_WINDOW = 1_000_000  # ids remembered within one run (a repeated row is no
 SEND_RECORDS = 8000  # records per acknowledged send, at most (several chunks)
 
 
+LATE = (
+    "a leg of a call already imported (its other rows are more than {window} rows away); left out"
+)
+
+
 @dataclass
 class Parsed:
     """One chunk, parsed: records to publish (with their ids) and the rows refused."""
 
-    end: int
-    line: int
+    position: dict[str, Any]  # the checkpoint once this chunk and all before it are acked
+    done: int  # bytes of the file read when the chunk was cut (progress)
     rows: int
+    duplicate_rows: int = 0  # a row written twice in one call
     records: list[KafkaRecord] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     rejected: list[tuple[int, str, str]] = field(default_factory=list)  # line, reason, excerpt
@@ -102,33 +113,116 @@ def _parse_rows(fmt: Format, job: Job, header: bytes, chunk: Sequence[Row], out:
         out.ids.append(ce_id)
 
 
-def parse_chunk(job: Job, header: bytes, chunk: list[Row]) -> Parsed:
-    """In a worker process (or inline): one chunk of rows -> records and rejects."""
+def _build_units(fmt: Format, job: Job, header: bytes, units: list[list[Row]], out: Parsed) -> None:
+    assert fmt.build is not None
+    for unit in units:
+        seen: set[bytes] = set()
+        good = []
+        for row in unit:
+            if row.problem:
+                out.rejected.append((row.line, row.problem, _excerpt(row)))
+            elif row.text in seen:
+                out.duplicate_rows += 1
+            else:
+                seen.add(row.text)
+                good.append(row)
+        if not good:
+            continue
+        by_line = {row.line: row for row in good}
+        try:
+            calls, refused = fmt.build(job, header, good)
+        except InvalidPayload as exc:
+            calls, refused = [], [(row.line, exc.detail) for row in good]
+        for line, reason in refused:
+            found = by_line.get(line)
+            out.rejected.append((line, _reason(reason), _excerpt(found) if found else ""))
+        for call in calls:
+            record, ce_id = _record(call)
+            out.records.append(record)
+            out.ids.append(ce_id)
+
+
+def parse_chunk(
+    job: Job, header: bytes, units: list[list[Row]], position: dict[str, Any], done: int
+) -> Parsed:
+    """In a worker process (or inline): one chunk of calls (their rows) -> records, rejects."""
     started = time.process_time()
     fmt = FORMATS[job.format]
-    last = chunk[-1]
-    out = Parsed(end=last.end, line=last.line + 1, rows=len(chunk))
-    good = [row for row in chunk if not row.problem]
-    for row in chunk:
-        if row.problem:
-            out.rejected.append((row.line, row.problem, ""))
-    if good:
-        _parse_rows(fmt, job, header, good, out)
+    out = Parsed(position=position, done=done, rows=sum(len(unit) for unit in units))
+    if fmt.build is not None:
+        _build_units(fmt, job, header, units, out)
+    else:
+        chunk = [row for unit in units for row in unit]
+        good = [row for row in chunk if not row.problem]
+        for row in chunk:
+            if row.problem:
+                out.rejected.append((row.line, row.problem, ""))
+        if good:
+            _parse_rows(fmt, job, header, good, out)
     out.cpu_s = time.process_time() - started
     return out
 
 
-def _chunks(fmt: Format, source: Iterator[Row]) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
-    size = 0
+@dataclass
+class Chunk:
+    units: list[list[Row]]
+    position: dict[str, Any]
+    done: int
+
+
+def _next_line(row: Row) -> int:
+    return row.line + max(1, row.text.count(b"\n"))
+
+
+def chunks(
+    fmt: Format,
+    job: Job,
+    header: bytes,
+    source: Iterator[Row],
+    sent: list[str],
+    *,
+    window: int | None = None,
+    max_rows: int | None = None,
+) -> Iterator[Chunk]:
+    """Calls (their rows), in chunks of about `max_rows` rows or CHUNK_BYTES; each chunk with
+    the checkpoint that holds once it and all before it are acknowledged."""
+    window = window or fmt.window
+    max_rows = max_rows or fmt.max_rows
+    grouper = Grouper(window=window, sent=sent) if fmt.keys is not None else None
+    units: list[list[Row]] = []
+    count = size = 0
+    row: Row | None = None
+
+    def cut(last: Row) -> Chunk:
+        if grouper is None:
+            position: dict[str, Any] = {"offset": last.end, "line": _next_line(last)}
+        else:
+            offset, line, keys = grouper.cut(last.end, _next_line(last))
+            position = {"offset": offset, "line": line, "sent": keys}
+        return Chunk(units, position, last.end)
+
     for row in source:
-        chunk.append(row)
-        size += len(row.text)
-        if len(chunk) >= fmt.max_rows or size >= CHUNK_BYTES:
-            yield chunk
-            chunk, size = [], 0
-    if chunk:
-        yield chunk
+        if grouper is None or fmt.keys is None or row.problem:
+            ready = [[row]]
+        else:
+            keys = fmt.keys(job, header, row.text)
+            added = grouper.add(row, keys.keys, linked=keys.linked, ends=keys.ends)
+            ready = list(added.ready)
+            if added.late:
+                ready.append([replace(row, text=b"", problem=LATE.format(window=window))])
+        for unit in ready:
+            units.append(unit)
+            count += len(unit)
+            size += sum(len(r.text) for r in unit)
+        if count >= max_rows or size >= CHUNK_BYTES:
+            yield cut(row)
+            units, count, size = [], 0, 0
+    if row is None:
+        return
+    if grouper is not None:
+        units += grouper.flush()
+    if units or grouper is not None:
+        yield cut(row)
 
 
 class _Inline(Executor):
@@ -180,6 +274,7 @@ class Start:
     header: bytes
     offset: int
     line: int
+    sent: list[str] = field(default_factory=list)  # calls sent with rows past `offset`
 
 
 def prepare(
@@ -195,7 +290,8 @@ def prepare(
     header, after_header, first_line = read_header(path, fmt)
     offset = int(checkpoint.position.get("offset", 0)) or after_header
     line = int(checkpoint.position.get("line", 0)) or first_line
-    return Start(source, header, offset, line), checkpoint
+    sent = [str(key) for key in checkpoint.position.get("sent", [])]
+    return Start(source, header, offset, line, sent), checkpoint
 
 
 async def import_calls(
@@ -224,8 +320,11 @@ async def import_calls(
     async def feed() -> None:
         try:
             with path.open("rb") as stream:
-                for chunk in _chunks(fmt, rows(stream, start=offset, first_line=line)):
-                    future = executor.submit(parse_chunk, job, header, chunk)
+                source = rows(stream, start=offset, first_line=line)
+                for chunk in chunks(fmt, job, header, source, start.sent):
+                    future = executor.submit(
+                        parse_chunk, job, header, chunk.units, chunk.position, chunk.done
+                    )
                     await pending.put(asyncio.wrap_future(future, loop=loop))
         except Exception:
             await pending.put(None)  # the end of what was read; `await feeder` raises it
@@ -242,7 +341,7 @@ async def import_calls(
             step.rejected += len(parsed.rejected)
             sends, repeats = first_sends(zip(parsed.records, parsed.ids, strict=True), recent)
             fresh += sends
-            step.duplicate += repeats
+            step.duplicate += repeats + parsed.duplicate_rows
         step.accepted = len(fresh)
         await sink.send(fresh)
         for parsed in group:
@@ -250,11 +349,11 @@ async def import_calls(
                 report.add(Rejected(str(path), f"line {at}", reason, excerpt))
         report.flush()
         last = group[-1]
-        checkpoint.position = {"offset": last.end, "line": last.line}
+        checkpoint.position = last.position
         checkpoint.counts.add(step)
         store.save(checkpoint)
         counts.add(step)
-        meter.advance(step, last.end)
+        meter.advance(step, last.done)
 
     feeder = asyncio.create_task(feed(), name="import-reader")
     try:

@@ -180,8 +180,8 @@ class Runner:
         self.report = Report(args.report or args.state_dir / f"rejected-{_stamp()}.jsonl")
         self.common = CommonSettings()
 
-    def meter(self, label: str, total: float | None) -> Meter:
-        return Meter(label, total, console=self.console, show=not self.args.no_progress)
+    def meter(self, label: str, total: float | None, unit: str = "") -> Meter:
+        return Meter(label, total, console=self.console, show=not self.args.no_progress, unit=unit)
 
     def say(self, text: str) -> None:
         self.console.print(text, highlight=False, soft_wrap=True)
@@ -223,7 +223,8 @@ class Runner:
             for path in self.args.files:
                 if not path.is_file():
                     raise UsageError(f"{path}: no such file")
-                with self.meter(path.name, path.stat().st_size) as meter:
+                unit = "calls" if FORMATS[job.format].build is not None else ""
+                with self.meter(path.name, path.stat().st_size, unit) as meter:
                     try:
                         counts = await import_calls(
                             path,

@@ -28,6 +28,7 @@ class Row:
     end: int  # byte offset just after it: where a resumed import starts
     text: bytes  # UTF-8, line end included; empty when `problem` is set
     problem: str = ""
+    start: int = 0  # byte offset of its first byte
 
 
 def decode_row(raw: bytes) -> bytes:
@@ -87,15 +88,17 @@ def rows(
                 b"",
                 f"a record over {max_record_bytes} bytes (a quote "
                 "that never closes?); its first line is skipped",
+                offset,
             )
             offset = end
             line = begin_line + 1
             stream.seek(offset)
             continue
+        begin = offset
         offset += len(raw)
         if quotes % 2:
-            yield Row(begin_line, offset, b"", "the file ends inside a quoted field")
+            yield Row(begin_line, offset, b"", "the file ends inside a quoted field", begin)
             return
         if is_blank(raw):
             continue
-        yield Row(begin_line, offset, decode_row(raw))
+        yield Row(begin_line, offset, decode_row(raw), start=begin)

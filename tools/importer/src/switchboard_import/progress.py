@@ -21,8 +21,12 @@ from switchboard_import.checkpoint import Counts
 class Meter:
     """`total` is in the source's own unit (bytes of a file, messages of a mailbox)."""
 
-    def __init__(self, label: str, total: float | None, *, console: Console, show: bool) -> None:
+    def __init__(
+        self, label: str, total: float | None, *, console: Console, show: bool, unit: str = ""
+    ) -> None:
+        """`unit`: what is accepted when it is not a row each (calls gathered from their legs)."""
         self.label = label
+        self.unit = f"{unit} " if unit else ""
         self.console = console
         self.counts = Counts()
         self.started = time.monotonic()
@@ -37,7 +41,7 @@ class Meter:
                 BarColumn(),
                 TextColumn("{task.fields[rate]:>8.0f} rows/s"),
                 TextColumn(
-                    "[green]{task.fields[accepted]} accepted[/] "
+                    "[green]{task.fields[accepted]} " + self.unit + "accepted[/] "
                     "[yellow]{task.fields[duplicate]} duplicate[/] "
                     "[red]{task.fields[rejected]} rejected[/]"
                 ),
@@ -99,7 +103,7 @@ class Meter:
         c = self.counts
         state = "interrupted (re-run the same command to resume)" if interrupted else "done"
         line = (
-            f"{self.label}: {state}; {c.rows} rows: {c.accepted} accepted, "
+            f"{self.label}: {state}; {c.rows} rows: {c.accepted} {self.unit}accepted, "
             f"{c.duplicate} duplicate, {c.rejected} rejected; "
             f"{self.rate:.0f} rows/s this run"
         )

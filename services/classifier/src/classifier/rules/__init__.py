@@ -1,20 +1,27 @@
-"""Classification rules as data: a YAML file compiled into ordered rules over facts.
+"""The classification rules the classifier applies: the pure rules themselves live in
+`switchboard_shared.rules` (crm-store's admin preview runs the same rules over past
+interactions), re-exported here; `live` overlays the administrator's settings
+(`crm.settings.v1`) on the rules file in force."""
 
-`classify_call` / `classify_mail` are pure: the event, the rule set and a view of what the
-service knows in, a `Verdict` (disposition, tags, reasons) out.
-"""
-
-from classifier.rules.calls import CALL_FACTS, NO_SIBLINGS, LegContext, classify_call
-from classifier.rules.engine import Verdict
-from classifier.rules.loader import (
+from switchboard_shared.rules import (
+    CALL_FACTS,
+    MAIL_FACTS,
+    NO_SIBLINGS,
+    KnowledgeView,
+    LegContext,
+    NoKnowledge,
     RuleBook,
+    RuleSet,
     RulesInvalid,
+    Standing,
+    Verdict,
+    classify_call,
+    classify_mail,
     default_rules_path,
     load_rules,
     parse_rules,
 )
-from classifier.rules.mail import MAIL_FACTS, classify_mail
-from classifier.rules.ruleset import KnowledgeView, NoKnowledge, RuleSet, Standing
+from switchboard_shared.rules.calls import call_facts
 
 __all__ = [
     "CALL_FACTS",
@@ -28,6 +35,7 @@ __all__ = [
     "RulesInvalid",
     "Standing",
     "Verdict",
+    "call_facts",
     "classify_call",
     "classify_mail",
     "default_rules_path",

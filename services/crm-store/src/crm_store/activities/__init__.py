@@ -4,7 +4,7 @@
 Routes: `/api/v1/activities`, `/api/v1/presets`. Other packages import from here only.
 """
 
-from crm_store.activities import assignment, domain
+from crm_store.activities import assignment, domain, presets
 from crm_store.activities.bulk import mark_all_handled
 from crm_store.activities.domain import (
     ACTIVITY_READERS,
@@ -22,9 +22,10 @@ from crm_store.activities.domain import (
 )
 from crm_store.activities.expiry import OutcomeExpiry, expire_outcome_requests
 from crm_store.activities.gauges import ActivityGauges
+from crm_store.activities.outcomes import OutcomeFacts, asks_outcome
 from crm_store.activities.repository import ActivityFilter, ActivityRepository, Page
 from crm_store.activities.routes import router
-from crm_store.activities.schemas import ActivityOut
+from crm_store.activities.schemas import ActivityOut, PresetIn, PresetPatch
 from crm_store.activities.service import (
     ActivityRow,
     activity_record,
@@ -49,9 +50,13 @@ __all__ = [
     "ManagerView",
     "Open",
     "OutcomeExpiry",
+    "OutcomeFacts",
     "Page",
+    "PresetIn",
+    "PresetPatch",
     "activity_record",
     "activity_view",
+    "asks_outcome",
     "assignment",
     "can_see_activity",
     "can_set_status",
@@ -61,6 +66,7 @@ __all__ = [
     "identification_closes",
     "mark_all_handled",
     "preset_applies",
+    "presets",
     "router",
     "set_status",
     "undo_status",

@@ -106,6 +106,8 @@ class ManagerView:
     active: bool = True
     phones: Sequence[str] = field(default_factory=tuple)
     """Numbers listed as the manager's own (a mobile a follow-me rings)."""
+    aliases: Sequence[str] = field(default_factory=tuple)
+    """More mailboxes of the manager besides `email`."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def choose_assignee(event: InteractionClassified, managers: Iterable[ManagerView
     if event.mail is not None:
         mailbox = event.mail.mailbox.strip().lower()
         for manager in active:
-            if manager.email.lower() == mailbox:
+            if mailbox in (manager.email.lower(), *(a.lower() for a in manager.aliases)):
                 return manager.id
     return None
 
@@ -221,12 +223,14 @@ def decide(
     answered_elsewhere: bool = False,
     unknown_counterpart: bool = False,
     min_talk_s: float = SHORT_CALL_S,
+    ask_outcome: bool = True,
 ) -> list[Decision]:
     """Closes first, then what this interaction asks a person to do.
 
     `answered_elsewhere`: another leg of this call (same linked_id) was answered, so a missed
     leg asks for nothing. `unknown_counterpart`: no contact or company has the counterpart, so
-    a real conversation also asks someone to identify it. `min_talk_s`: an answered call closes
+    a real conversation also asks someone to identify it. `ask_outcome`: the outcome policy
+    (`asks_outcome`) wants an outcome for this conversation. `min_talk_s`: an answered call closes
     the counterpart's callback only when longer (`is_real_call_with_client`). A message that
     claims one of our addresses without evidence (`spoofed_sender`) is nobody's act: it closes
     and asks nothing, whatever its disposition says.
@@ -236,7 +240,7 @@ def decide(
     closes = _auto_closes(event, open_activities, min_talk_s)
     closed = {c.activity_id for c in closes}
     still_open = [a for a in open_activities if a.id not in closed]
-    asks = _asks(event, still_open, assignee_id, answered_elsewhere)
+    asks = _asks(event, still_open, assignee_id, answered_elsewhere, ask_outcome)
     if unknown_counterpart and is_real_conversation(event):
         asks += _identify(event, still_open, assignee_id)
     return [*closes, *asks]
@@ -348,6 +352,7 @@ def _asks(
     open_activities: Sequence[ActivityView],
     assignee_id: str | None,
     answered_elsewhere: bool,
+    ask_outcome: bool = True,
 ) -> list[Decision]:
     counterpart = event.counterpart
     match event.disposition:
@@ -364,6 +369,8 @@ def _asks(
                     return [Fold(a.id, assignee_id)]
             return [Open(ActivityKind.CALLBACK, counterpart, assignee_id=assignee_id)]
         case Disposition.NEEDS_STATUS:
+            if not ask_outcome:
+                return []
             return [Open(ActivityKind.LOG_OUTCOME, counterpart, assignee_id=assignee_id)]
         case Disposition.REPLY_NEEDED:
             thread_id = event.mail.thread_id if event.mail is not None else None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Query, status
 
-from crm_store.activities import domain, service
+from crm_store.activities import domain, presets, service
 from crm_store.activities.bulk import mark_all_handled
 from crm_store.activities.correct import correct_status
 from crm_store.activities.repository import ActivityFilter, ActivityRepository
@@ -18,6 +18,7 @@ from crm_store.activities.schemas import (
     MarkHandledIn,
     MarkHandledOut,
     PresetIn,
+    PresetOrderIn,
     PresetOut,
     PresetPatch,
     StatusIn,
@@ -32,7 +33,6 @@ from crm_store.core import (
     Principal,
     SessionDep,
     SettingsDep,
-    audit_entry,
     feature_router,
     invalid,
     utcnow,
@@ -151,7 +151,9 @@ async def undo_activity_status(
 async def set_activity_status(
     activity_id: str, body: StatusIn, session: SessionDep, who: Authorized
 ) -> Activity:
-    activity = await service.set_status(session, activity_id, body.preset, body.note, who)
+    activity = await service.set_status(
+        session, activity_id, body.preset, body.note, who, due_at=body.due_at
+    )
     await session.commit()
     change = "status_set" if activity.state == ActivityState.OPEN else "closed"
     ACTIVITY_CHANGES.labels(activity.kind, change, "manager").inc()
@@ -172,27 +174,28 @@ async def list_presets(
     "/presets", response_model=PresetOut, status_code=status.HTTP_201_CREATED, tags=["presets"]
 )
 async def create_preset(body: PresetIn, session: SessionDep, who: Authorized) -> Preset:
-    preset = Preset(**body.model_dump(mode="json"))
-    repo = ActivityRepository(session)
-    if not await repo.add_preset(preset):
-        raise Problem(409, "Conflict", f"preset {body.code!r} exists")
-    await repo.audit(
-        [audit_entry(who, "created", "preset", preset.code, **body.model_dump(mode="json"))]
-    )
+    preset = await presets.add_preset(session, body.model_dump(mode="json"), who)
     await session.commit()
     return preset
+
+
+@router.put("/presets/order", response_model=list[PresetOut], tags=["presets"])
+async def reorder_presets(
+    body: PresetOrderIn, session: SessionDep, who: Authorized
+) -> list[Preset]:
+    """Put the presets in this order; the ones not named keep theirs, after them."""
+    ordered = await presets.reorder_presets(session, body.codes, who)
+    await session.commit()
+    return ordered
 
 
 @router.patch("/presets/{code}", response_model=PresetOut, tags=["presets"])
 async def update_preset(
     code: str, body: PresetPatch, session: SessionDep, who: Authorized
 ) -> Preset:
-    repo = ActivityRepository(session)
-    preset = await repo.get_preset(code)
-    if preset is None:
-        raise Problem(404, "Not found", f"no preset {code!r}")
+    """Rename, relabel, move or retire (`active: false`; presets are never deleted, so the
+    history keeps its labels)."""
     changes: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
-    await repo.update_preset(preset, **changes)
-    await repo.audit([audit_entry(who, "updated", "preset", code, **changes)])
+    preset = await presets.change_preset(session, code, changes, who)
     await session.commit()
     return preset

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from crm_store.core import (
     Body,
+    Name200,
     Out,
     PresetCode,
     Text200,
@@ -69,6 +70,11 @@ class ActivityPage(BaseModel):
 class StatusIn(Body):
     preset: str = Field(min_length=1, max_length=64)
     note: str | None = Field(default=None, max_length=4000)
+    due_at: AwareDatetime | None = Field(
+        default=None,
+        description="For a preset that keeps the item open (Call back later): when it is due "
+        "again, in the future and within a year",
+    )
 
 
 class PresetOut(Out):
@@ -80,9 +86,15 @@ class PresetOut(Out):
     position: int
     active: bool
     channels: list[InteractionKind]
+    labels: dict[str, str] = Field(description="The label per locale; `label` is the English one")
 
 
 CHANNELS_HELP = "Which cards offer it: those of calls, of e-mails, or both"
+Locale = Literal["en", "pl", "lv", "lt", "ms", "ta"]
+LABELS_HELP = (
+    "The label per locale code (en, pl, lv, lt, ms, ta); the page shows the user's locale's, "
+    "else `label`. A blank label is dropped"
+)
 
 
 class PresetIn(Body):
@@ -93,11 +105,12 @@ class PresetIn(Body):
     overturns: list[Disposition] = Field(
         default_factory=list, description="Dispositions this preset says the classifier got wrong"
     )
-    position: int = 0
+    position: int | None = Field(default=None, description="Defaults to after the last one")
     active: bool = True
     channels: list[InteractionKind] = Field(
         default_factory=lambda: list(InteractionKind), min_length=1, description=CHANNELS_HELP
     )
+    labels: dict[Locale, Name200] = Field(default_factory=dict, description=LABELS_HELP)
 
 
 class PresetPatch(Body):
@@ -110,6 +123,9 @@ class PresetPatch(Body):
     channels: list[InteractionKind] | None = Field(
         default=None, min_length=1, description=CHANNELS_HELP
     )
+    labels: dict[Locale, Name200] | None = Field(
+        default=None, description=f"{LABELS_HELP}. Replaces every locale's label"
+    )
 
     @model_validator(mode="after")
     def no_nulls(self) -> Self:
@@ -117,6 +133,12 @@ class PresetPatch(Body):
         if nulls:
             raise ValueError(f"cannot be null: {', '.join(nulls)}")
         return self
+
+
+class PresetOrderIn(Body):
+    codes: list[PresetCode] = Field(
+        min_length=1, max_length=200, description="Presets in their new order; others follow"
+    )
 
 
 class MarkHandledIn(Body):

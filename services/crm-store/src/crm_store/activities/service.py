@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from crm_store.core import (
     Preset,
     Principal,
     audit_entry,
+    invalid,
     utcnow,
 )
 from switchboard_shared.cloudevents import KafkaRecord, deterministic_id, encode
@@ -80,8 +81,11 @@ async def set_status(
     actor: Principal,
     *,
     source: str = SOURCE,
+    due_at: datetime | None = None,
 ) -> Activity:
-    """A person picks a preset for an activity; closing presets close it."""
+    """A person picks a preset for an activity; closing presets close it. `due_at` (a preset
+    that keeps it open, e.g. "Call back later" at 15:00) makes it due then: the inbox sorts
+    it there and shows it overdue after."""
     repo = ActivityRepository(session)
     activity = await repo.get_activity(activity_id, for_update=True)
     if activity is None or not domain.can_see_activity(actor, activity.assignee_id):
@@ -93,6 +97,8 @@ async def set_status(
     preset = await fitting_preset(repo, preset_code, activity.kind)
 
     now = utcnow()
+    if due_at is not None:
+        check_due(due_at, now, closes=preset.closes)
     before = restorable(activity)
     changes: dict[str, Any] = {
         "preset": preset.code,
@@ -101,6 +107,8 @@ async def set_status(
     }
     if note is not None:
         changes["note"] = note
+    if due_at is not None:
+        changes["due_at"] = due_at
     if preset.closes:
         changes.update(
             state=ActivityState.DONE.value,
@@ -224,6 +232,20 @@ async def cancel_all(
 
 
 STATUS_SET = "status_set"
+DUE_WITHIN = timedelta(days=366)
+
+
+def check_due(due_at: datetime, now: datetime, *, closes: bool) -> None:
+    """A time to call back at: for a preset that keeps the item open, later than now (a minute
+    of slack for the clock), within a year."""
+    if closes:
+        raise invalid("due_at", "only a status that keeps the item open takes a time")
+    if due_at < now - timedelta(minutes=1):
+        raise invalid("due_at", "pick a time in the future")
+    if due_at > now + DUE_WITHIN:
+        raise invalid("due_at", "pick a time within a year")
+
+
 RESTORABLE = ("state", "preset", "note", "assignee_id", "closed_by", "close_reason", "closed_at")
 
 
@@ -231,6 +253,7 @@ def restorable(activity: Activity) -> dict[str, Any]:
     """What a status change replaces, as JSON: an undo puts it back."""
     out: dict[str, Any] = {name: getattr(activity, name) for name in RESTORABLE}
     out["closed_at"] = activity.closed_at.isoformat() if activity.closed_at else None
+    out["due_at"] = activity.due_at.isoformat() if activity.due_at else None
     return out
 
 

@@ -50,7 +50,11 @@ def _step(entry: AuditEntry | None) -> domain.StatusStep | None:
 
 def _restored(before: dict[str, Any]) -> dict[str, Any]:
     closed_at = before.get("closed_at")
+    due = {}
+    if "due_at" in before:  # older entries did not keep it, and their clicks did not change it
+        due["due_at"] = datetime.fromisoformat(before["due_at"]) if before["due_at"] else None
     return {
+        **due,
         "state": before.get("state") or ActivityState.OPEN.value,
         "preset": before.get("preset"),
         "note": before.get("note"),

@@ -31,6 +31,7 @@ from crm_store.core.models import (
     Company,
     CompanyDomain,
     Contact,
+    ContactField,
     Interaction,
     Manager,
     OutboxMessage,
@@ -57,6 +58,8 @@ from crm_store.core.schemas import (
     Text200,
     no_nulls,
 )
+from crm_store.core.settings_models import Setting
+from crm_store.core.sign_in_models import SignInFailures, SignInLink
 from crm_store.core.store import (
     COPY_MIN_ROWS,
     DEFAULT_PAGE,
@@ -89,6 +92,7 @@ __all__ = [
     "Company",
     "CompanyDomain",
     "Contact",
+    "ContactField",
     "CurrentPrincipal",
     "Denied",
     "Extension",
@@ -112,7 +116,10 @@ __all__ = [
     "Role",
     "ServiceState",
     "SessionDep",
+    "Setting",
     "SettingsDep",
+    "SignInFailures",
+    "SignInLink",
     "Store",
     "Text200",
     "TokenState",

@@ -6,8 +6,9 @@ deactivated, whichever comes first. Its last use is written at most once a minut
 token costs one UPDATE a minute, not one per request.
 
 A page session is a random secret in the browser's cookie; the row keeps its SHA-256, the token
-it was opened with and its own expiry. It is checked with its token on every request, so ending
-the token (or the manager) ends the session; signing out deletes it.
+it was opened with (or, signed in with a password or single sign-on, its manager) and its own
+expiry. It is checked with its token or manager on every request, so ending the token,
+deactivating the manager or resetting their password ends the session; signing out deletes it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Literal
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from crm_store.core.models import ApiToken, Manager, PageSession
 from crm_store.core.roles import Principal, Role
@@ -175,6 +177,8 @@ class AccessRepository:
         bootstrap_sha256: str | None,
         now: datetime,
         expires_at: datetime,
+        manager_id: str | None = None,
+        method: str = "token",
     ) -> str:
         """A new session; returns the secret for the cookie (stored only as its SHA-256)."""
         secret = secrets.token_urlsafe(32)
@@ -186,6 +190,8 @@ class AccessRepository:
                 bootstrap_sha256=bootstrap_sha256,
                 created_at=now,
                 expires_at=expires_at,
+                manager_id=manager_id,
+                method=method,
             )
         )
         await self.session.execute(delete(PageSession).where(PageSession.expires_at <= now))
@@ -194,19 +200,33 @@ class AccessRepository:
 
     async def find_session(
         self, secret: str, now: datetime
-    ) -> tuple[PageSession, TokenView | None] | None:
-        """An unexpired session and its token (None for a bootstrap admin's session)."""
+    ) -> tuple[PageSession, TokenView | None, Manager | None] | None:
+        """An unexpired session, its token (None for a bootstrap admin's session and a
+        password or single sign-on session) and, for the latter, its manager."""
+        owner = aliased(Manager)
         statement = (
-            select(PageSession, ApiToken, Manager)
+            select(PageSession, ApiToken, Manager, owner)
             .outerjoin(ApiToken, ApiToken.id == PageSession.token_id)
             .outerjoin(Manager, Manager.id == ApiToken.manager_id)
+            .outerjoin(owner, owner.id == PageSession.manager_id)
             .where(PageSession.secret_sha256 == sha256(secret), PageSession.expires_at > now)
         )
         row = (await self.session.execute(statement)).first()
         if row is None:
             return None
-        page_session, token, manager = row
-        return page_session, None if token is None else TokenView(token, manager)
+        page_session, token, manager, signed_in = row
+        return page_session, None if token is None else TokenView(token, manager), signed_in
+
+    async def end_sessions_of(self, manager_id: str) -> int:
+        """End every page session of the manager: opened with their password, single sign-on
+        or one of their tokens. Returns how many ended."""
+        tokens = select(ApiToken.id).where(ApiToken.manager_id == manager_id)
+        result = await self.session.execute(
+            delete(PageSession)
+            .where(or_(PageSession.manager_id == manager_id, PageSession.token_id.in_(tokens)))
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def end_session(self, secret: str) -> None:
         await self.session.execute(

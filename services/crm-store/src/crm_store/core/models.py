@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -86,6 +87,11 @@ class Manager(Base):
     phones: Mapped[list[str]] = mapped_column(JsonType, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    """argon2id of the page password; None: no password (not yet invited, or reset)."""
+    password_set_at: Mapped[datetime | None]
+    aliases: Mapped[list[str]] = mapped_column(JsonType, default=list, server_default=text("'[]'"))
+    """More addresses of the manager (a shared mailbox, an old address) besides `email`."""
 
 
 class ApiToken(Base):
@@ -106,7 +112,9 @@ class PageSession(Base):
     """A signed-in browser. Its cookie holds a random secret stored here only as a SHA-256; the
     session lives as long as its token (revoked, expired or deactivated ends it) or `expires_at`.
     A session opened with the bootstrap admin token has no token row: it keeps that token's
-    SHA-256, so changing `CRM_STORE_BOOTSTRAP_ADMIN_TOKEN` ends it."""
+    SHA-256, so changing `CRM_STORE_BOOTSTRAP_ADMIN_TOKEN` ends it. A session opened with a
+    password or single sign-on has no token either: it belongs to its manager (`manager_id`),
+    and deactivating the manager or resetting their password ends it."""
 
     __tablename__ = "page_sessions"
 
@@ -118,6 +126,11 @@ class PageSession(Base):
     bootstrap_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    manager_id: Mapped[str | None] = mapped_column(
+        ForeignKey("managers.id", ondelete="CASCADE"), index=True
+    )
+    method: Mapped[str] = mapped_column(String(16), default="token", server_default="token")
+    """How it was opened: `token`, `password` or `oidc`."""
 
 
 class Preset(Base):
@@ -134,6 +147,10 @@ class Preset(Base):
         JsonType, default=lambda: ["call", "mail"], server_default=text('\'["call", "mail"]\'')
     )
     """Which interactions' cards offer it: `call`, `mail`."""
+    labels: Mapped[dict[str, str]] = mapped_column(
+        JsonType, default=dict, server_default=text("'{}'")
+    )
+    """The label per locale code (`pl`, `ta`, ...); `label` is the English one and the fallback."""
 
 
 class Interaction(Base):
@@ -267,6 +284,10 @@ class Company(Base):
     merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("companies.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fields: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, default=dict, server_default=text("'{}'")
+    )
+    """Values of the administrator's extra fields (`ContactField`), by key."""
 
 
 class Contact(Base):
@@ -284,6 +305,10 @@ class Contact(Base):
     merged_into_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    fields: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, default=dict, server_default=text("'{}'")
+    )
+    """Values of the administrator's extra fields (`ContactField`), by key."""
 
 
 class Point(Base):
@@ -367,6 +392,27 @@ class PlanTarget(Base):
     target: Mapped[int] = mapped_column(Integer)
     period_start: Mapped[datetime]
     period_end: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContactField(Base):
+    """An extra field the administrator defines for contacts or companies (a birthday, a
+    decision style). Retiring it (`active` false) keeps the values stored on the rows."""
+
+    __tablename__ = "contact_fields"
+    __table_args__ = (UniqueConstraint("entity", "key"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(16))
+    """`contact` or `company`."""
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(16))
+    """`text`, `number`, `date` or `choice`."""
+    choices: Mapped[list[str]] = mapped_column(JsonType, default=list)
+    max_length: Mapped[int | None] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

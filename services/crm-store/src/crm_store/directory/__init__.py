@@ -7,20 +7,30 @@ Routes: `/api/v1/contacts`, `/api/v1/companies`, `/api/v1/contact-points/export`
 import from here only.
 """
 
-from crm_store.directory import linking
+from crm_store.directory import fields, linking
 from crm_store.directory.delivery import undeliverable_of
+from crm_store.directory.field_routes import router as fields_router
 from crm_store.directory.linking import Link, LinkKind
 from crm_store.directory.points import PointInput
 from crm_store.directory.records import Changes, contact_name
 from crm_store.directory.relinking import delivery_changed, owners_of, snapshot_contact_points
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.routes import contact_view, router
-from crm_store.directory.schemas import ContactOut
-from crm_store.directory.service import ContactInput, create_contact, update_contact
+from crm_store.directory.schemas import ContactFieldIn, ContactFieldPatch, ContactOut
+from crm_store.directory.service import (
+    CompanyInput,
+    ContactInput,
+    create_company,
+    create_contact,
+    update_contact,
+)
 from crm_store.directory.validation import normalised_emails, normalised_phones
 
 __all__ = [
     "Changes",
+    "CompanyInput",
+    "ContactFieldIn",
+    "ContactFieldPatch",
     "ContactInput",
     "ContactOut",
     "DirectoryRepository",
@@ -29,8 +39,11 @@ __all__ = [
     "PointInput",
     "contact_name",
     "contact_view",
+    "create_company",
     "create_contact",
     "delivery_changed",
+    "fields",
+    "fields_router",
     "linking",
     "normalised_emails",
     "normalised_phones",

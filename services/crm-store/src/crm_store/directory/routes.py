@@ -25,7 +25,7 @@ from crm_store.core import (
     invalid,
     not_found,
 )
-from crm_store.directory import delivery, linking, service
+from crm_store.directory import delivery, fields, linking, service
 from crm_store.directory.records import Changes, contact_name
 from crm_store.directory.repository import DirectoryRepository
 from crm_store.directory.schemas import (
@@ -74,6 +74,7 @@ def contact_out(contact: Contact, points: Sequence[Point]) -> ContactOut:
         updated_at=contact.updated_at,
         preferred_email=delivery.preferred_email(mine),
         undeliverable=delivery.undeliverable_of(mine),
+        fields=contact.fields or {},
     )
 
 
@@ -109,6 +110,7 @@ async def company_view(repo: DirectoryRepository, company: Company) -> CompanyOu
         created_at=company.created_at,
         updated_at=company.updated_at,
         undeliverable=delivery.undeliverable_of(points),
+        fields=company.fields or {},
     )
 
 
@@ -216,6 +218,7 @@ async def create_contact(
         notes=body.notes,
         phones=normalised_phones(body.phones, settings.common.default_region),
         emails=normalised_emails(body.emails),
+        fields=await fields.merged_values(session, fields.FieldEntity.CONTACT, {}, body.fields),
     )
     contact = await service.create_contact(session, data, who, force=body.force)
     return await _saved_contact(session, contact)
@@ -239,8 +242,13 @@ async def update_contact(
     settings: SettingsDep,
     who: Authorized,
 ) -> ContactOut:
-    region = settings.common.default_region
-    contact = await service.update_contact(session, contact_id, _changes(body, region), who)
+    changes = _changes(body, settings.common.default_region)
+    if body.fields is not None:
+        repo = DirectoryRepository(session)
+        current = found("contact", contact_id, await repo.get_contact(contact_id)).fields
+        entity = fields.FieldEntity.CONTACT
+        changes.fields["fields"] = await fields.merged_values(session, entity, current, body.fields)
+    contact = await service.update_contact(session, contact_id, changes, who)
     return await _saved_contact(session, contact)
 
 
@@ -318,6 +326,7 @@ async def create_company(
         domains=normalised_domains(body.domains),
         phones=normalised_phones(body.phones, settings.common.default_region),
         emails=normalised_emails(body.emails),
+        fields=await fields.merged_values(session, fields.FieldEntity.COMPANY, {}, body.fields),
     )
     company = await service.create_company(session, data, who, force=body.force)
     return await _saved_company(session, company)
@@ -344,8 +353,13 @@ async def update_company(
     settings: SettingsDep,
     who: Authorized,
 ) -> CompanyOut:
-    region = settings.common.default_region
-    company = await service.update_company(session, company_id, _changes(body, region), who)
+    changes = _changes(body, settings.common.default_region)
+    if body.fields is not None:
+        repo = DirectoryRepository(session)
+        current = found("company", company_id, await repo.get_company(company_id)).fields
+        entity = fields.FieldEntity.COMPANY
+        changes.fields["fields"] = await fields.merged_values(session, entity, current, body.fields)
+    company = await service.update_company(session, company_id, changes, who)
     return await _saved_company(session, company)
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from crm_store.core import (
     Body,
@@ -15,6 +15,19 @@ from crm_store.core import (
     Text200,
     no_nulls,
 )
+
+FieldKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+FieldValue = Annotated[str, StringConstraints(max_length=2000)] | int | float | None
+FieldValues = Annotated[
+    dict[FieldKey, FieldValue],
+    Field(
+        max_length=100,
+        description="Values of the administrator's extra fields (`/api/v1/contact-fields`) by "
+        "key: text, a number, a date (YYYY-MM-DD) or one of a choice field's values; null "
+        "removes a value. On PATCH only the keys given change",
+    ),
+]
+FIELDS_OUT = "Values of the extra fields by key (retired fields' values stay)"
 
 
 class ContactIn(Body):
@@ -28,6 +41,7 @@ class ContactIn(Body):
         default_factory=list, max_length=20, description="Any format; stored as E.164"
     )
     emails: list[PointText] = Field(default_factory=list, max_length=20)
+    fields: FieldValues = Field(default_factory=dict)
     force: bool = Field(default=False, description="Save even when it looks like a duplicate")
 
     @model_validator(mode="after")
@@ -46,11 +60,12 @@ class ContactPatch(Body):
     notes: Notes | None = None
     phones: list[PointText] | None = Field(default=None, max_length=20)
     emails: list[PointText] | None = Field(default=None, max_length=20)
+    fields: FieldValues | None = None
     force: bool = False
 
     @model_validator(mode="after")
     def _checked(self) -> Self:
-        no_nulls(self, "first_name", "last_name", "phones", "emails")
+        no_nulls(self, "first_name", "last_name", "phones", "emails", "fields")
         return self
 
 
@@ -86,6 +101,7 @@ class ContactOut(BaseModel):
     undeliverable: list[UndeliverableOut] = Field(
         default_factory=list, description="Addresses of `emails` that bounced for good"
     )
+    fields: dict[str, Any] = Field(default_factory=dict, description=FIELDS_OUT)
 
 
 class ContactPage(BaseModel):
@@ -108,6 +124,7 @@ class CompanyIn(Body):
     emails: list[PointText] = Field(default_factory=list, max_length=20)
     owner_id: str | None = None
     notes: Notes | None = None
+    fields: FieldValues = Field(default_factory=dict)
     force: bool = False
 
 
@@ -118,11 +135,12 @@ class CompanyPatch(Body):
     emails: list[PointText] | None = Field(default=None, max_length=20)
     owner_id: str | None = None
     notes: Notes | None = None
+    fields: FieldValues | None = None
     force: bool = False
 
     @model_validator(mode="after")
     def _checked(self) -> Self:
-        no_nulls(self, "name", "domains", "phones", "emails")
+        no_nulls(self, "name", "domains", "phones", "emails", "fields")
         return self
 
 
@@ -141,8 +159,57 @@ class CompanyOut(BaseModel):
     undeliverable: list[UndeliverableOut] = Field(
         default_factory=list, description="Addresses of `emails` that bounced for good"
     )
+    fields: dict[str, Any] = Field(default_factory=dict, description=FIELDS_OUT)
 
 
 class CompanyPage(BaseModel):
     items: list[CompanyOut]
     next_cursor: str | None
+
+
+# -- the administrator's extra fields -----------------------------------------------------------
+
+FieldTypeName = Literal["text", "number", "date", "choice"]
+Choice = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class ContactFieldIn(Body):
+    entity: Literal["contact", "company"]
+    key: FieldKey = Field(description="How the API names it in `fields`; never changes")
+    label: Text200
+    type: FieldTypeName = Field(description="Never changes: stored values were checked by it")
+    choices: list[Choice] = Field(default_factory=list, max_length=50)
+    max_length: int | None = Field(
+        default=None, ge=1, le=2000, description="Text fields: at most this many characters"
+    )
+    position: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class ContactFieldPatch(Body):
+    label: Text200 | None = None
+    choices: list[Choice] | None = Field(default=None, max_length=50)
+    max_length: int | None = Field(default=None, ge=1, le=2000)
+    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    active: bool | None = Field(
+        default=None, description="false retires the field: no new values, stored ones stay"
+    )
+
+    @model_validator(mode="after")
+    def _checked(self) -> Self:
+        no_nulls(self, "label", "choices", "position", "active")
+        return self
+
+
+class ContactFieldOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    entity: str
+    key: str
+    label: str
+    type: str
+    choices: list[str]
+    max_length: int | None
+    position: int
+    active: bool
+    created_at: datetime

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,6 +51,8 @@ class ContactInput:
     notes: str | None = None
     phones: Sequence[PointInput] = ()
     emails: Sequence[PointInput] = ()
+    fields: dict[str, Any] = field(default_factory=dict)
+    """Extra field values, checked (`fields.merged_values`)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class CompanyInput:
     domains: Sequence[str] = ()
     phones: Sequence[PointInput] = ()
     emails: Sequence[PointInput] = ()
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 # -- contacts -----------------------------------------------------------------------------------
@@ -85,6 +89,7 @@ async def create_contact(
         notes=data.notes,
         created_at=now,
         updated_at=now,
+        fields=dict(data.fields),
     )
     await records.repo.add(contact)
     points = await records.add_points(contact, data.phones, data.emails)
@@ -198,6 +203,7 @@ async def create_company(
         notes=data.notes,
         created_at=now,
         updated_at=now,
+        fields=dict(data.fields),
     )
     await records.repo.add(company)
     await claim_domains(records.repo, company.id, data.domains)

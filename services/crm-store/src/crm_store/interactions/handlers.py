@@ -51,19 +51,22 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, DATABASE_DOWN)
 
 
+PolicySource = StorePolicy | Callable[[], StorePolicy]
 Store = Callable[[Sequence[InteractionClassified]], Awaitable[list[RecordResult]]]
 
 
 def make_store(
-    sessionmaker: async_sessionmaker[AsyncSession], policy: StorePolicy = DEFAULT_POLICY
+    sessionmaker: async_sessionmaker[AsyncSession], policy: PolicySource = DEFAULT_POLICY
 ) -> Store:
-    """One transaction per call; an outage surfaces as RetryableError."""
+    """One transaction per call; an outage surfaces as RetryableError. A callable `policy` is
+    asked for every batch (the administrator's settings change without a restart)."""
 
     async def store(events: Sequence[InteractionClassified]) -> list[RecordResult]:
         start = time.perf_counter()
+        current = policy() if callable(policy) else policy
         try:
             async with sessionmaker() as session:
-                results = await record_interactions(session, events, policy=policy)
+                results = await record_interactions(session, events, policy=current)
                 await session.commit()
         except Exception as exc:
             if is_outage(exc):
@@ -90,9 +93,10 @@ def build_router(
     *,
     group_id: str,
     max_attempts: int,
-    policy: StorePolicy = DEFAULT_POLICY,
+    policy: PolicySource = DEFAULT_POLICY,
     batch_size: int = 1000,
-    batch_timeout_ms: int = 200,
+    batch_timeout_ms: int = 50,
+    fetch_wait_ms: int = 50,
     history_group_id: str | None = None,
     history_batch_size: int = 200,
     live_first: LiveFirst | None = None,
@@ -114,6 +118,7 @@ def build_router(
             batch=True,
             max_records=size,
             batch_timeout_ms=batch_timeout_ms,
+            fetch_max_wait_ms=fetch_wait_ms,
             decoder=_undecoded,
             description=topic.description,
         )(on_batch)

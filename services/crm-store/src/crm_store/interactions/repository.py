@@ -71,6 +71,19 @@ class InteractionRepository(Store):
         statement = select(Interaction.id).where(self._among(Interaction.id, wanted))
         return set((await self.session.execute(statement)).scalars())
 
+    async def conversed_counterparts(self, counterparts: Iterable[str]) -> set[str]:
+        """The counterparts with a stored conversation (an answered call or a message)."""
+        wanted = sorted(set(counterparts))
+        if not wanted:
+            return set()
+        statement = (
+            select(Interaction.counterpart)
+            .where(self._among(Interaction.counterpart, wanted))
+            .where(or_(Interaction.kind == "mail", Interaction.status == "answered"))
+            .distinct()
+        )
+        return {c for c in (await self.session.execute(statement)).scalars() if c}
+
     async def insert_interactions(self, rows: Sequence[dict[str, Any]]) -> set[str]:
         """Insert many, skipping ids that exist; returns the ids inserted."""
         if not rows:

@@ -26,8 +26,10 @@ from crm_store.activities import (
     Fold,
     ManagerView,
     Open,
+    OutcomeFacts,
     activity_record,
     activity_view,
+    asks_outcome,
     assignment,
     close_activity,
     domain,
@@ -170,6 +172,8 @@ class _Batch:
         self.changed: dict[str, ActivityRow] = {}
         self.cutoff = utcnow() - policy.activity_horizon
         self.answered: dict[str, datetime] = {}
+        self.conversed: set[str] = set()
+        """Counterparts with a conversation stored before (or earlier in the batch)."""
 
     async def run(self, events: Sequence[InteractionClassified]) -> list[RecordResult]:
         results = [RecordResult(e.interaction_id) for e in events]
@@ -191,7 +195,9 @@ class _Batch:
         links = await self._links(fresh)
         threads = await bounces.link_bounces(self.repo, self.directory, fresh, links)
         managers = [
-            ManagerView(m.id, m.email, tuple(m.extensions), m.active, tuple(m.phones))
+            ManagerView(
+                m.id, m.email, tuple(m.extensions), m.active, tuple(m.phones), tuple(m.aliases)
+            )
             for m in await self.people.list_managers(active_only=True)
         ]
         values = []
@@ -214,6 +220,9 @@ class _Batch:
             key for e in fresh if (key := domain.linked_key(e)) is not None
         )
         open_set = await self._open_set(fresh)
+        self.conversed = await self.repo.conversed_counterparts(
+            e.counterpart for e in fresh if e.counterpart
+        )
         self.answered = await horizon.last_answered(self.session, fresh)
         await self.repo.plan_with_values(False)
         inserted = await self.repo.insert_interactions(values)
@@ -307,6 +316,7 @@ class _Batch:
             answered_elsewhere=linked_id is not None and linked_id in answered,
             unknown_counterpart=not link.knows_the_person,
             min_talk_s=self.policy.callback_min_talk_s,
+            ask_outcome=self._asks_outcome(event, link),
         )
         decisions = horizon.acts(event, decisions, self.cutoff)
         key = domain.call_key(event)
@@ -348,6 +358,18 @@ class _Batch:
                         result.closed.append(activity.id)
                         result.changes.append((activity.kind, "closed", "auto"))
                         self._changed(activity, "closed", event.interaction_id)
+
+    def _asks_outcome(self, event: InteractionClassified, link: Link) -> bool:
+        """The administrator's outcome policy; notes this conversation for the next ones."""
+        counterpart = event.counterpart
+        facts = OutcomeFacts(
+            first_conversation=counterpart is not None and counterpart not in self.conversed,
+            unknown_counterpart=not link.knows_the_person,
+            owner_id=link.owner_id,
+        )
+        if counterpart is not None and (event.mail is not None or domain.is_answered_call(event)):
+            self.conversed.add(counterpart)
+        return asks_outcome(event, self.policy.outcomes, facts)
 
     def _open(self, decision: Open, event: InteractionClassified, link: Link) -> ActivityRow:
         return ActivityRow(

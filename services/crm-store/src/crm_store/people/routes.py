@@ -19,8 +19,11 @@ from crm_store.core import (
     utcnow,
 )
 from crm_store.people import service
+from crm_store.people.handover import HandOver, hand_over
 from crm_store.people.repository import PeopleRepository
 from crm_store.people.schemas import (
+    HandOverIn,
+    HandOverOut,
     ManagerIn,
     ManagerOut,
     ManagerPatch,
@@ -54,14 +57,29 @@ async def list_managers(session: SessionDep, who: Authorized) -> list[Manager]:
 
 @router.patch("/managers/{manager_id}", response_model=ManagerOut, tags=["managers"])
 async def update_manager(
-    manager_id: str, body: ManagerPatch, session: SessionDep, who: Authorized
+    manager_id: str, body: ManagerPatch, session: SessionDep, settings: SettingsDep, who: Authorized
 ) -> Manager:
-    """Rename, deactivate or reactivate. Deactivating revokes every token of the manager and
-    ends their page sessions at once; reactivating revives none of them (issue new tokens)."""
+    """Rename, change addresses, extensions, numbers or role, deactivate or reactivate.
+    Deactivating revokes every token of the manager and ends their page sessions at once;
+    reactivating revives none of them (issue new tokens)."""
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-    manager = await service.change_manager(session, manager_id, changes, who)
+    region = settings.common.default_region
+    manager = await service.change_manager(session, manager_id, changes, who, region)
     await session.commit()
     return manager
+
+
+@router.post("/managers/{manager_id}/hand-over", response_model=HandOverOut, tags=["managers"])
+async def hand_over_manager(
+    manager_id: str, body: HandOverIn, session: SessionDep, who: Authorized
+) -> HandOver:
+    """A manager leaves: deactivated (tokens revoked, page sessions ended) and their contacts,
+    companies, open activities and plan targets not yet ended go to the colleague, in one
+    transaction, audited; each activity is announced (`change: reassigned`). Their history
+    stays: interactions keep the manager who handled them then."""
+    result = await hand_over(session, manager_id, body.successor_id, who)
+    await session.commit()
+    return result
 
 
 # -- tokens ----------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ class ManagerIn(Body):
     extensions: list[Extension] = Field(default_factory=list, max_length=50)
     phones: list[str] = Field(default_factory=list, max_length=20)
     role: Role = Role.MANAGER
+    aliases: list[str] = Field(
+        default_factory=list, max_length=20, description="More e-mail addresses of the manager"
+    )
 
 
 class ManagerOut(Out):
@@ -35,10 +38,20 @@ class ManagerOut(Out):
     phones: list[str]
     active: bool
     created_at: datetime
+    aliases: list[str] = Field(description="More e-mail addresses besides `email`")
 
 
 class ManagerPatch(Body):
     name: Text200 | None = None
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    aliases: list[str] | None = Field(default=None, max_length=20)
+    extensions: list[Extension] | None = Field(default=None, max_length=50)
+    phones: list[str] | None = Field(default=None, max_length=20)
+    role: Role | None = Field(
+        default=None,
+        description="A new role revokes the manager's tokens (and ends their page sessions): "
+        "issue a new one",
+    )
     active: bool | None = Field(
         default=None,
         description="false ends every token and page session of the manager at once; "
@@ -47,8 +60,23 @@ class ManagerPatch(Body):
 
     @model_validator(mode="after")
     def no_nulls(self) -> Self:
-        no_nulls(self, "name", "active")
+        no_nulls(self, "name", "active", "email", "aliases", "extensions", "phones", "role")
         return self
+
+
+class HandOverIn(Body):
+    successor_id: str = Field(
+        min_length=1, max_length=64, description="The active colleague who takes everything over"
+    )
+
+
+class HandOverOut(Out):
+    manager_id: str
+    successor_id: str
+    contacts: list[str] = Field(description="Contacts now owned by the colleague")
+    companies: list[str]
+    activities: list[str] = Field(description="Open activities now assigned to the colleague")
+    plan_targets: list[str] = Field(description="Plan targets not yet ended, now the colleague's")
 
 
 class TokenIn(Body):
@@ -89,3 +117,13 @@ class TokenInfo(BaseModel):
     expires_at: datetime | None
     last_used_at: datetime | None = Field(description="Recorded at most once a minute")
     revoked_at: datetime | None
+
+
+class SignInLinkOut(BaseModel):
+    """A link that lets the manager set their page password: it works once, until
+    `expires_at`."""
+
+    manager_id: str
+    purpose: str = Field(description="`invitation` or `reset`")
+    url: str = Field(description="Shown once; only a hash of its secret is stored")
+    expires_at: datetime

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 
 from crm_store.core import Activity, AuditEntry, Interaction, PlanTarget, Store
 
@@ -34,7 +34,9 @@ class ReportRepository(Store):
     ) -> dict[str, int]:
         """Per manager, how many of `what` happened in [start, end).
 
-        interactions, auto_resolved (needed nobody), opened, closed (done), closed_auto,
+        interactions, auto_resolved (needed nobody), conversations (the manager's own acts:
+        answered calls and messages they had, not a missed call, a mail waiting for them or
+        what closed as nothing), opened, closed (done), closed_auto, closed_by_manager,
         canceled, status_set (presets picked, by `preset` when given), overdue (open now and
         past due at `end`).
         """
@@ -43,18 +45,20 @@ class ReportRepository(Store):
         i, a = Interaction, Activity
         statement: Select[str | None, int]
         match what:
-            case "interactions" | "auto_resolved":
+            case "interactions" | "auto_resolved" | "conversations":
                 statement = select(i.manager_id, func.count()).where(
                     i.manager_id.in_(managers), i.occurred_at >= start, i.occurred_at < end
                 )
                 if what == "auto_resolved":
                     statement = statement.where(i.disposition.in_(["auto_closed", "logged"]))
+                if what == "conversations":
+                    statement = statement.where(i.disposition.in_(["logged", "needs_status"]))
                 statement = statement.group_by(i.manager_id)
             case "opened":
                 statement = select(a.assignee_id, func.count()).where(
                     a.opened_at >= start, a.opened_at < end
                 )
-            case "closed" | "closed_auto" | "canceled":
+            case "closed" | "closed_auto" | "closed_by_manager" | "canceled":
                 statement = select(a.assignee_id, func.count()).where(
                     a.closed_at >= start, a.closed_at < end
                 )
@@ -62,19 +66,23 @@ class ReportRepository(Store):
                 statement = statement.where(a.state == state)
                 if what == "closed_auto":
                     statement = statement.where(a.closed_by == "auto")
+                if what == "closed_by_manager":
+                    statement = statement.where(a.closed_by == "manager")
             case "status_set":
                 statement = select(a.assignee_id, func.count()).where(
                     a.preset.is_not(None), a.updated_at >= start, a.updated_at < end
                 )
                 if preset is not None:
                     statement = statement.where(a.preset == preset)
+                # a preset a person picked: not one an item took when it closed by itself
+                statement = statement.where(or_(a.closed_by.is_(None), a.closed_by != "auto"))
             case "overdue":
                 statement = select(a.assignee_id, func.count()).where(
                     a.state == "open", a.due_at.is_not(None), a.due_at < end
                 )
             case _:
                 raise ValueError(f"unknown measure {what!r}")
-        if what not in ("interactions", "auto_resolved"):
+        if what not in ("interactions", "auto_resolved", "conversations"):
             statement = statement.where(a.assignee_id.in_(managers)).group_by(a.assignee_id)
         return {m: n for m, n in (await self.session.execute(statement)).all() if m}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Query, status
+from fastapi import Query, Response, status
 from pydantic import AwareDatetime
 
 from crm_store.core import (
@@ -128,15 +128,7 @@ async def manager_report(
 
 
 async def _progress(repo: ReportRepository, target: PlanTarget) -> int:
-    what = {"interactions": "interactions", "activities_closed": "closed", "preset": "status_set"}
-    counts = await repo.count_by_manager(
-        what[target.metric],
-        [target.manager_id],
-        target.period_start,
-        target.period_end,
-        preset=target.preset,
-    )
-    return counts.get(target.manager_id, 0)
+    return await service.progress(repo.session, target)
 
 
 @router.get("/plan-targets", response_model=list[PlanTargetOut], tags=["reports"])
@@ -170,6 +162,16 @@ async def create_plan_target(
     target = await service.add_plan_target(session, body, who)
     await session.commit()
     return target
+
+
+@router.delete(
+    "/plan-targets/{target_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["reports"]
+)
+async def delete_plan_target(target_id: str, session: SessionDep, who: Authorized) -> Response:
+    """Remove a target set by mistake (audited with what it was)."""
+    await service.remove_plan_target(session, target_id, who)
+    await session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # -- audit --------------------------------------------------------------------------------------

@@ -18,7 +18,10 @@ Metric = Literal["interactions", "activities_closed", "preset"]
 class PlanTargetIn(Body):
     manager_id: str
     metric: Metric = Field(
-        description="interactions handled, activities closed, or a preset picked (`preset`)"
+        description="Only the manager's own acts count: `interactions`, the conversations "
+        "they had (answered calls and messages; not a missed call, a mail waiting for them or "
+        "what closed by itself); `activities_closed`, the items they closed (not one that closed "
+        "by itself or was marked handled); `preset`, the named preset picked by a person"
     )
     preset: str | None = None
     target: int = Field(ge=1, le=1_000_000)

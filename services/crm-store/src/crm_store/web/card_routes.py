@@ -15,7 +15,8 @@ from crm_store.activities import undo_status as undo_activity_status
 from crm_store.core import Activity, SessionDep, SettingsDep, utcnow
 from crm_store.metrics import ACTIVITY_CHANGES
 from crm_store.web import cards, queries
-from crm_store.web.forms import FormDep, FormError, text_field
+from crm_store.web.forms import FormDep, FormError, local_time, text_field
+from crm_store.web.i18n import _, ngettext
 from crm_store.web.render import fragment, wants_json
 from crm_store.web.routes import (
     MARK_HANDLED,
@@ -51,15 +52,21 @@ async def set_status(
     fits (`with`: the card's other items); closing presets close them. A card closed
     meanwhile (another tab, a colleague) just leaves."""
     if not may(user, SET_STATUS):
-        raise forbidden("your role cannot set statuses")
-    preset = text_field(form, "preset", max_chars=64, label="The status")
+        raise forbidden(_("your role cannot set statuses"))
+    preset = text_field(form, "preset", max_chars=64, label=_("The status"))
     if not preset:
-        raise FormError(422, "pick a status")
-    note = text_field(form, "note", max_chars=4000, label="The note") or None
-    raw_with = text_field(form, "with", max_chars=cards.MAX_PER_CARD * 65, label="The card")
+        raise FormError(422, _("pick a status"))
+    note = text_field(form, "note", max_chars=4000, label=_("The note")) or None
+    due_at = local_time(form, "due_local", "zone")
+    raw_with = text_field(form, "with", max_chars=cards.MAX_PER_CARD * 65, label=_("The card"))
     ids = [activity_id, *cards.with_ids(raw_with, activity_id)]
     scope = await resolve_scope(session, user, form.get("scope") or None)
     repo = ActivityRepository(session)
+    picked = await repo.get_preset(preset)
+    if picked is not None and picked.closes:
+        due_at = None  # the time field sits beside every button; only "later" ones take it
+    if due_at is not None and due_at < utcnow():
+        raise FormError(422, _("pick a time in the future"))
     found = [a for i in ids if (a := await repo.get_activity(i)) is not None]
     visible = [a for a in found if domain.can_see_activity(user.principal, a.assignee_id)]
     targets = [a for a in visible if a.state == ActivityState.OPEN]
@@ -69,13 +76,15 @@ async def set_status(
             return RedirectResponse("/" + scope_query(scope, user), status_code=303)
         return await _already_handled(session, user, scope, visible[0])
     if not targets:
-        raise Problem(404, "Not found", "this item is not in your inbox")
+        raise Problem(404, _("Not found"), _("this item is not in your inbox"))
     changed: list[Activity] = []
     refused: Problem | None = None
     for target in targets:
         try:
             changed.append(
-                await set_activity_status(session, target.id, preset, note, user.principal)
+                await set_activity_status(
+                    session, target.id, preset, note, user.principal, due_at=due_at
+                )
             )
         except Problem as exc:
             if exc.status not in (409, 422):
@@ -102,7 +111,7 @@ async def _already_handled(
     how = labels.get(activity.preset or "") if activity.closed_by == "manager" else None
     return JSONResponse(
         {
-            "message": f"Already handled: {how}." if how else "Already handled.",
+            "message": _("Already handled: %(how)s.", how=how) if how else _("Already handled."),
             "counters": fragment("_counters.html", counters=counters, scope=scope),
             "remove": f"item-{activity.id}",
         }
@@ -119,12 +128,20 @@ async def _card_change(
     undo_min: float,
 ) -> JSONResponse:
     now = utcnow()
-    card, _ = await cards.card_for(session, ids, now)
+    card, _rest = await cards.card_for(session, ids, now)
     counters = await queries.counters(session, user.principal, scope, now)
     [item] = await queries.inbox_items(session, [changed[0]], now)
-    message = f"{item.kind_label}: {_preset_label(item, preset)}" + (
-        f". {counters.open} open left." if card is None else "."
-    )
+    label = _preset_label(item, preset)
+    if card is None:
+        message = ngettext(
+            "%(kind)s: %(preset)s. %(num)s open left.",
+            "%(kind)s: %(preset)s. %(num)s open left.",
+            counters.open,
+            kind=item.kind_label,
+            preset=label,
+        )
+    else:
+        message = _("%(kind)s: %(preset)s.", kind=item.kind_label, preset=label)
     body: dict[str, Any] = {
         "message": message,
         "counters": fragment("_counters.html", counters=counters, scope=scope),
@@ -159,8 +176,8 @@ async def undo_status(
     """ "Undo" on the toast after a click: every item that click changed goes back (`with`: the
     others), and its card comes back as it was."""
     if not may(user, UNDO):
-        raise forbidden("your role cannot set statuses")
-    raw_with = text_field(form, "with", max_chars=cards.MAX_PER_CARD * 65, label="The card")
+        raise forbidden(_("your role cannot set statuses"))
+    raw_with = text_field(form, "with", max_chars=cards.MAX_PER_CARD * 65, label=_("The card"))
     ids = [activity_id, *cards.with_ids(raw_with, activity_id)]
     scope = await resolve_scope(session, user, form.get("scope") or None)
     undone: list[Activity] = []
@@ -177,17 +194,17 @@ async def undo_status(
                 raise
             refused = refused or exc
     if not undone:
-        raise refused or Problem(404, "Not found", "this item is not in your inbox")
+        raise refused or Problem(404, _("Not found"), _("this item is not in your inbox"))
     await session.commit()
     for activity in undone:
         ACTIVITY_CHANGES.labels(activity.kind, "status_undone", "manager").inc()
     if not wants_json(request):
         return RedirectResponse("/" + scope_query(scope, user), status_code=303)
     now = utcnow()
-    card, _ = await cards.card_for(session, [a.id for a in undone], now)
+    card, _rest = await cards.card_for(session, [a.id for a in undone], now)
     counters = await queries.counters(session, user.principal, scope, now)
     body: dict[str, Any] = {
-        "message": "Undone: the item is back as it was.",
+        "message": _("Undone: the item is back as it was."),
         "counters": fragment("_counters.html", counters=counters, scope=scope),
         "toast": "",
     }
@@ -205,10 +222,10 @@ async def mark_inbox_handled(session: SessionDep, user: PostingUser, form: FormD
     item of one's own is canceled with the reason; "Who is this?" items stay."""
     own = user.principal.manager_id
     if not may(user, MARK_HANDLED) or own is None:
-        raise forbidden("your role has no inbox of its own to mark")
-    reason = text_field(form, "reason", max_chars=500, label="The reason")
+        raise forbidden(_("your role has no inbox of its own to mark"))
+    reason = text_field(form, "reason", max_chars=500, label=_("The reason"))
     if not reason:
-        raise FormError(422, "say why, for the log (e.g. back from holiday)")
+        raise FormError(422, _("say why, for the log (e.g. back from holiday)"))
     handled = await mark_all_handled(session, own, reason, user.principal, utcnow())
     await session.commit()
     for activity in handled:

@@ -10,6 +10,7 @@ activities the preset fits (`routes.set_status`); "who is this?" stays until it 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from crm_store.activities import ActivityFilter, ActivityRepository
 from crm_store.core import Activity
 from crm_store.web import present
+from crm_store.web.i18n import N_
 from crm_store.web.queries import InboxItem, PresetButton, Who, inbox_items
 
 # The most a card gathers, and the most ids a click on it may carry: a number with hundreds of
@@ -111,6 +113,26 @@ class Card:
         return next((i.note for i in self.items if i.note), None)
 
     @property
+    def key(self) -> str:
+        """Who the card is about (the contact, else the number or address): the live inbox
+        matches a card before and after a change by it. Never sent to the browser."""
+        if self.who.contact_id:
+            return f"contact:{self.who.contact_id}"
+        if self.primary.who.counterpart:
+            return f"point:{self.primary.who.counterpart}"
+        return f"activity:{self.id}"
+
+    @property
+    def ids(self) -> list[str]:
+        return [i.id for i in self.items]
+
+    @property
+    def version(self) -> str:
+        """Changes when any of its items does: the page's `data-version`."""
+        text = "\n".join(f"{i.id}:{i.version}" for i in self.items)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
     def with_ids(self) -> str:
         """The other items' ids, as the card's form sends them (one field, spaces between)."""
         return " ".join(self.others)
@@ -188,7 +210,12 @@ async def inbox_cards(
 
 
 # The inbox's filters: (value of `?show=`, label).
-FILTERS = (("", "Everything"), ("calls", "Calls"), ("mail", "E-mail"), ("overdue", "Overdue"))
+FILTERS = (
+    ("", N_("Everything")),
+    ("calls", N_("Calls")),
+    ("mail", N_("E-mail")),
+    ("overdue", N_("Overdue")),
+)
 
 
 def filtered(where: ActivityFilter, show: str | None, now: datetime) -> ActivityFilter:

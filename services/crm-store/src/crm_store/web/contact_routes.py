@@ -20,7 +20,9 @@ from crm_store.directory import (
     update_contact,
 )
 from crm_store.web import contacts
+from crm_store.web.field_routes import shown_fields
 from crm_store.web.forms import FormDep, FormError, checked, text_field
+from crm_store.web.i18n import _, ngettext
 from crm_store.web.render import fragment, page, wants_json
 from crm_store.web.routes import (
     Cursor,
@@ -53,14 +55,14 @@ async def contact_search(
     form: FormDep,
 ) -> Response:
     """Search by name, number or address; a POST, so what was typed stays out of URLs."""
-    query = text_field(form, "q", max_chars=200, label="The search")
+    query = text_field(form, "q", max_chars=200, label=_("The search"))
     linking_for = form.get("activity", "")[:64] if can_identify(user) else ""
     hits = await contacts.search_contacts(session, query, settings.common.default_region)
     if not wants_json(request):
         return page("contacts.html", **view(user, "/contacts", hits=hits, query=query))
     html = fragment("_hits.html", hits=hits, user=user, activity=linking_for)
     target = f"hits-{linking_for}" if linking_for else "hits"
-    count = f"{len(hits)} contact{'s' if len(hits) != 1 else ''} found."
+    count = ngettext("%(num)s contact found.", "%(num)s contacts found.", len(hits))
     return JSONResponse({"target": {"id": target, "html": html}, "message": count})
 
 
@@ -74,7 +76,7 @@ async def timeline_page(
 ) -> Response:
     contact = await DirectoryRepository(session).get_contact(contact_id)
     if contact is None:
-        raise Problem(404, "Not found", "no such contact")
+        raise Problem(404, _("Not found"), _("no such contact"))
     try:
         entries, next_cursor = await contacts.timeline(
             session, user.principal, contact, cursor=cursor
@@ -92,6 +94,8 @@ async def timeline_page(
             entries=entries,
             next_cursor=next_cursor,
             shows_activities=sees_inbox(user),
+            extra_fields=await shown_fields(session, "contact", contact.fields),
+            fills_fields=can_identify(user),
         ),
     )
 
@@ -104,7 +108,7 @@ async def identify_page(
     request: Request, session: SessionDep, user: CurrentUser, cursor: Cursor = None
 ) -> Response:
     if not can_identify(user):
-        raise forbidden("operators add contacts")
+        raise forbidden(_("operators add contacts"))
     try:
         items, next_cursor = await contacts.identify_queue(session, cursor=cursor)
     except InvalidCursorError as exc:
@@ -118,9 +122,9 @@ async def identify_page(
 async def _open_identification(session: SessionDep, activity_id: str) -> Activity:
     activity = await ActivityRepository(session).get_activity(activity_id)
     if activity is None or activity.kind != ActivityKind.IDENTIFY_CONTACT:
-        raise Problem(404, "Not found", "nothing to identify here")
+        raise Problem(404, _("Not found"), _("nothing to identify here"))
     if activity.state != ActivityState.OPEN or not activity.counterpart:
-        raise Problem(409, "Already identified", "this number or address has a contact now")
+        raise Problem(409, _("Already identified"), _("this number or address has a contact now"))
     return activity
 
 
@@ -151,27 +155,43 @@ async def identify_create(
     """A new contact with the activity's number or address (pre-filled, not editable here);
     the manager who had the conversation owns it. 409 lists look-alikes unless forced."""
     if not can_identify(user):
-        raise forbidden("operators add contacts")
-    first = text_field(form, "first_name", max_chars=200, label="The first name")
-    last = text_field(form, "last_name", max_chars=200, label="The last name")
-    title = text_field(form, "title", max_chars=200, label="The title") or None
+        raise forbidden(_("operators add contacts"))
+    first = text_field(form, "first_name", max_chars=200, label=_("The first name"))
+    last = text_field(form, "last_name", max_chars=200, label=_("The last name"))
+    title = text_field(form, "title", max_chars=200, label=_("The title")) or None
+    company_name = text_field(form, "company", max_chars=200, label=_("The company"))
+    other_phone = text_field(form, "phone", max_chars=64, label=_("The number"))
+    other_email = text_field(form, "email", max_chars=254, label=_("The address"))
     if not (first or last):
-        raise FormError(422, "enter a first or a last name")
+        raise FormError(422, _("enter a first or a last name"))
     activity = await _open_identification(session, activity_id)
-    point = _new_point(activity.counterpart or "", settings.common.default_region)
-    is_email = "@" in point.value
+    region = settings.common.default_region
+    point = _new_point(activity.counterpart or "", region)
+    phones, emails = ([], [point]) if "@" in point.value else ([point], [])
+    if other_phone:
+        phones += [p for p in normalised_phones([other_phone], region, field="phone") if p != point]
+    if other_email:
+        emails += [p for p in normalised_emails([other_email], field="email") if p != point]
+    company = await contacts.company_named(
+        session, company_name, activity.assignee_id, user.principal
+    )
     data = ContactInput(
         first_name=first,
         last_name=last,
         title=title,
+        company_id=company.id if company else None,
         owner_id=activity.assignee_id,
-        phones=[] if is_email else [point],
-        emails=[point] if is_email else [],
+        phones=phones,
+        emails=emails,
     )
     contact = await create_contact(session, data, user.principal, force=checked(form, "force"))
     await session.commit()
     name = contact_name(contact)
-    return _identified(request, activity, contact.id, f"Contact {name} created.")
+    if company is not None:
+        message = _("Contact %(name)s created, at %(company)s.", name=name, company=company.name)
+    else:
+        message = _("Contact %(name)s created.", name=name)
+    return _identified(request, activity, contact.id, message)
 
 
 @router.post("/identify/{activity_id}/link")
@@ -185,10 +205,10 @@ async def identify_link(
 ) -> Response:
     """Add the activity's number or address to an existing contact."""
     if not can_identify(user):
-        raise forbidden("operators add contacts")
-    contact_id = text_field(form, "contact_id", max_chars=64, label="The contact")
+        raise forbidden(_("operators add contacts"))
+    contact_id = text_field(form, "contact_id", max_chars=64, label=_("The contact"))
     if not contact_id:
-        raise FormError(422, "pick a contact")
+        raise FormError(422, _("pick a contact"))
     activity = await _open_identification(session, activity_id)
     point = _new_point(activity.counterpart or "", settings.common.default_region)
     kind = "email" if "@" in point.value else "phone"
@@ -207,4 +227,4 @@ async def identify_link(
     contact = await update_contact(session, contact_id, changes, user.principal)
     await session.commit()
     name = contact_name(contact)
-    return _identified(request, activity, contact.id, f"Linked to {name}.")
+    return _identified(request, activity, contact.id, _("Linked to %(name)s.", name=name))

@@ -12,10 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities import ActivityFilter, ActivityRepository, domain
 from crm_store.core import Activity, Company, Contact, Interaction, Point, Principal, Role
-from crm_store.directory import DirectoryRepository, contact_name, linking, undeliverable_of
+from crm_store.directory import (
+    CompanyInput,
+    DirectoryRepository,
+    contact_name,
+    create_company,
+    linking,
+    undeliverable_of,
+)
 from crm_store.interactions import InteractionFilter, InteractionRepository
 from crm_store.people import PeopleRepository
 from crm_store.web import present
+from crm_store.web.i18n import _
 from crm_store.web.queries import Who, by_id, manager_names
 
 # -- a contact's timeline --------------------------------------------------------------------
@@ -65,7 +73,7 @@ class ActivityLine:
 
     @property
     def state_label(self) -> str:
-        return present.STATE_LABELS.get(self.state, self.state)
+        return present.state_label(self.state)
 
 
 @dataclass(frozen=True)
@@ -102,7 +110,7 @@ async def contact_card(session: AsyncSession, contact: Contact) -> ContactCard:
     ]
     return ContactCard(
         id=contact.id,
-        name=contact_name(contact) or "(no name)",
+        name=contact_name(contact) or _("(no name)"),
         title=contact.title,
         company_id=company.id if company else None,
         company_name=company.name if company else None,
@@ -136,7 +144,9 @@ async def timeline(
             ActivityFilter(contact_id=contact.id, visible_to_manager=visible_to), limit=200
         )
         activities = found.items
-    labels = {p.code: p.label for p in await repo.list_presets(include_inactive=True)}
+    labels = {
+        p.code: present.preset_label(p) for p in await repo.list_presets(include_inactive=True)
+    }
     by_interaction: dict[str, list[ActivityLine]] = {}
     for a in activities:
         by_interaction.setdefault(a.interaction_id, []).append(
@@ -243,28 +253,23 @@ async def search_contacts(
         return []
     point = linking.email_point(text) if "@" in text else linking.phone_point(text, region)
     if point is not None:
-        rows, _ = await repo.list_contacts(
+        rows, _cursor = await repo.list_contacts(
             point_values=sorted(linking.point_forms(point)), limit=limit
         )
     else:
         tokens = linking.search_tokens(text)
         if not tokens:
             return []
-        rows, _ = await repo.list_contacts(tokens=tokens, limit=limit)
+        rows, _cursor = await repo.list_contacts(tokens=tokens, limit=limit)
         rows += await _people_at(repo, tokens, limit - len(rows), {c.id for c in rows})
     points = await repo.active_points(contact_ids=[c.id for c in rows])
     companies: dict[str, Company] = await by_id(session, Company, (c.company_id for c in rows))
     return [
         ContactHit(
             id=c.id,
-            name=contact_name(c) or "(no name)",
+            name=contact_name(c) or _("(no name)"),
             company_name=getattr(companies.get(c.company_id or ""), "name", None),
-            points=[
-                present.counterpart_text(p.value)
-                + (" (bounces, do not write)" if p.undeliverable_at else "")
-                for p in points
-                if p.contact_id == c.id
-            ],
+            points=[point_text(p) for p in points if p.contact_id == c.id],
         )
         for c in rows
     ]
@@ -280,10 +285,10 @@ async def _people_at(
     """The people of the companies whose name matches (a company name found nothing before)."""
     if room <= 0:
         return []
-    companies, _ = await repo.list_companies(tokens=tokens, limit=MAX_COMPANIES_SEARCHED)
+    companies, _cursor = await repo.list_companies(tokens=tokens, limit=MAX_COMPANIES_SEARCHED)
     out: list[Contact] = []
     for company in companies:
-        people, _ = await repo.list_contacts(company_id=company.id, limit=room)
+        people, _cursor = await repo.list_contacts(company_id=company.id, limit=room)
         for person in people:
             if person.id not in found and len(out) < room:
                 found.add(person.id)
@@ -293,3 +298,25 @@ async def _people_at(
 
 async def contact_points(session: AsyncSession, contact_id: str) -> list[Point]:
     return await DirectoryRepository(session).active_points(contact_ids=[contact_id])
+
+
+async def company_named(
+    session: AsyncSession, name: str, owner_id: str | None, who: Principal
+) -> Company | None:
+    """The company typed on "Create contact": the one with that name (as names are compared:
+    case, spaces and legal forms aside), else a new one owned by `owner_id`; None for none."""
+    if not name:
+        return None
+    found = await DirectoryRepository(session).named(Company, linking.company_key(name))
+    existing = [c for c in found if c.archived_at is None]
+    if existing:
+        return existing[0]
+    return await create_company(session, CompanyInput(name=name, owner_id=owner_id), who)
+
+
+def point_text(point: Point) -> str:
+    """A search hit's number or address, and a warning when mail to it bounces."""
+    text = present.counterpart_text(point.value)
+    if point.undeliverable_at:
+        return _("%(point)s (bounces, do not write)", point=text)
+    return text

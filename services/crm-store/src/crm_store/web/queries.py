@@ -12,15 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from crm_store.activities import ActivityFilter, ActivityRepository, domain
+from crm_store.activities import presets as presets_api
 from crm_store.core import Activity, Company, Contact, Interaction, Manager, Preset, Principal
 from crm_store.directory import contact_name
 from crm_store.people import PeopleRepository
 from crm_store.reports import ManagerReport, manager_report
-from crm_store.web import present
+from crm_store.web import counts, present
+from crm_store.web.i18n import _, current_locale
 
 ALL = "all"
 UNASSIGNED = "unassigned"
@@ -82,14 +84,23 @@ class InboxItem:
     """The classifier's tags on the last interaction."""
     bounce: dict[str, Any] | None = None
     """A reply whose address bounced for good (`Activity.bounce`)."""
+    version: str = ""
+    """What changes when the item does (a status, one more interaction): the live inbox
+    compares it."""
 
     @property
     def bounce_text(self) -> str:
         if not self.bounce:
             return ""
         reason = present.bounce_reason(self.bounce)
-        address = self.bounce.get("address") or "this address"
-        text = f"Mail to {address} bounced for good: a reply to it goes nowhere."
+        address = self.bounce.get("address")
+        if not address:
+            text = _("Mail to this address bounced for good: a reply to it goes nowhere.")
+        else:
+            text = _(
+                "Mail to %(address)s bounced for good: a reply to it goes nowhere.",
+                address=address,
+            )
         return f"{text} {reason}" if reason else text
 
     @property
@@ -105,16 +116,25 @@ class PlanLine:
 
     @property
     def text(self) -> str:
-        return f"{self.done} of {self.target}"
+        return _(
+            "%(done)s of %(target)s",
+            done=present.number(self.done),
+            target=present.number(self.target),
+        )
 
 
 @dataclass(frozen=True)
 class Counters:
     open: int
+    """Cards (clients), as the inbox lists them."""
     overdue: int
     done_today: int | None
+    """Items the manager closed by hand today (a preset), not those that closed by themselves."""
     auto_share: str
     plan: list[PlanLine] = field(default_factory=list)
+    due_today: int = 0
+    done_auto: int | None = None
+    """Items of the manager that closed by themselves today (a later call, a reply)."""
 
 
 @dataclass(frozen=True)
@@ -143,13 +163,13 @@ async def who_of(
     company_ids = [r[1] or getattr(contacts.get(r[0] or ""), "company_id", None) for r in rows]
     companies: dict[str, Company] = await by_id(session, Company, company_ids)
     out = []
-    for (contact_id, _, counterpart), company_id in zip(rows, company_ids, strict=True):
+    for (contact_id, _name, counterpart), company_id in zip(rows, company_ids, strict=True):
         contact = contacts.get(contact_id or "")
         company = companies.get(company_id or "")
         out.append(
             Who(
                 contact_id=contact.id if contact else None,
-                contact_name=(contact_name(contact) or "(no name)") if contact else None,
+                contact_name=(contact_name(contact) or _("(no name)")) if contact else None,
                 company_id=company.id if company else None,
                 company_name=company.name if company else None,
                 counterpart=counterpart,
@@ -160,7 +180,7 @@ async def who_of(
 
 def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[PresetButton]:
     return [
-        PresetButton(p.code, p.label, p.closes)
+        PresetButton(p.code, presets_api.label_in(p.labels, p.label, current_locale()), p.closes)
         for p in presets
         if p.active
         and domain.preset_applies(p.kinds, kind)
@@ -171,7 +191,8 @@ def presets_for(presets: Sequence[Preset], kind: str, channel: str) -> list[Pres
 
 async def preset_labels(session: AsyncSession) -> dict[str, str]:
     presets = await ActivityRepository(session).list_presets(include_inactive=True)
-    return {p.code: p.label for p in presets}
+    locale = current_locale()
+    return {p.code: presets_api.label_in(p.labels, p.label, locale) for p in presets}
 
 
 async def manager_names(session: AsyncSession) -> dict[str, str]:
@@ -224,7 +245,7 @@ async def inbox_items(
     )
     whos = await who_of(session, [(a.contact_id, a.company_id, a.counterpart) for a in activities])
     presets = await repo.list_presets()
-    labels = {p.code: p.label for p in await repo.list_presets(include_inactive=True)}
+    labels = await preset_labels(session)
     names = await manager_names(session) if activities else {}
     items = []
     for activity, who in zip(activities, whos, strict=True):
@@ -257,24 +278,13 @@ async def inbox_items(
                 prefill=present.sender_name(payload),
                 tags=[str(t) for t in (last.tags if last else [])],
                 bounce=activity.bounce,
+                version=present.version_of(activity),
             )
         )
     return items
 
 
 # -- counters --------------------------------------------------------------------------------
-
-
-async def open_counts(session: AsyncSession, now: datetime) -> dict[str | None, tuple[int, int]]:
-    """Per assignee (None: unassigned), the open activities and how many of them are overdue."""
-    overdue = func.sum(case((Activity.due_at < now, 1), else_=0))
-    statement = (
-        select(Activity.assignee_id, func.count(), overdue)
-        .where(Activity.state == "open")
-        .group_by(Activity.assignee_id)
-    )
-    rows = await session.execute(statement)
-    return {assignee: (int(n), int(late or 0)) for assignee, n, late in rows.all()}
 
 
 async def today_reports(
@@ -293,7 +303,7 @@ def _plan(report: ManagerReport, preset_labels: dict[str, str]) -> list[PlanLine
         if p.metric == "preset":
             label = preset_labels.get(p.preset or "", p.preset or "")
         else:
-            label = present.METRIC_LABELS.get(p.metric, p.metric)
+            label = present.metric_label(p.metric)
         lines.append(PlanLine(label, p.done, p.target))
     return lines
 
@@ -306,32 +316,38 @@ def _share(reports: Iterable[ManagerReport]) -> str:
 
 
 async def counters(session: AsyncSession, who: Principal, scope: str, now: datetime) -> Counters:
-    """The numbers at the top of an inbox: open and overdue as listed below them; done today,
-    the share resolved automatically today and plan progress of the manager(s) in scope."""
-    opened = await open_counts(session, now)
+    """The numbers at the top of an inbox: open and overdue cards as listed below them (one
+    per client); done today by hand, the share resolved automatically today and plan progress
+    of the manager(s) in scope."""
     reports = await today_reports(session, who, now)
     labels = await preset_labels(session)
     if scope == ALL:
+        cards = await counts.cards_in_inbox(session, None, now)
         return Counters(
-            open=sum(n for n, _ in opened.values()),
-            overdue=sum(late for _, late in opened.values()),
-            done_today=sum(r.activities.closed for r in reports.values()),
+            open=cards.open,
+            overdue=cards.overdue,
+            due_today=cards.due_today,
+            done_today=sum(r.activities.closed_by_manager for r in reports.values()),
+            done_auto=sum(r.activities.closed_auto for r in reports.values()),
             auto_share=_share(reports.values()),
         )
-    unassigned = opened.get(None, (0, 0))
     if scope == UNASSIGNED:
+        cards = await counts.cards_in_inbox(session, "", now)
         return Counters(
-            open=unassigned[0],
-            overdue=unassigned[1],
+            open=cards.open,
+            overdue=cards.overdue,
+            due_today=cards.due_today,
             done_today=None,
             auto_share=present.NO_FIGURE,
         )
-    own = opened.get(scope, (0, 0))
+    cards = await counts.cards_in_inbox(session, scope, now)
     report = reports.get(scope)
     return Counters(
-        open=own[0] + unassigned[0],
-        overdue=own[1] + unassigned[1],
-        done_today=report.activities.closed if report else 0,
+        open=cards.open,
+        overdue=cards.overdue,
+        due_today=cards.due_today,
+        done_today=report.activities.closed_by_manager if report else 0,
+        done_auto=report.activities.closed_auto if report else 0,
         auto_share=_share([report] if report else []),
         plan=_plan(report, labels) if report else [],
     )
@@ -339,8 +355,9 @@ async def counters(session: AsyncSession, who: Principal, scope: str, now: datet
 
 async def team(session: AsyncSession, who: Principal, now: datetime) -> list[TeamRow]:
     """The counters of everyone who may hold activities (managers, supervisors, admins), by
-    their assigned activities; unassigned ones are counted apart."""
-    opened = await open_counts(session, now)
+    the cards of their assigned items; unassigned ones are counted apart
+    (`counts.cards_by_assignee`)."""
+    opened = await counts.cards_by_assignee(session, now)
     reports = await today_reports(session, who, now)
     labels = await preset_labels(session)
     rows = []
@@ -348,15 +365,17 @@ async def team(session: AsyncSession, who: Principal, now: datetime) -> list[Tea
         report = reports.get(manager.id)
         if report is None or manager.role not in domain.STATUS_SETTERS:
             continue
-        own = opened.get(manager.id, (0, 0))
+        own = opened.get(manager.id, counts.CardCounts())
         rows.append(
             TeamRow(
                 manager_id=manager.id,
                 name=manager.name,
                 counters=Counters(
-                    open=own[0],
-                    overdue=own[1],
-                    done_today=report.activities.closed,
+                    open=own.open,
+                    overdue=own.overdue,
+                    due_today=own.due_today,
+                    done_today=report.activities.closed_by_manager,
+                    done_auto=report.activities.closed_auto,
                     auto_share=_share([report]),
                     plan=_plan(report, labels),
                 ),

@@ -9,7 +9,9 @@ from collections.abc import Callable, Coroutine
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+from babel.messages.extract import extract_javascript
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -17,9 +19,10 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.exceptions import HTTPException
 
-from crm_store.web import present
+from crm_store.web import i18n, present
 from crm_store.web.forms import FormError
-from crm_store.web.session import Refused, SignInRequired
+from crm_store.web.i18n import N_, _
+from crm_store.web.session import Refused, SignInRequired, cookie_name
 from switchboard_shared.problems import HTTP_TITLES, Problem, problem_response
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,42 @@ SECURITY_HEADERS = {
 }
 
 
+# The titles of HTTP errors (from the shared problem helpers), for the catalogues.
+HTTP_TITLE_MESSAGES = (
+    N_("Unauthorized"),
+    N_("Forbidden"),
+    N_("Not found"),
+    N_("Request timeout"),
+    N_("Content too large"),
+    N_("Request header fields too large"),
+    N_("Busy"),
+)
+
+
+def bind_language(request: Request) -> i18n.Language:
+    """This request's language (the picker's cookie, else `Accept-Language`) and phone region."""
+    code = i18n.negotiate(
+        request.cookies.get(cookie_name(request, i18n.LANGUAGE_COOKIE)),
+        request.headers.get("accept-language"),
+    )
+    settings = getattr(request.app.state, "settings", None)
+    region = settings.common.default_region if settings is not None else "US"
+    return i18n.bind(code, region)
+
+
+@cache
+def _script_messages() -> tuple[str, ...]:
+    """The messages the page's script shows (`t("...")` in app.js)."""
+    with (STATIC_DIR / "app.js").open("rb") as fh:
+        found = extract_javascript(fh, {"t": None}, [], {})
+        return tuple(dict.fromkeys(str(m[2]) for m in found))
+
+
+def script_strings() -> dict[str, str]:
+    """The script's messages in the request's language (`data-strings` on `<html>`)."""
+    return {message: _(message) for message in _script_messages()}
+
+
 @cache
 def static_url(name: str) -> str:
     """The file's URL with a content hash, so browsers may cache it for long."""
@@ -59,14 +98,22 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
     )
-    # Page text goes through gettext (`{{ _("...") }}`); catalogues are chosen per request.
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # Page text goes through gettext (`{{ _("...") }}`) in the request's language (`i18n.bind`).
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda message: i18n.current().translations.gettext(message),
+        ngettext=lambda one, many, n: i18n.current().translations.ngettext(one, many, n),
+        newstyle=True,
+    )
     env.globals.update(
         static=static_url,
         ago=present.ago,
         stamp=present.stamp,
         kind_label=present.kind_label,
         duration=present.duration,
+        number=present.number,
+        language=i18n.current,
+        languages=i18n.language_names,
+        script_strings=script_strings,
     )
     return env
 
@@ -88,17 +135,23 @@ def wants_json(request: Request) -> bool:
 
 
 def failure(request: Request, status: int, title: str, detail: str = "", **extra: Any) -> Response:
+    title, detail = i18n.translate(title), i18n.translate(detail)
     if wants_json(request):
         return JSONResponse({"error": title, "detail": detail, **extra}, status_code=status)
     return page("error.html", status=status, title=title, detail=detail, extra=extra)
 
 
 def signed_out(request: Request) -> Response:
+    """To the sign-in form; a page asked for comes back after signing in (`next`)."""
     if wants_json(request):
         return JSONResponse(
-            {"error": "Your session has ended", "detail": "sign in again"}, status_code=401
+            {"error": _("Your session has ended"), "detail": _("sign in again")}, status_code=401
         )
-    return RedirectResponse("/login", status_code=303)
+    path = request.url.path
+    if request.method != "GET" or path == "/":
+        return RedirectResponse("/login", status_code=303)
+    back = path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?{urlencode({'next': back})}", status_code=303)
 
 
 def secure(request: Request, response: Response) -> Response:
@@ -126,13 +179,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # registered for this class only
         raise exc
     headers = dict(exc.headers or {})
+    bind_language(request)
     if not asks_for_a_page(request):
         title = HTTP_TITLES.get(exc.status_code, "Error")
         return problem_response(exc.status_code, title, str(exc.detail or ""), headers=headers)
     if exc.status_code == 404:
-        title, detail = "Page not found", "there is nothing at this address"
+        title, detail = _("Page not found"), _("there is nothing at this address")
     else:
-        title, detail = HTTP_TITLES.get(exc.status_code, "Error"), ""
+        title, detail = i18n.translate(HTTP_TITLES.get(exc.status_code, N_("Error"))), ""
     response = page("error.html", status=exc.status_code, title=title, detail=detail, extra={})
     response.headers.update(headers)
     return secure(request, response)
@@ -149,14 +203,15 @@ class PageRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def page_handler(request: Request) -> Response:
+            bind_language(request)
             try:
                 response = await handler(request)
             except SignInRequired:
                 response = signed_out(request)
             except Refused as exc:
-                response = failure(request, 403, "Refused", str(exc))
+                response = failure(request, 403, _("Refused"), str(exc))
             except FormError as exc:
-                response = failure(request, exc.status, "Invalid form", exc.message)
+                response = failure(request, exc.status, _("Invalid form"), exc.message)
             except Problem as exc:
                 response = failure(
                     request, exc.status, exc.title, _page_detail(exc), **_safe(exc.extra)
@@ -165,7 +220,9 @@ class PageRoute(APIRoute):
                 fields = ", ".join(
                     str(e.get("loc", ("", ""))[-1]) for e in exc.errors() if e.get("loc")
                 )
-                response = failure(request, 422, "Invalid request", f"check: {fields}")
+                response = failure(
+                    request, 422, _("Invalid request"), _("check: %(fields)s", fields=fields)
+                )
             return secure(request, response)
 
         return page_handler
@@ -175,7 +232,7 @@ def _page_detail(exc: Problem) -> str:
     """The problem in the page's words: the API's hints name its fields (`force=true`), the
     page names its controls."""
     if "candidates" in exc.extra:
-        return (
+        return _(
             "a contact that looks the same exists; tick “Save even if it looks like a "
             "duplicate” to save anyway"
         )

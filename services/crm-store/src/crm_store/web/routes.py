@@ -1,6 +1,6 @@
-"""The managers' page, served by crm-store at `/`: sign in, the inbox with one-click presets and
-the team view (a contact's timeline and identifying unknown numbers and addresses:
-`contact_routes`, on the same router).
+"""The managers' page, served by crm-store at `/`: the inbox with one-click presets and the team
+view (signing in: `signin_routes`; a contact's timeline and identifying unknown numbers and
+addresses: `contact_routes`; all on the same router).
 
 Handlers are edges: read the form, check the role against the API's matrix (`core.ROUTES`,
 so the page never allows more than the API), call the same units of work as the API, commit,
@@ -11,42 +11,25 @@ bodies.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from crm_store.activities import domain
-from crm_store.core import InvalidCursorError, SessionDep, SettingsDep, allowed, utcnow
+from crm_store.core import InvalidCursorError, Role, SessionDep, allowed, utcnow
 from crm_store.people import PeopleRepository
-from crm_store.web import cards, queries
-from crm_store.web.forms import FormDep, read_form
+from crm_store.web import cards, counts, queries
+from crm_store.web.i18n import _
 from crm_store.web.render import (
     STATIC_DIR,
     STATIC_TYPES,
     PageRoute,
     page,
 )
-from crm_store.web.session import (
-    LOGIN_COOKIE,
-    LOGIN_MAX_AGE_S,
-    MAX_TOKEN_CHARS,
-    SESSION_COOKIE,
-    CurrentUser,
-    Refused,
-    User,
-    clear_cookie,
-    cookie_name,
-    csrf_for,
-    may_sign_in_here,
-    new_login_nonce,
-    same_origin,
-    same_text,
-    session_secret,
-    set_cookie,
-    sign_in,
-    sign_out,
-)
+from crm_store.web.session import CurrentUser, User
 from switchboard_shared.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -86,12 +69,14 @@ def sees_team(user: User) -> bool:
 def nav(user: User) -> list[tuple[str, str]]:
     links = []
     if sees_inbox(user):
-        links.append(("/", "Inbox"))
+        links.append(("/", _("Inbox")))
     if sees_team(user):
-        links.append(("/team", "Team"))
+        links.append(("/team", _("Team")))
     if can_identify(user):
-        links.append(("/identify", "To identify"))
-    links.append(("/contacts", "Contacts"))
+        links.append(("/identify", _("To identify")))
+    links.append(("/contacts", _("Contacts")))
+    if user.role in (Role.ADMIN, Role.SUPERVISOR):
+        links.append(("/admin", _("Admin")))
     return links
 
 
@@ -100,70 +85,11 @@ def view(user: User, current: str, **context: Any) -> dict[str, Any]:
 
 
 def forbidden(detail: str) -> Problem:
-    return Problem(403, "Not for your role", detail)
+    return Problem(403, _("Not for your role"), detail)
 
 
 def bad_cursor() -> Problem:
-    return Problem(422, "Invalid request", "this page link is not valid; start from the top")
-
-
-# -- signing in and out ----------------------------------------------------------------------
-
-
-def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
-    nonce = new_login_nonce()
-    response = page(
-        "login.html",
-        status=status,
-        nonce=nonce,
-        error=error,
-        allowed=may_sign_in_here(request),
-    )
-    set_cookie(response, request, LOGIN_COOKIE, nonce, LOGIN_MAX_AGE_S)
-    return response
-
-
-@router.get("/login")
-async def login_page(request: Request) -> Response:
-    return _login_page(request)
-
-
-@router.post("/login")
-async def login(request: Request, settings: SettingsDep, form: FormDep) -> Response:
-    if not same_origin(request):
-        raise Refused("this request came from another site")
-    if not may_sign_in_here(request):
-        return _login_page(request, "Sign in over HTTPS.", 400)
-    if not same_text(request.cookies.get(cookie_name(request, LOGIN_COOKIE)), form.get("csrf")):
-        return _login_page(request, "The sign-in form expired. Please try again.", 400)
-    token = form.get("token", "").strip()
-    if not token or len(token) > MAX_TOKEN_CHARS:
-        return _login_page(request, "Enter your personal token.", 400)
-    try:
-        who, secret = await sign_in(request, settings, token)
-    except Problem:
-        return _login_page(request, "This token is unknown, expired or revoked.", 401)
-    log.info("signed in to the page", extra={"role": who.role.value})
-    response = RedirectResponse("/", status_code=303)
-    max_age = int(settings.page_session_h * 3600)
-    set_cookie(response, request, SESSION_COOKIE, secret, max_age)
-    clear_cookie(response, request, LOGIN_COOKIE)
-    return response
-
-
-@router.post("/logout")
-async def logout(request: Request) -> Response:
-    """Needs no live session (an ended one must still be able to leave), only its CSRF token;
-    without a session cookie nothing is read."""
-    secret = session_secret(request)
-    if secret is not None:
-        form = await read_form(request)
-        if not same_origin(request) or not same_text(form.get("csrf"), csrf_for(secret)):
-            raise Refused("the form is out of date; reload the page and try again")
-        await sign_out(request, secret)
-    response = RedirectResponse("/login", status_code=303)
-    clear_cookie(response, request, SESSION_COOKIE)
-    return response
+    return Problem(422, _("Invalid request"), _("this page link is not valid; start from the top"))
 
 
 # -- the inbox -------------------------------------------------------------------------------
@@ -175,14 +101,14 @@ async def resolve_scope(session: SessionDep, user: User, asked: str | None) -> s
     if user.role not in domain.SEES_ALL_ACTIVITIES:
         own = user.principal.manager_id
         if own is None or asked not in (None, "", own):
-            raise forbidden("managers see their own inbox")
+            raise forbidden(_("managers see their own inbox"))
         return own
     if asked in (None, "", queries.ALL):
         return queries.ALL
     if asked == queries.UNASSIGNED:
         return queries.UNASSIGNED
     if await PeopleRepository(session).get_manager(asked) is None:
-        raise Problem(404, "Not found", "no such manager")
+        raise Problem(404, _("Not found"), _("no such manager"))
     return asked
 
 
@@ -191,6 +117,16 @@ def scope_query(scope: str, user: User) -> str:
     if scope == queries.ALL or user.role not in domain.SEES_ALL_ACTIVITIES:
         return ""
     return f"?manager={scope}"
+
+
+def live_url(scope: str, user: User, show: str, now: datetime) -> str:
+    """The inbox's stream of changes (`live`), from the moment the page was rendered."""
+    query = {"since": str(int(now.timestamp() * 1000))}
+    if scope_query(scope, user):
+        query["manager"] = scope
+    if show:
+        query["show"] = show
+    return "/inbox/live?" + urlencode(query)
 
 
 def may_set(user: User, assignee_id: str | None) -> bool:
@@ -210,7 +146,7 @@ async def inbox_page(
         return RedirectResponse("/identify" if can_identify(user) else "/contacts", 303)
     scope = await resolve_scope(session, user, manager)
     now = utcnow()
-    show = show if show in {value for value, _ in cards.FILTERS} else ""
+    show = show if show in {value for value, _label in cards.FILTERS} else ""
     try:
         where = cards.filtered(queries.inbox_filter(scope), show, now)
         shown, next_cursor = await cards.inbox_cards(session, where, now, cursor=cursor)
@@ -230,6 +166,7 @@ async def inbox_page(
             managers=await queries.active_managers(session) if sees_team(user) else [],
             **{k: v for k, v in card_context(user).items() if k != "user"},
             page_query=scope_query(scope, user),
+            live_url=live_url(scope, user, show, now),
             show=show,
             filters=cards.FILTERS,
         ),
@@ -252,7 +189,7 @@ async def inbox_state(
 ) -> Response:
     """What the inbox's newest item is now: the page offers to show new items when it changes."""
     if not sees_inbox(user):
-        raise forbidden("your role has no inbox")
+        raise forbidden(_("your role has no inbox"))
     scope = await resolve_scope(session, user, manager)
     newest = await queries.newest_open(session, queries.inbox_filter(scope))
     return JSONResponse({"newest": newest})
@@ -264,16 +201,16 @@ async def inbox_state(
 @router.get("/team")
 async def team_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
     if not sees_team(user):
-        raise forbidden("the team view is for supervisors")
+        raise forbidden(_("the team view is for supervisors"))
     now = utcnow()
-    opened = await queries.open_counts(session, now)
+    opened = await counts.cards_by_assignee(session, now)
     return page(
         "team.html",
         **view(
             user,
             "/team",
             rows=await queries.team(session, user.principal, now),
-            unassigned=opened.get(None, (0, 0)),
+            unassigned=opened.get(None, counts.CardCounts()),
         ),
     )
 
@@ -295,7 +232,7 @@ async def favicon() -> Response:
 async def static_file(name: Annotated[str, Path(max_length=32)]) -> Response:
     media_type = STATIC_TYPES.get(name)
     if media_type is None:
-        raise Problem(404, "Not found", "no such file")
+        raise Problem(404, _("Not found"), _("no such file"))
     return FileResponse(
         STATIC_DIR / name,
         media_type=media_type,

@@ -1,11 +1,14 @@
-"""Signing in with a personal token, and who is using the page.
+"""Signing in (an e-mail address and password, single sign-on, or a personal token), and who is
+using the page.
 
-Signing in checks the token (a crm-store API token, or the bootstrap admin token) and opens a
-server-side session (`access`): the cookie holds only the session's random secret, never the
-token. The cookie is HTTP-only and SameSite=Strict; over HTTPS it is also Secure and `__Host-`
-prefixed. Plain HTTP is accepted only on a loopback address (development); anywhere else the
-page refuses to sign in. The session is checked with its token on every request, so revoking the
-token, its expiry or deactivating the manager ends the session at once; signing out deletes it.
+Signing in opens a server-side session (`access`): the cookie holds only the session's random
+secret, never a password or token, and every sign-in gets a new one (an old session cookie the
+browser brings is ended first, so a planted session id is never promoted). The cookie is
+HTTP-only and SameSite=Strict; over HTTPS it is also Secure and `__Host-` prefixed. Plain HTTP
+is accepted only on a loopback address (development); anywhere else the page refuses to sign
+in. The session is checked on every request: with its token (revoked, expired or its manager
+deactivated ends it) or with its manager (deactivated, or a password reset, ends it); signing
+out deletes it.
 
 Every POST must come from this origin (`Origin`, `Sec-Fetch-Site`) and carry the session's
 CSRF token (a form field `csrf` or the `X-CSRF-Token` header): an HMAC of a fixed label keyed
@@ -21,6 +24,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,6 +33,7 @@ from crm_store.config import Settings
 from crm_store.core import (
     AccessRepository,
     Denied,
+    Manager,
     Principal,
     Role,
     SessionDep,
@@ -41,6 +46,7 @@ from crm_store.core import (
 )
 from crm_store.people import PeopleRepository
 from crm_store.web.forms import FormDep
+from crm_store.web.i18n import N_, _
 
 SESSION_COOKIE = "sb_session"
 LOGIN_COOKIE = "sb_login"
@@ -51,11 +57,11 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _CSRF_LABEL = b"switchboard-page-csrf-v1"
 
 ROLE_NAMES = {
-    Role.ADMIN: "Administrator",
-    Role.SUPERVISOR: "Supervisor",
-    Role.MANAGER: "Manager",
-    Role.OPERATOR: "Operator",
-    Role.VIEWER: "Viewer",
+    Role.ADMIN: N_("Administrator"),
+    Role.SUPERVISOR: N_("Supervisor"),
+    Role.MANAGER: N_("Manager"),
+    Role.OPERATOR: N_("Operator"),
+    Role.VIEWER: N_("Viewer"),
 }
 
 
@@ -79,7 +85,7 @@ class User:
 
     @property
     def role_name(self) -> str:
-        return ROLE_NAMES[self.role]
+        return _(ROLE_NAMES[self.role])
 
 
 def over_https(request: Request) -> bool:
@@ -141,6 +147,24 @@ def same_origin(request: Request) -> bool:
     return origin == f"{request.url.scheme}://{request.url.netloc}"
 
 
+MAX_NEXT_CHARS = 512
+
+
+def safe_next(value: str | None) -> str:
+    """Where to go after signing in: a path on this site, never another site (`//evil`,
+    `/\\evil`, `https://evil`, control characters); anything else is the inbox."""
+    if not value or len(value) > MAX_NEXT_CHARS or not value.startswith("/"):
+        return "/"
+    if value.startswith(("//", "/\\")) or any(
+        ord(c) < 0x21 or ord(c) == 0x7F or c == "\\" for c in value
+    ):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or value.startswith(("/login", "/logout")):
+        return "/"
+    return value
+
+
 def session_secret(request: Request) -> str | None:
     secret = request.cookies.get(cookie_name(request, SESSION_COOKIE), "").strip()
     return secret if 0 < len(secret) <= MAX_TOKEN_CHARS else None
@@ -164,6 +188,36 @@ async def sign_in(request: Request, settings: Settings, token: str) -> tuple[Pri
     return who, secret
 
 
+async def open_manager_session(
+    request: Request, settings: Settings, manager: Manager, method: str
+) -> str:
+    """A new session for a manager who proved who they are (a password, single sign-on);
+    returns its secret for the cookie."""
+    now = utcnow()
+    async with request.app.state.sessionmaker() as session:
+        secret = await AccessRepository(session).open_session(
+            token_id=None,
+            bootstrap_sha256=None,
+            now=now,
+            expires_at=now + timedelta(hours=settings.page_session_h),
+            manager_id=manager.id,
+            method=method,
+        )
+        await session.commit()
+    return secret
+
+
+def start_session(response: Response, request: Request, settings: Settings, secret: str) -> None:
+    set_cookie(response, request, SESSION_COOKIE, secret, int(settings.page_session_h * 3600))
+
+
+async def end_presented_session(request: Request) -> None:
+    """Signing in again ends the session the browser came with (session fixation)."""
+    secret = session_secret(request)
+    if secret is not None:
+        await sign_out(request, secret)
+
+
 async def sign_out(request: Request, secret: str) -> None:
     async with request.app.state.sessionmaker() as session:
         await AccessRepository(session).end_session(secret)
@@ -178,7 +232,11 @@ async def session_principal(request: Request, settings: Settings, secret: str) -
         found = await repo.find_session(secret, now)
         if found is None:
             raise SignInRequired()
-        page_session, token = found
+        page_session, token, manager = found
+        if page_session.manager_id is not None:
+            if manager is None or not manager.active:
+                raise SignInRequired()
+            return Principal(Role(manager.role), manager.id)
         if token is None:
             bootstrap = sha256(settings.bootstrap_admin_token or "")
             if not settings.bootstrap_admin_token or not same_text(
@@ -215,10 +273,10 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 def check_post(request: Request, form: dict[str, str], expected_csrf: str) -> None:
     if not same_origin(request):
-        raise Refused("this request came from another site")
+        raise Refused(_("this request came from another site"))
     sent = request.headers.get("x-csrf-token") or form.get("csrf")
     if not same_text(sent, expected_csrf):
-        raise Refused("the form is out of date; reload the page and try again")
+        raise Refused(_("the form is out of date; reload the page and try again"))
 
 
 async def posting_user(request: Request, user: CurrentUser, form: FormDep) -> User:

@@ -31,7 +31,7 @@ import hmac
 import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -209,9 +209,14 @@ class Record:
     where: Callable[[str], str]
     raw: dict[str, Any]
     label: str  # the record itself in errors: "line 3", "[2]", "body"
+    _stripped: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Every column is read several times while a call is built: strip each once.
+        object.__setattr__(self, "_stripped", {k: v.strip() for k, v in self.values.items()})
 
     def get(self, name: str) -> str:
-        return self.values.get(name, "").strip()
+        return self._stripped.get(name, "")
 
 
 def parse(request: WebhookRequest, ctx: Context, policy: PhonePolicy) -> list[CallEvent]:
@@ -304,9 +309,21 @@ def csv_records(body: bytes, columns: Sequence[str] = ()) -> Iterator[Record]:
         yield _csv_record(dict(zip(names, fields, strict=True)), names, line)
 
 
+def _names_of(canonical: str) -> frozenset[str]:
+    """The column names (stripped, lower-cased) that `_canonical` reads as `canonical`."""
+    aliases = {key for key, value in AMI_NAMES.items() if value == canonical}
+    return frozenset(aliases | ({canonical} - AMI_NAMES.keys()))
+
+
+_START_NAMES = _names_of("start")
+_DISPOSITION_NAMES = _names_of("disposition")
+
+
 def _is_header(fields: Sequence[str]) -> bool:
-    names = {_canonical(f) for f in fields}
-    return {"start", "disposition"} <= names  # other names (cdr_custom variables) stay in raw
+    # {"start", "disposition"} <= {_canonical(f) for f in fields}, without mapping every field
+    # of every row (a call row is checked for being a header line too).
+    names = {f.strip().lower() for f in fields}
+    return not (names.isdisjoint(_START_NAMES) or names.isdisjoint(_DISPOSITION_NAMES))
 
 
 def _layout_for(fields: Sequence[str], line: int) -> tuple[str, ...]:

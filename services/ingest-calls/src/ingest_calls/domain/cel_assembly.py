@@ -93,6 +93,30 @@ class Ready:
     why: Why
 
 
+def joining_keys(event: CelEvent) -> list[tuple[str, str]]:
+    """What ties an event to other linkedids of its call: its channel (by unique id and by
+    name), and the bridges and channels a bridge, transfer or pickup event names."""
+    # A channel name is unique while the channel lives; a pickup moves the picking phone
+    # into the ringing channel, which then carries the picker's name under the other
+    # linkedid.
+    keys: list[tuple[str, str]] = [("chan", event.unique_id)]
+    if event.channel:
+        keys.append(("name", event.channel.removesuffix(ZOMBIE)))
+    if event.event_name in ("BRIDGE_ENTER", "BRIDGE_EXIT", "PICKUP") or (
+        "TRANSFER" in event.event_name
+    ):
+        extra = extra_of(event)
+        for name in ("bridge_id", "bridge1_id", "bridge2_id"):
+            if extra.get(name):
+                keys.append(("bridge", str(extra[name])[:150]))
+        for name in JOINING_KEYS:
+            if extra.get(name):
+                keys.append(("chan", str(extra[name])[:150]))
+        if extra.get("pickup_channel"):
+            keys.append(("name", str(extra["pickup_channel"])[:256]))
+    return keys
+
+
 @dataclass
 class Assembly:
     settle_s: float = SETTLE_S
@@ -158,7 +182,7 @@ class Assembly:
             self._groups[linked] = Group(linked={linked}, last_seen=now)
             self._make_room(linked)
         root = self._find(linked)
-        for key in self._joining_keys(event):
+        for key in joining_keys(event):
             other = self._owner.setdefault(key, linked)
             if other == linked:
                 self._groups[root].keys.add(key)
@@ -193,28 +217,6 @@ class Assembly:
         elif self._events_held > self.max_events_held:
             self._make_room(root)
         return Added.HELD
-
-    @staticmethod
-    def _joining_keys(event: CelEvent) -> list[Hashable]:
-        # A channel name is unique while the channel lives; a pickup moves the picking phone
-        # into the ringing channel, which then carries the picker's name under the other
-        # linkedid.
-        keys: list[Hashable] = [("chan", event.unique_id)]
-        if event.channel:
-            keys.append(("name", event.channel.removesuffix(ZOMBIE)))
-        if event.event_name in ("BRIDGE_ENTER", "BRIDGE_EXIT", "PICKUP") or (
-            "TRANSFER" in event.event_name
-        ):
-            extra = extra_of(event)
-            for name in ("bridge_id", "bridge1_id", "bridge2_id"):
-                if extra.get(name):
-                    keys.append(("bridge", str(extra[name])[:150]))
-            for name in JOINING_KEYS:
-                if extra.get(name):
-                    keys.append(("chan", str(extra[name])[:150]))
-            if extra.get("pickup_channel"):
-                keys.append(("name", str(extra["pickup_channel"])[:256]))
-        return keys
 
     def _make_room(self, newest: str) -> None:
         """Give up the quietest calls (never `newest`) while past a bound."""

@@ -20,12 +20,13 @@ The reading follows Wazo's call-logd, for any Asterisk:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ingest_calls.domain.asterisk import Rules, endpoint_of, is_trunk
 from ingest_calls.domain.calls import build_recorded, seconds_between
@@ -33,7 +34,6 @@ from switchboard_shared.events import (
     CallDirection,
     CallRecorded,
     CallStatus,
-    CelEvent,
     Participant,
     ParticipantRole,
     Transfer,
@@ -63,8 +63,44 @@ TRANSFER_KINDS = {
 }
 
 
-def extra_of(event: CelEvent) -> dict[str, Any]:
-    """`Extra` as JSON (Asterisk 12+); {} when it is plain text or absent."""
+class ChannelEvent(Protocol):
+    """What the builder reads of a CEL event: `CelEvent`, or a call-detail record's legs
+    rewritten as the events they stand for (`cdr_calls`)."""
+
+    @property
+    def event_name(self) -> str: ...
+    @property
+    def event_time(self) -> datetime: ...
+    @property
+    def unique_id(self) -> str: ...
+    @property
+    def linked_id(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def caller_id_num(self) -> str: ...
+    @property
+    def caller_id_name(self) -> str: ...
+    @property
+    def caller_id_dnid(self) -> str: ...
+    @property
+    def exten(self) -> str: ...
+    @property
+    def context(self) -> str: ...
+    @property
+    def application(self) -> str: ...
+    @property
+    def app_data(self) -> str: ...
+    @property
+    def extra(self) -> str: ...
+
+
+def extra_of(event: ChannelEvent) -> dict[str, Any]:
+    """`Extra` as JSON (Asterisk 12+); {} when it is plain text or absent. An event made here
+    rather than received (`cdr_calls.LegEvent`) may carry it already parsed."""
+    parsed = getattr(event, "extra_fields", None)
+    if parsed is not None:
+        return dict(parsed)
     if not event.extra.startswith("{"):
         return {}
     try:
@@ -103,17 +139,17 @@ class Channel:
     bridged_as: str = ""  # its name when it first entered a bridge (a pickup renames it)
     dialled_as: str = ""  # a trunk channel: the number the Dial that made it called
 
-    @property
+    @functools.cached_property
     def local(self) -> bool:
         return self.name.lower().startswith("local/")
 
-    @property
+    @functools.cached_property
     def local_key(self) -> str:
         """Both halves of one Local channel share this (`Local/101@ctx-00000001`)."""
         return self.name.rsplit(";", 1)[0] if self.local else self.unique_id
 
 
-def channels_of(events: Sequence[CelEvent]) -> list[Channel]:
+def channels_of(events: Sequence[ChannelEvent]) -> list[Channel]:
     """Rebuild the channels of one call; events in arrival order, sorted here by time."""
     ordered = sorted(enumerate(events), key=lambda item: (item[1].event_time, item[0]))
     channels: dict[str, Channel] = {}
@@ -127,7 +163,7 @@ def channels_of(events: Sequence[CelEvent]) -> list[Channel]:
     return sorted(channels.values(), key=lambda c: (c.started, c.order))
 
 
-def _apply(channel: Channel, event: CelEvent) -> None:
+def _apply(channel: Channel, event: ChannelEvent) -> None:
     name = event.event_name
     if name == "CHAN_START" or (not channel.number and not channel.cid_name):
         channel.number = channel.number or event.caller_id_num.strip()
@@ -292,7 +328,7 @@ def dial_target(exten: str, app_data: str) -> str:
 
 
 def _trunk_numbers(
-    events: Sequence[CelEvent], channels: Sequence[Channel], rules: Rules
+    events: Sequence[ChannelEvent], channels: Sequence[Channel], rules: Rules
 ) -> dict[str, str]:
     """What each trunk channel without a caller ID was dialled as: the latest Dial before it."""
     dials = [
@@ -347,7 +383,7 @@ def _party(
 
 
 def _dialled(
-    caller: Channel, events: Sequence[CelEvent], rung_from: datetime | None
+    caller: Channel, events: Sequence[ChannelEvent], rung_from: datetime | None
 ) -> tuple[str, str]:
     """(the number the caller dialled, what was requested): the first and the last dialplan
     extension of the caller's channel before anyone was rung (a DID, then the ring group)."""
@@ -383,7 +419,7 @@ def _direction(
 
 
 def _transfers(
-    events: Sequence[CelEvent], by_id: dict[str, Channel], rules: Rules
+    events: Sequence[ChannelEvent], by_id: dict[str, Channel], rules: Rules
 ) -> list[Transfer]:
     out: list[Transfer] = []
     for event in events:
@@ -421,14 +457,17 @@ def _label(channel: Channel, rules: Rules) -> str | None:
 
 
 def build_call(
-    events: Sequence[CelEvent],
+    events: Sequence[ChannelEvent],
     rules: Rules,
     policy: PhonePolicy,
     region: str,
     *,
     complete: bool = True,
+    raw: dict[str, Any] | None = None,
+    recording_url: str | None = None,
 ) -> CallRecorded | None:
-    """The call these events (every linkedid of one call) describe; None without a real channel."""
+    """The call these events (every linkedid of one call) describe; None without a real channel.
+    `raw` replaces the summary of the events kept in `raw` (a call built from other records)."""
     if not events:
         return None
     channels = channels_of(events)
@@ -527,13 +566,15 @@ def build_call(
         linked_id=linked[0],
         talk_s=None if answered_at else 0.0,
         hangup_cause=None if connected else (caller.dial_status or None),
-        raw={
+        raw=raw
+        or {
             "source": "cel",
             "linked_ids": linked[:50],
             "events": len(events),
             "channels": [c.name for c in channels[:50]],
             "complete": complete,
         },
+        recording_url=recording_url,
         participants=participants,
         requested=requested or None,
         transfers=transfers,

@@ -14,6 +14,7 @@ become `CallProgress`, completed/busy/no-answer/failed/canceled the leg's `CallR
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import time
@@ -67,10 +68,19 @@ DIRECTIONS = {
 
 def compute_signature(token: str, url: str, params: Sequence[tuple[str, str]] = ()) -> str:
     """The `X-Twilio-Signature` value for a URL and its POST parameters."""
+    return _sign(token, url + _signed_params(params))
+
+
+def _signed_params(params: Sequence[tuple[str, str]]) -> str:
+    """The parameters as signed: sorted by name, each name followed by its (sorted, distinct)
+    values."""
     values: dict[str, set[str]] = {}
     for name, value in params:
         values.setdefault(name, set()).add(value)
-    text = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+    return "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+
+
+def _sign(token: str, text: str) -> str:
     mac = hmac.new(
         token.encode("utf-8"), text.encode("utf-8", "surrogatepass"), hashlib.sha1
     ).digest()
@@ -82,8 +92,24 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+# The URL called is nearly always the same few: their variants are remembered (short ones only).
+URL_CACHE_SIZE = 256
+URL_CACHE_MAX_CHARS = 2048
+
+
 def url_variants(url: str) -> list[str]:
     """The URL with and without its port, as twilio-python checks both."""
+    if len(url) <= URL_CACHE_MAX_CHARS:
+        return list(_cached_variants(url))
+    return _url_variants(url)
+
+
+@functools.lru_cache(maxsize=URL_CACHE_SIZE)
+def _cached_variants(url: str) -> tuple[str, ...]:
+    return tuple(_url_variants(url))
+
+
+def _url_variants(url: str) -> list[str]:
     try:
         parsed = urlparse(url)
         port = parsed.port
@@ -128,9 +154,9 @@ def verify(request: WebhookRequest, ctx: Context) -> None:
             params = request.form()
         except InvalidPayload as exc:
             raise AuthenticationFailed("form body cannot be read") from exc
+    signed = _signed_params(params)
     if not any(
-        _same(compute_signature(ctx.secret, url, params), signature)
-        for url in url_variants(request.url)
+        _same(_sign(ctx.secret, url + signed), signature) for url in url_variants(request.url)
     ):
         raise AuthenticationFailed("signature does not match")
 

@@ -6,6 +6,12 @@
 
   var live = document.getElementById("live");
   var csrf = document.querySelector('meta[name="csrf-token"]');
+  var lang = document.documentElement.lang || undefined;
+
+  // The page's words in the user's language: the server puts them on <html data-strings>.
+  var strings = {};
+  try { strings = JSON.parse(document.documentElement.getAttribute("data-strings") || "{}"); } catch (e) { strings = {}; }
+  function t(text) { return strings[text] || text; }
 
   function say(text) {
     if (!live || !text) return;
@@ -13,10 +19,39 @@
     window.setTimeout(function () { live.textContent = text; }, 50);
   }
 
+  var format = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
+  function localTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      var when = new Date(node.getAttribute("datetime"));
+      if (isNaN(when.getTime())) return;
+      if (node.textContent === node.getAttribute("title")) node.textContent = format.format(when);
+      node.setAttribute("title", format.format(when));
+    });
+  }
+
+  // "Call back at a set time": the picker shows the browser's local time; the form says which
+  // zone that is, and the picker offers no time before now.
+  function pickers(root) {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+    root.querySelectorAll("input[data-zone]").forEach(function (node) { node.value = zone; });
+    var now = new Date();
+    var pad = function (n) { return String(n).padStart(2, "0"); };
+    var local = function (d) {
+      return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" +
+        pad(d.getHours()) + ":" + pad(d.getMinutes());
+    };
+    root.querySelectorAll("input[data-future]").forEach(function (node) {
+      node.min = local(now);
+    });
+  }
+
   function fromHtml(html) {
     var template = document.createElement("template");
     template.innerHTML = html.trim();
-    return template.content.firstElementChild;
+    var node = template.content.firstElementChild;
+    if (node) { localTimes(node); pickers(node); }
+    return node;
   }
 
   function replace(id, html) {
@@ -35,16 +70,17 @@
     var list = item.parentElement;
     removedAt[id] = { list: list, before: item.nextElementSibling };
     var next = item.nextElementSibling || item.previousElementSibling;
+    var hadFocus = item.contains(document.activeElement);
     item.remove();
     var focusTarget = next && next.querySelector("article");
     if (focusTarget) {
-      focusTarget.focus();
+      if (hadFocus) focusTarget.focus();
     } else if (list && !list.children.length) {
       var empty = document.createElement("p");
       empty.className = "empty";
       empty.textContent = list.getAttribute("data-empty") || "Nothing left.";
       list.after(empty);
-      document.getElementById("main").focus();
+      if (hadFocus) document.getElementById("main").focus();
     }
   }
 
@@ -98,7 +134,7 @@
   }
 
   function describe(data) {
-    var text = data.error || "Something went wrong";
+    var text = data.error || t("Something went wrong");
     if (data.detail) text += ": " + data.detail;
     if (data.candidates && data.candidates.length) {
       text += " (" + data.candidates.map(function (c) { return c.name; }).join(", ") + ")";
@@ -132,7 +168,7 @@
     })
       .then(function (response) {
         return response.json()
-          .catch(function () { return { error: "Unexpected answer", detail: "HTTP " + response.status }; })
+          .catch(function () { return { error: t("Unexpected answer"), detail: "HTTP " + response.status }; })
           .then(function (data) { data.status = response.status; return data; });
       })
       .then(function (data) {
@@ -141,7 +177,7 @@
         apply(form, data);
       })
       .catch(function () {
-        showError(form, "The network failed: nothing was changed. Please try again.");
+        showError(form, t("The network failed: nothing was changed. Please try again."));
       })
       .finally(function () {
         buttons.forEach(function (b) { if (b.isConnected) b.disabled = false; });
@@ -149,9 +185,74 @@
       });
   });
 
-  // New items: poll what the inbox's newest item is; offer to show it when it is not here yet.
+  // Live: the server streams what changed in this inbox (server-sent events); new cards come
+  // in, closed ones leave, changed ones are redrawn. Without EventSource, poll what the newest
+  // item is and offer to show new ones.
   var list = document.querySelector("[data-state]");
   var news = document.getElementById("news");
+
+  function holding(ids) {
+    if (!list) return [];
+    return Array.prototype.slice.call(list.children).filter(function (node) {
+      var held = (node.getAttribute("data-ids") || "").split(" ");
+      return ids.some(function (id) { return held.indexOf(id) >= 0; });
+    });
+  }
+
+  function dropEmptyNote() {
+    var empty = list.nextElementSibling;
+    if (empty && empty.classList.contains("empty")) empty.remove();
+  }
+
+  function showCard(data) {
+    var fresh = fromHtml(data.html);
+    if (!fresh) return;
+    var old = holding(data.was.concat(data.ids));
+    if (old.length === 1 && old[0].getAttribute("data-version") === data.version) return;
+    var hadFocus = old.some(function (node) { return node.contains(document.activeElement); });
+    var anchor = old.length ? old[0] : list.children[data.pos] || null;
+    list.insertBefore(fresh, anchor);
+    old.forEach(function (node) { node.remove(); });
+    dropEmptyNote();
+    if (hadFocus) {
+      var article = fresh.querySelector("article");
+      if (article) article.focus();
+    }
+    if (!old.length) say("New: " + (fresh.querySelector(".who") || fresh).textContent.trim());
+  }
+
+  function dropCards(ids) {
+    holding(ids).forEach(function (node) { removeItem(node.id); });
+  }
+
+  function liveJson(handler) {
+    return function (message) {
+      var data;
+      try { data = JSON.parse(message.data); } catch (e) { return; }
+      handler(data);
+    };
+  }
+
+  function goLive() {
+    var source = new EventSource(list.getAttribute("data-live"));
+    source.addEventListener("sync", liveJson(function (data) {
+      Array.prototype.slice.call(list.children).forEach(function (node) {
+        var held = (node.getAttribute("data-ids") || "").split(" ");
+        if (!held.some(function (id) { return data.open.indexOf(id) >= 0; })) removeItem(node.id);
+      });
+    }));
+    source.addEventListener("card", liveJson(showCard));
+    source.addEventListener("gone", liveJson(function (data) { dropCards(data.was); }));
+    source.addEventListener("counters", liveJson(function (data) { replace("counters", data.html); }));
+    source.addEventListener("end", function () {
+      source.close();
+      list.removeAttribute("data-live-open");
+      say(t("Live updates stopped: your session has ended."));
+    });
+    source.addEventListener("open", function () { list.setAttribute("data-live-open", ""); });
+    source.addEventListener("error", function () { list.removeAttribute("data-live-open"); });
+  }
+
   var POLL_MS = 15000;
   function poll() {
     if (document.hidden || !news.hidden) return;
@@ -164,12 +265,14 @@
         // A card holds several items (data-ids): the newest may be on one already shown.
         if (data && data.newest && !document.querySelector('[data-ids~="' + CSS.escape(data.newest) + '"]')) {
           news.hidden = false;
-          say("New items arrived.");
+          say(t("New items arrived."));
         }
       })
       .catch(function () { /* offline for a moment: try again at the next tick */ });
   }
-  if (list && news && window.fetch) {
+  if (list && list.hasAttribute("data-live") && window.EventSource) {
+    goLive();
+  } else if (list && news && window.fetch) {
     window.setInterval(poll, POLL_MS);
     news.querySelector("[data-reload]").addEventListener("click", function () {
       window.location.reload();
@@ -217,11 +320,6 @@
   });
 
   // Times are rendered in UTC; show them in the browser's time zone.
-  var format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-  document.querySelectorAll("time[datetime]").forEach(function (node) {
-    var when = new Date(node.getAttribute("datetime"));
-    if (isNaN(when.getTime())) return;
-    if (node.textContent === node.getAttribute("title")) node.textContent = format.format(when);
-    node.setAttribute("title", format.format(when));
-  });
+  localTimes(document);
+  pickers(document);
 })();

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from classifier.rules.engine import FactKind, FactSpec, Verdict, evaluate
-from classifier.rules.ruleset import KnowledgeView, RuleSet, cause_key
 from switchboard_shared.events import CallDirection, CallRecorded, CallStatus, ParticipantRole
 from switchboard_shared.phone import NumberKind, PhoneNumber, equivalent_e164
+from switchboard_shared.rules.engine import FactKind, FactSpec, Verdict, evaluate
+from switchboard_shared.rules.ruleset import KnowledgeView, RuleSet, cause_key
 
 B, N, C, T = FactKind.BOOL, FactKind.NUMBER, FactKind.CHOICE, FactKind.TEXT
 
@@ -29,6 +29,12 @@ CALL_FACTS: dict[str, FactSpec] = {
     "own_number": FactSpec(B, "the other party is one of `numbers.own`"),
     "known_contact": FactSpec(B, "a CRM contact or company owns the other party's number"),
     "spam_listed": FactSpec(B, "the number is in `numbers.spam` or starts with a spam prefix"),
+    "wrong_number_listed": FactSpec(
+        B, "the number is one the administrator listed as a known wrong number"
+    ),
+    "service_number": FactSpec(
+        B, "the number is one the administrator listed as a service number (bank, courier...)"
+    ),
     "talk_s": FactSpec(N, "seconds talked (unknown when the provider did not say)"),
     "ring_s": FactSpec(N, "seconds until answer or end"),
     "hangup_cause": FactSpec(T, "the provider's hangup cause, as sent"),
@@ -96,6 +102,8 @@ def call_facts(
         "known_contact": any(knowledge.is_known(form) for form in forms),
         "spam_listed": bool(forms & rules.spam_numbers)
         or any(form.startswith(rules.spam_prefixes) for form in forms),
+        "wrong_number_listed": bool(forms & rules.wrong_numbers),
+        "service_number": bool(forms & rules.service_numbers),
         "talk_s": talk_seconds(call),
         "ring_s": call.ring_s,
         "hangup_cause": cause,

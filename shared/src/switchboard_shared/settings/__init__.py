@@ -93,6 +93,12 @@ class CommonSettings(BaseSettings):
         ge=1,
         description="Bytes a second a request body must average after the grace (else 408)",
     )
+    settings_load_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a service waits at start to read the administrator's settings "
+        "(crm.settings.v1) before it goes on with the environment's",
+    )
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 

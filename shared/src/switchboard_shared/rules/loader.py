@@ -7,6 +7,7 @@ file that fails validation never replaces the rules in force.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -19,12 +20,18 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from classifier.rules.calls import CALL_FACTS
-from classifier.rules.engine import FactSpec, Rule, RuleError, check_detail, compile_conditions
-from classifier.rules.mail import MAIL_FACTS
-from classifier.rules.ruleset import MailPatterns, RuleSet, cause_key
-from classifier.rules.schema import MailLists, RulesFile, RuleSpec
 from switchboard_shared.phone import NumberKind, PhonePolicy, normalise_phone
+from switchboard_shared.rules.calls import CALL_FACTS
+from switchboard_shared.rules.engine import (
+    FactSpec,
+    Rule,
+    RuleError,
+    check_detail,
+    compile_conditions,
+)
+from switchboard_shared.rules.mail import MAIL_FACTS
+from switchboard_shared.rules.ruleset import MailPatterns, RuleSet, cause_key
+from switchboard_shared.rules.schema import MailLists, RulesFile, RuleSpec
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +49,7 @@ class RulesInvalid(ValueError):
 
 
 def default_rules_path() -> Path:
-    with resources.as_file(resources.files("classifier.rules") / DEFAULT_RULES) as path:
+    with resources.as_file(resources.files("switchboard_shared.rules") / DEFAULT_RULES) as path:
         return Path(path)
 
 
@@ -92,6 +99,27 @@ def parse_rules(data: bytes, *, source: str, default_region: str = "US") -> Rule
         wrong_number_presets=frozenset(spec.reputation.wrong_number_presets),
         spam_presets=frozenset(spec.reputation.spam_presets),
         mail=mail,
+        source=spec,
+    )
+
+
+def with_thresholds(rules: RuleSet, thresholds: Mapping[str, float]) -> RuleSet:
+    """The same rules compiled with these thresholds (names the file does not define are
+    added; the rules that use none of them are unchanged)."""
+    spec = rules.source
+    if not isinstance(spec, RulesFile):
+        raise ValueError("these rules were not compiled from a rules file")
+    merged = {**spec.thresholds, **thresholds}
+    if merged == spec.thresholds:
+        return rules
+    spec = spec.model_copy(update={"thresholds": merged})
+    problems: list[str] = []
+    call_rules = _compile_section(spec.call_rules, "call_rules", CALL_FACTS, spec, problems)
+    mail_rules = _compile_section(spec.mail_rules, "mail_rules", MAIL_FACTS, spec, problems)
+    if problems:
+        raise RulesInvalid(rules.version, problems)
+    return dataclasses.replace(
+        rules, call_rules=call_rules, mail_rules=mail_rules, thresholds=merged, source=spec
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from classifier.rules.engine import Rule
+from switchboard_shared.rules.engine import Rule
 
 
 @dataclass(frozen=True)
@@ -64,12 +64,17 @@ class RuleSet:
     own_numbers: frozenset[str] = frozenset()
     spam_numbers: frozenset[str] = frozenset()
     spam_prefixes: tuple[str, ...] = ()
+    wrong_numbers: frozenset[str] = frozenset()
+    service_numbers: frozenset[str] = frozenset()
     hold_s: float = 0.0
     answered_elsewhere_causes: frozenset[str] = frozenset()
     window_days: int = 365
     wrong_number_presets: frozenset[str] = frozenset()
     spam_presets: frozenset[str] = frozenset()
     mail: MailPatterns = field(default_factory=MailPatterns)
+    source: Any = field(default=None, compare=False, repr=False)
+    """The validated rules file (`schema.RulesFile`) the rules were compiled from: thresholds
+    are bound when compiling, so changing one compiles again (`loader.with_thresholds`)."""
 
 
 def cause_key(cause: str) -> str:

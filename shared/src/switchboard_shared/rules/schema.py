@@ -1,7 +1,7 @@
 """The rules file as an administrator writes it (YAML), before it is compiled.
 
 Every model forbids unknown keys, so a typo is an error that names the key instead of a rule
-that silently never fires. `classifier.rules.loader` turns pydantic's errors into messages
+that silently never fires. `switchboard_shared.rules.loader` turns pydantic's errors into messages
 that name the rule and the field.
 """
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from classifier.rules.engine import FactKind, FactSpec, Verdict, evaluate
-from classifier.rules.ruleset import KnowledgeView, RuleSet
 from switchboard_shared.events import (
     Disposition,
     MailDirection,
@@ -24,6 +22,8 @@ from switchboard_shared.events import (
     SenderEvidence,
     Tag,
 )
+from switchboard_shared.rules.engine import FactKind, FactSpec, Verdict, evaluate
+from switchboard_shared.rules.ruleset import KnowledgeView, RuleSet
 
 B, N, C, T = FactKind.BOOL, FactKind.NUMBER, FactKind.CHOICE, FactKind.TEXT
 
