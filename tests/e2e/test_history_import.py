@@ -21,6 +21,8 @@ import pytest
 from sqlalchemy import func, select
 
 from crm_store.core import Activity, Interaction, make_engine
+from crm_store.migrate import migrate
+from e2e.conftest import running_stack
 from e2e.test_walking_skeleton import call_body, eventually, for_number, new_number, post_signed
 from support.offsets import committed, end_offsets
 from support.stack import Stack
@@ -167,15 +169,23 @@ async def test_an_imported_call_log_is_stored_once_and_only_recent_calls_ask_for
         assert await callback_states(unreturned) == ["open"]
         activities = await count(Activity)
 
-        # the same file again, from its start: the verdicts come round again, nothing is added
+        # the same file again, from its start: the verdicts come round again, nothing is added.
+        # Progress is read from crm-store's committed offsets: the development broker's end
+        # offsets run behind after batched produces.
         topic = INTERACTIONS_CLASSIFIED_HISTORY.name
-        before = sum((await end_offsets(bootstrap, topic)).values())
+
+        async def consumed() -> int:
+            return sum((await committed(bootstrap, "crm-store-history", topic)).values())
+
+        async def first_consumed() -> bool:
+            return await consumed() >= calls
+
+        await eventually(first_consumed, timeout=120, interval=0.5)
+        before = await consumed()
         assert await run_import(stack, path, tmp_path / "state", "--restart") == 0
 
         async def consumed_again() -> bool:
-            ends = await end_offsets(bootstrap, topic)
-            done = await committed(bootstrap, "crm-store-history", topic)
-            return sum(ends.values()) >= before + calls and done == ends
+            return await consumed() >= before + calls
 
         await eventually(consumed_again, timeout=120, interval=0.5)
         assert await count(Interaction, Interaction.counterpart.in_(numbers)) == calls
@@ -201,8 +211,19 @@ def _generate(path: Path, rows: int) -> int:
 
 
 async def test_a_live_missed_call_opens_its_callback_within_2s_while_200k_rows_import(
-    stack: Stack, tmp_path: Path
+    tmp_path: Path,
 ) -> None:
+    # A stack and a database of its own: the history it leaves behind would keep a shared stack
+    # busy for minutes after the test, and the next tests' requests would wait behind it.
+    workdir = tmp_path / "stack"
+    workdir.mkdir()
+    url = f"sqlite+aiosqlite:///{workdir / 'crm.db'}"
+    await migrate(url)
+    async with running_stack(url, workdir) as stack:
+        await _live_call_during_a_big_import(stack, tmp_path)
+
+
+async def _live_call_during_a_big_import(stack: Stack, tmp_path: Path) -> None:
     bootstrap = stack.env["SWITCHBOARD_KAFKA_BOOTSTRAP"]
     path = tmp_path / "Master.csv"
     await asyncio.to_thread(_generate, path, BIG_IMPORT_ROWS)

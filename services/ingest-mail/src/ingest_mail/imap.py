@@ -31,7 +31,7 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,6 +72,17 @@ Sink = Callable[[bytes, MailboxConfig, str], Awaitable[None]]
 `BrokerUnavailable`."""
 KeyOf = Callable[[bytes], str]
 """A stable key of a raw message (Message-ID, or a content hash when it has none)."""
+
+
+async def finished(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` to its end even when the poller is stopped meanwhile: once the broker has a
+    message, its checkpoint is written before the poller stops (else it is delivered again)."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 @dataclass(frozen=True)
@@ -443,7 +454,7 @@ class MailboxPoller:
                 },
             )
             raise _RoundDeferred from exc
-        await self.store.advance(self.name, folder, uidvalidity, uid, key)
+        await finished(self.store.advance(self.name, folder, uidvalidity, uid, key))
         self._messages["delivered"].inc()
 
     def _too_large(self, size: int) -> bool:
@@ -482,7 +493,7 @@ class MailboxPoller:
                 "kept": self.keep is not None,
             },
         )
-        await self.store.advance(self.name, kept.folder, uidvalidity, kept.uid, key)
+        await finished(self.store.advance(self.name, kept.folder, uidvalidity, kept.uid, key))
         self._messages[outcome].inc()
 
     def _folder_missing(self, folder: str, error: str | None) -> None:
