@@ -107,7 +107,7 @@ async def test_the_inbox_speaks_the_browsers_language_then_the_users_choice(
         csrf = re.search(r'<meta name="csrf-token" content="([^"]+)">', polish)
         assert csrf
         picked = await client.post(
-            "/language", data={"language": "ta", "next": "/"}, headers={"Origin": LOCAL}
+            "/language", data={"language": "ta", "back": "/"}, headers={"Origin": LOCAL}
         )
         assert picked.status_code == 303
         assert picked.headers["location"] == "/"
@@ -170,7 +170,7 @@ async def test_the_picker_takes_only_our_languages_and_only_from_this_site(
         )
         assert foreign.status_code == 403
         assert "sb_lang" not in client.cookies
-        away = await client.post("/language", data={"language": "pl", "next": "//evil.example/"})
+        away = await client.post("/language", data={"language": "pl", "back": "//evil.example/"})
         assert away.status_code == 303
         assert away.headers["location"] == "/"
         assert client.cookies.get("sb_lang") == "pl"

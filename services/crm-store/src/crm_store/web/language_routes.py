@@ -30,6 +30,6 @@ async def pick_language(request: Request, form: FormDep) -> Response:
     code = form.get("language", "")
     if code not in i18n.LOCALES:
         raise FormError(422, _("pick one of the languages offered"))
-    response = RedirectResponse(_back_to(form.get("next", "/")), status_code=303)
+    response = RedirectResponse(_back_to(form.get("back", "/")), status_code=303)
     set_cookie(response, request, i18n.LANGUAGE_COOKIE, code, LANGUAGE_MAX_AGE_S)
     return response
