@@ -404,6 +404,18 @@ async def shoot_admin(
             await admin.locator("#preset-meeting_scheduled summary").click()
         written.append(out / name)
         await admin.screenshot(path=written[-1], full_page=True)
+    # The classification settings with the preview of a longer short-call threshold against
+    # the last 7 days, and the outcome policy.
+    await admin.goto("/admin/settings/classification")
+    await admin.get_by_label("Short call (seconds)").fill("120")
+    await admin.get_by_label("Service numbers").fill("+1 415 555 0188")
+    await admin.get_by_role("button", name="Preview against the last 7 days").click()
+    await admin.locator("#preview-calls").wait_for()
+    written.append(out / "admin-classification.png")
+    await admin.screenshot(path=written[-1], full_page=True)
+    await admin.goto("/admin/settings/outcomes")
+    written.append(out / "admin-outcomes.png")
+    await admin.screenshot(path=written[-1], full_page=True)
     return written
 
 
